@@ -1,0 +1,188 @@
+//! Building callvault from settings and running its roles: the HTTP side (webhook, probes,
+//! admin), the workers, or both, with a graceful shutdown.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{App, HttpServer, web};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::acs::{AcsClient, UrlGuard};
+use crate::config::{ConfigError, Settings};
+use crate::ingest::{Intake, WebhookAuth, WebhookState};
+use crate::metrics::Metrics;
+use crate::queue::Db;
+use crate::storage::Archive;
+use crate::worker::retry::RetryPolicy;
+use crate::worker::{Worker, WorkerContext, WorkerOptions};
+
+/// Which parts of callvault this process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    /// Webhook, admin API and workers.
+    All,
+    /// Only the HTTP side.
+    Ingest,
+    /// Only the workers (plus probes and metrics).
+    Worker,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Queue(#[from] crate::queue::QueueError),
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: String, source: std::io::Error },
+    #[error("cannot build the HTTP client: {0}")]
+    Http(#[from] crate::acs::download::AcsError),
+}
+
+/// Everything the HTTP handlers share.
+pub struct AppState {
+    pub settings: Settings,
+    pub db: Db,
+    pub archive: Archive,
+    pub intake: Intake,
+    pub metrics: Arc<Metrics>,
+}
+
+/// A started callvault: where it listens, and how to stop it.
+pub struct RunningApp {
+    /// The bound HTTP address.
+    pub addr: SocketAddr,
+    pub state: web::Data<AppState>,
+    shutdown: CancellationToken,
+    tasks: tokio::task::JoinSet<()>,
+    server: Option<actix_web::dev::ServerHandle>,
+}
+
+impl RunningApp {
+    /// Stops accepting requests, lets in-flight ones finish, stops the workers (releasing their jobs).
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(server) = self.server.take() {
+            server.stop(true).await;
+        }
+        while self.tasks.join_next().await.is_some() {}
+        self.state.db.close().await;
+    }
+
+    /// Runs until SIGTERM / Ctrl-C, then stops gracefully.
+    pub async fn run_until_signalled(self) {
+        wait_for_signal().await;
+        tracing::info!("shutdown requested; draining");
+        self.stop().await;
+        tracing::info!("stopped");
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Validates settings, migrates, opens storage and starts the role's parts.
+/// `listener` overrides `server.bind` (tests bind port 0).
+pub async fn start(settings: Settings, role: Role, listener: Option<TcpListener>) -> Result<RunningApp, StartError> {
+    settings.validate()?;
+    let db = Db::connect(settings.database.url.expose(), settings.database.max_connections).await?;
+    db.migrate().await?;
+    let archive = Archive::open(&settings.storage).await?;
+    let credentials = settings.acs_credentials()?;
+    let guard: UrlGuard = settings.url_guard()?;
+    let metrics = Arc::new(Metrics::default());
+    let wake = Arc::new(Notify::new());
+    let shutdown = CancellationToken::new();
+    let mut tasks = tokio::task::JoinSet::new();
+
+    let intake = Intake {
+        db: db.clone(),
+        guard: guard.clone(),
+        acs_endpoint: credentials.endpoint.clone(),
+        retention: chrono::Duration::hours(settings.acs.retention_hours as i64),
+        metrics: metrics.clone(),
+        wake: wake.clone(),
+    };
+
+    if role != Role::Ingest {
+        let acs = AcsClient::new(credentials.clone(), guard.clone(), Duration::from_secs(settings.acs.request_timeout_secs))?;
+        let ctx = WorkerContext { db: db.clone(), archive: archive.clone(), acs, guard: guard.clone(), metrics: metrics.clone() };
+        let worker = &settings.worker;
+        let options = WorkerOptions {
+            concurrency: worker.concurrency,
+            lease: Duration::from_secs(worker.lease_secs),
+            poll_interval: Duration::from_millis(worker.poll_interval_ms),
+            retry: RetryPolicy {
+                max_attempts: i64::from(worker.max_attempts),
+                initial: Duration::from_millis(worker.backoff_initial_ms),
+                max: Duration::from_millis(worker.backoff_max_ms),
+            },
+            delete_source_after_archive: worker.delete_source_after_archive,
+        };
+        let worker = Worker::new(ctx, options, wake.clone());
+        tasks.spawn(worker.run(shutdown.clone()));
+    }
+
+    let webhook = web::Data::new(WebhookState {
+        intake: intake.clone(),
+        auth: if settings.ingest.secret.is_empty() {
+            WebhookAuth::Anonymous
+        } else {
+            WebhookAuth::Secret(settings.ingest.secret.clone())
+        },
+        max_body_bytes: settings.server.max_body_bytes,
+    });
+    let state = web::Data::new(AppState { settings: settings.clone(), db, archive, intake, metrics });
+
+    let listener = match listener {
+        Some(listener) => listener,
+        None => TcpListener::bind(&settings.server.bind)
+            .map_err(|source| StartError::Bind { addr: settings.server.bind.clone(), source })?,
+    };
+    let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: settings.server.bind.clone(), source })?;
+    let serve_webhook = role != Role::Worker;
+    let app_state = state.clone();
+    let server = HttpServer::new(move || {
+        let mut app = App::new()
+            .app_data(app_state.clone())
+            .app_data(crate::http_error::json_config())
+            .app_data(crate::http_error::query_config())
+            .configure(crate::health::configure);
+        if serve_webhook {
+            app = app.app_data(webhook.clone()).configure(crate::ingest::routes::configure);
+        }
+        app
+    })
+    .workers(2)
+    .shutdown_timeout(25)
+    .disable_signals()
+    .listen(listener)
+    .map_err(|source| StartError::Bind { addr: addr.to_string(), source })?
+    .run();
+    let server_handle = server.handle();
+    tasks.spawn(async move {
+        if let Err(err) = server.await {
+            tracing::error!(error = %err, "HTTP server stopped with an error");
+        }
+    });
+    tracing::info!(%addr, ?role, storage = state.archive.description(), "callvault started");
+    Ok(RunningApp { addr, state, shutdown, tasks, server: Some(server_handle) })
+}

@@ -1,0 +1,101 @@
+//! Command-line parsing and dispatch. Errors print as one sentence on stderr; exit codes are
+//! 0 ok, 1 runtime failure, 2 usage or configuration error.
+
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "callvault", version, about = "Archives Azure Communication Services call recordings before ACS deletes them")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the webhook, admin API and workers (or one role of them).
+    Serve(serve::ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate(ConfigArgs),
+}
+
+/// `--config FILE`, shared by every command that reads settings.
+#[derive(Debug, clap::Args)]
+pub struct ConfigArgs {
+    /// Configuration file (TOML); environment CALLVAULT__SECTION__KEY overrides it.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// A failure with the exit code it deserves.
+#[derive(Debug)]
+pub enum CliError {
+    /// Bad usage or configuration: exit 2.
+    Usage(String),
+    /// Something failed at run time: exit 1.
+    Runtime(String),
+}
+
+impl CliError {
+    pub fn runtime(err: impl std::fmt::Display) -> Self {
+        CliError::Runtime(err.to_string())
+    }
+}
+
+impl From<callvault::config::ConfigError> for CliError {
+    fn from(err: callvault::config::ConfigError) -> Self {
+        CliError::Usage(err.to_string())
+    }
+}
+
+impl From<callvault::app::StartError> for CliError {
+    fn from(err: callvault::app::StartError) -> Self {
+        match err {
+            callvault::app::StartError::Config(err) => CliError::Usage(err.to_string()),
+            other => CliError::Runtime(other.to_string()),
+        }
+    }
+}
+
+/// Loads and validates settings from `--config` and the environment.
+pub fn load_settings(args: &ConfigArgs) -> Result<callvault::config::Settings, CliError> {
+    if let Some(path) = &args.config {
+        if !path.exists() {
+            return Err(CliError::Usage(format!("configuration file {} does not exist", path.display())));
+        }
+    }
+    Ok(callvault::config::Settings::load(args.config.as_deref(), &[])?)
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("callvault: cannot start the async runtime: {err}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(dispatch(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(CliError::Usage(message)) => {
+            eprintln!("callvault: {message}");
+            ExitCode::from(2)
+        }
+        Err(CliError::Runtime(message)) => {
+            eprintln!("callvault: {message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn dispatch(command: Command) -> Result<(), CliError> {
+    match command {
+        Command::Serve(args) => serve::serve(args).await,
+        Command::Migrate(args) => serve::migrate(args).await,
+    }
+}

@@ -1,0 +1,346 @@
+//! Settings: built-in defaults (`config/default.toml`), `--config FILE`, then
+//! `CALLVAULT__SECTION__KEY` environment variables, validated before anything starts.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::acs::{AcsCredentials, UrlGuard};
+
+const DEFAULTS: &str = include_str!("../config/default.toml");
+
+/// A configuration value that must never reach a log.
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.trim().is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.is_empty() { "<empty>" } else { "<redacted>" })
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub acs: AcsSettings,
+    pub ingest: IngestSettings,
+    pub worker: WorkerSettings,
+    pub storage: StorageSettings,
+    pub admin: AdminSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    /// HTTP listen address.
+    pub bind: String,
+    /// Larger webhook bodies get 413.
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    /// `sqlite://PATH` or `postgres://…`.
+    pub url: Secret,
+    /// Connections in the pool.
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AcsSettings {
+    /// `endpoint=…;accesskey=…`.
+    pub connection_string: Secret,
+    /// Endpoint when no connection string is given.
+    pub endpoint: String,
+    /// Access key when no connection string is given.
+    pub access_key: Secret,
+    /// Host suffixes a download URL must end with.
+    pub allowed_download_hosts: Vec<String>,
+    /// Allow http:// download URLs (emulator and tests).
+    pub allow_http: bool,
+    /// How long ACS keeps a recording.
+    pub retention_hours: u64,
+    /// Seconds without progress before a download request is abandoned.
+    pub request_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct IngestSettings {
+    /// Webhook secret (`?code=` or `x-callvault-secret`).
+    pub secret: Secret,
+    /// Accept webhook calls without a secret.
+    pub allow_anonymous: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct WorkerSettings {
+    /// Chunk transfers in flight per process.
+    pub concurrency: usize,
+    /// Attempts before a job is `failed`.
+    pub max_attempts: u32,
+    /// First backoff delay.
+    pub backoff_initial_ms: u64,
+    /// Backoff cap.
+    pub backoff_max_ms: u64,
+    /// Lease length of a running job.
+    pub lease_secs: u64,
+    /// Idle poll interval.
+    pub poll_interval_ms: u64,
+    /// DELETE the source at ACS after a verified archive.
+    pub delete_source_after_archive: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct StorageSettings {
+    /// `local`, `s3` or `azure`.
+    pub kind: String,
+    /// Root folder for `local`.
+    pub path: PathBuf,
+    /// S3 bucket.
+    pub bucket: String,
+    /// Azure container.
+    pub container: String,
+    /// Custom endpoint (S3-compatible store, Azurite).
+    pub endpoint: String,
+    /// S3 region.
+    pub region: String,
+    /// Prefix for every key.
+    pub prefix: String,
+    /// Multipart part size.
+    pub part_size_bytes: usize,
+    /// Parts in flight per object.
+    pub upload_concurrency: usize,
+    /// S3 storage class.
+    pub storage_class: String,
+    /// S3 server-side encryption: "", "sse-s3", "sse-kms".
+    pub server_side_encryption: String,
+    /// KMS key for sse-kms.
+    pub sse_kms_key_id: String,
+    /// Azure access tier.
+    pub access_tier: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AdminSettings {
+    /// Bearer token for `/admin/*`; empty disables the admin API.
+    pub token: Secret,
+    /// Hours before a deadline at which a pending job is reported as at risk.
+    pub deadline_warning_hours: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogSettings {
+    /// `pretty`, `json`, or empty for automatic.
+    pub format: String,
+    /// EnvFilter directive.
+    pub level: String,
+}
+
+/// A configuration problem, always naming the key at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("configuration key `{key}`: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key, message: message.into() }
+}
+
+impl Settings {
+    /// Loads the layers; `overrides` (key, value) pairs are applied last (used by `demo` and tests).
+    pub fn load(file: Option<&Path>, overrides: &[(&str, String)]) -> Result<Self, ConfigError> {
+        let mut builder =
+            config::Config::builder().add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+        if let Some(file) = file {
+            builder = builder.add_source(config::File::from(file).required(true));
+        }
+        builder = builder.add_source(
+            config::Environment::with_prefix("CALLVAULT")
+                .prefix_separator("__")
+                .separator("__")
+                .list_separator(",")
+                .with_list_parse_key("acs.allowed_download_hosts")
+                .try_parsing(true),
+        );
+        for (key, value) in overrides {
+            builder = builder.set_override(*key, value.as_str())?;
+        }
+        let settings: Settings = builder.build()?.try_deserialize()?;
+        Ok(settings)
+    }
+
+    /// Only the built-in defaults plus overrides, ignoring the environment (tests).
+    pub fn defaults_with(overrides: &[(&str, String)]) -> Result<Self, ConfigError> {
+        let mut builder =
+            config::Config::builder().add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+        for (key, value) in overrides {
+            builder = builder.set_override(*key, value.as_str())?;
+        }
+        Ok(builder.build()?.try_deserialize()?)
+    }
+
+    /// The ACS credentials from `acs.connection_string` or `acs.endpoint` + `acs.access_key`.
+    pub fn acs_credentials(&self) -> Result<AcsCredentials, ConfigError> {
+        if !self.acs.connection_string.is_empty() {
+            return AcsCredentials::parse(self.acs.connection_string.expose())
+                .map_err(|err| invalid("acs.connection_string", err.to_string()));
+        }
+        if self.acs.endpoint.trim().is_empty() {
+            return Err(invalid(
+                "acs.connection_string",
+                "is required (or acs.endpoint + acs.access_key): it is found under Keys of the ACS resource",
+            ));
+        }
+        if self.acs.access_key.is_empty() {
+            return Err(invalid("acs.access_key", "is required when acs.endpoint is set"));
+        }
+        AcsCredentials::new(&self.acs.endpoint, self.acs.access_key.expose())
+            .map_err(|err| invalid("acs.endpoint", err.to_string()))
+    }
+
+    /// The SSRF guard for download URLs.
+    pub fn url_guard(&self) -> Result<UrlGuard, ConfigError> {
+        let creds = self.acs_credentials()?;
+        Ok(UrlGuard::new(&self.acs.allowed_download_hosts, &creds.endpoint, self.acs.allow_http))
+    }
+
+    /// Checks every value that can be checked without touching the network.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.server.bind.parse::<std::net::SocketAddr>().is_err() {
+            return Err(invalid("server.bind", format!("`{}` is not an address such as 0.0.0.0:8080", self.server.bind)));
+        }
+        if self.server.max_body_bytes < 1024 {
+            return Err(invalid("server.max_body_bytes", "must be at least 1024"));
+        }
+        let db = self.database.url.expose();
+        if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
+            return Err(invalid("database.url", "must start with sqlite:// or postgres://"));
+        }
+        if self.database.max_connections == 0 {
+            return Err(invalid("database.max_connections", "must be at least 1"));
+        }
+        self.acs_credentials()?;
+        for suffix in &self.acs.allowed_download_hosts {
+            if suffix.trim_start_matches('.').is_empty() || suffix.contains('/') {
+                return Err(invalid("acs.allowed_download_hosts", format!("`{suffix}` is not a host suffix")));
+            }
+        }
+        if self.acs.retention_hours == 0 {
+            return Err(invalid("acs.retention_hours", "must be at least 1"));
+        }
+        if self.acs.request_timeout_secs == 0 {
+            return Err(invalid("acs.request_timeout_secs", "must be at least 1"));
+        }
+        if self.ingest.secret.is_empty() && !self.ingest.allow_anonymous {
+            return Err(invalid(
+                "ingest.secret",
+                "is empty: set a secret (and ?code=SECRET on the Event Grid subscription), or ingest.allow_anonymous = true",
+            ));
+        }
+        let worker = &self.worker;
+        if worker.concurrency == 0 {
+            return Err(invalid("worker.concurrency", "must be at least 1"));
+        }
+        if worker.max_attempts == 0 {
+            return Err(invalid("worker.max_attempts", "must be at least 1"));
+        }
+        if worker.backoff_initial_ms == 0 || worker.backoff_max_ms < worker.backoff_initial_ms {
+            return Err(invalid("worker.backoff_max_ms", "must be at least worker.backoff_initial_ms, which must be > 0"));
+        }
+        if worker.lease_secs == 0 {
+            return Err(invalid("worker.lease_secs", "must be at least 1"));
+        }
+        if worker.poll_interval_ms == 0 {
+            return Err(invalid("worker.poll_interval_ms", "must be at least 1"));
+        }
+        crate::storage::validate(&self.storage)?;
+        match self.log.format.as_str() {
+            "" | "pretty" | "json" => {}
+            other => return Err(invalid("log.format", format!("`{other}` is not pretty or json"))),
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return Err(invalid("log.level", format!("`{}` is not a valid filter", self.log.level)));
+        }
+        Ok(())
+    }
+}
+
+/// For modules that validate their own section.
+pub(crate) fn invalid_key(key: &'static str, message: impl Into<String>) -> ConfigError {
+    invalid(key, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn valid_overrides() -> Vec<(&'static str, String)> {
+        vec![
+            ("acs.connection_string", "endpoint=https://x.communication.azure.com/;accesskey=aGVsbG8=".into()),
+            ("ingest.secret", "s3cret".into()),
+        ]
+    }
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let settings = Settings::defaults_with(&[]).unwrap();
+        assert_eq!(settings.server.bind, "0.0.0.0:8080");
+        assert_eq!(settings.server.max_body_bytes, 4_194_304);
+        assert_eq!(settings.worker.concurrency, 4);
+        assert_eq!(settings.worker.max_attempts, 12);
+        assert_eq!(settings.worker.lease_secs, 60);
+        assert_eq!(settings.acs.retention_hours, 48);
+        assert_eq!(settings.storage.part_size_bytes, 16_777_216);
+        assert_eq!(settings.acs.allowed_download_hosts.len(), 3);
+    }
+
+    #[test]
+    fn an_empty_secret_is_refused_with_the_key_named() {
+        let settings = Settings::defaults_with(&valid_overrides()[..1]).unwrap();
+        let message = settings.validate().unwrap_err().to_string();
+        assert!(message.contains("ingest.secret"), "{message}");
+    }
+
+    #[test]
+    fn a_missing_connection_string_names_the_key() {
+        let settings = Settings::defaults_with(&[("ingest.secret", "x".into())]).unwrap();
+        assert!(settings.validate().unwrap_err().to_string().contains("acs.connection_string"));
+    }
+
+    #[test]
+    fn valid_settings_pass() {
+        Settings::defaults_with(&valid_overrides()).unwrap().validate().unwrap();
+    }
+
+    #[test]
+    fn a_bad_value_names_its_key() {
+        let mut overrides = valid_overrides();
+        overrides.push(("worker.concurrency", "0".into()));
+        assert!(Settings::defaults_with(&overrides).unwrap().validate().unwrap_err().to_string().contains("worker.concurrency"));
+    }
+
+    #[test]
+    fn secrets_do_not_reach_debug_output() {
+        let settings = Settings::defaults_with(&valid_overrides()).unwrap();
+        let shown = format!("{settings:?}");
+        assert!(!shown.contains("s3cret") && !shown.contains("aGVsbG8="), "{shown}");
+    }
+}

@@ -1,0 +1,237 @@
+//! RecordingFileStatusUpdated: parse loosely, validate strictly, never unwrap.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::envelope::Envelope;
+use crate::acs::UrlGuard;
+use crate::recording::{Announcement, ChunkSpec, start_time_key};
+
+/// Why an event is quarantined; the text is what operators read.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum InvalidEvent {
+    #[error("the event has no id")]
+    MissingId,
+    #[error("subject `{0}` is not /recording/call/{{callId}}[/serverCallId/…|/recordingId/…]")]
+    BadSubject(String),
+    #[error("data.recordingStorageInfo.recordingChunks is missing or empty")]
+    NoChunks,
+    #[error("chunk {position}: {problem}")]
+    BadChunk { position: usize, problem: String },
+    #[error("chunk index {0} appears twice in the event")]
+    DuplicateIndex(u32),
+    #[error("data.recordingStartTime `{0}` is not an ISO 8601 time")]
+    BadStartTime(String),
+    #[error("the event has neither a recording id nor data.recordingStartTime, so the recording cannot be named")]
+    NoRecordingKey,
+}
+
+/// The parts of a subject: `/recording/call/{callId}[/serverCallId/{id}|/recordingId/{id}]`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Subject {
+    pub call_id: String,
+    pub server_call_id: Option<String>,
+    pub recording_id: Option<String>,
+}
+
+pub fn parse_subject(subject: &str) -> Option<Subject> {
+    let rest = subject.strip_prefix("/recording/call/")?;
+    let mut parts = rest.split('/');
+    let call_id = parts.next().filter(|id| !id.is_empty())?.to_owned();
+    let mut parsed = Subject { call_id, server_call_id: None, recording_id: None };
+    match (parts.next(), parts.next(), parts.next()) {
+        (None, _, _) | (Some(""), None, _) => {}
+        (Some("serverCallId"), Some(id), None) if !id.is_empty() => parsed.server_call_id = Some(id.to_owned()),
+        (Some("recordingId"), Some(id), None) if !id.is_empty() => parsed.recording_id = Some(id.to_owned()),
+        _ => return None,
+    }
+    Some(parsed)
+}
+
+fn text(value: &Value, key: &str) -> Option<String> {
+    value.get(key).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
+}
+
+/// Validates one RecordingFileStatusUpdated event into work for the queue.
+/// `acs_endpoint` builds preview download URLs; `retention` sets the deadline.
+pub fn announcement(
+    event: &Envelope,
+    guard: &UrlGuard,
+    acs_endpoint: &url::Url,
+    retention: chrono::Duration,
+    now: DateTime<Utc>,
+) -> Result<Announcement, InvalidEvent> {
+    if event.id.trim().is_empty() {
+        return Err(InvalidEvent::MissingId);
+    }
+    let subject = parse_subject(&event.subject).ok_or_else(|| InvalidEvent::BadSubject(event.subject.clone()))?;
+    let data = &event.data;
+    let raw_chunks = data
+        .pointer("/recordingStorageInfo/recordingChunks")
+        .and_then(Value::as_array)
+        .filter(|chunks| !chunks.is_empty())
+        .ok_or(InvalidEvent::NoChunks)?;
+    let mut chunks = Vec::with_capacity(raw_chunks.len());
+    for (position, raw) in raw_chunks.iter().enumerate() {
+        let chunk = chunk(raw, guard, acs_endpoint)
+            .map_err(|problem| InvalidEvent::BadChunk { position, problem })?;
+        if chunks.iter().any(|known: &ChunkSpec| known.index == chunk.index) {
+            return Err(InvalidEvent::DuplicateIndex(chunk.index));
+        }
+        chunks.push(chunk);
+    }
+    chunks.sort_by_key(|chunk| chunk.index);
+
+    let start_time = text(data, "recordingStartTime");
+    let parsed_start = match &start_time {
+        Some(raw) => Some(
+            DateTime::parse_from_rfc3339(raw)
+                .map_err(|_| InvalidEvent::BadStartTime(raw.clone()))?
+                .with_timezone(&Utc),
+        ),
+        None => None,
+    };
+    let recording_id = subject.recording_id.clone().or_else(|| text(data, "recordingId"));
+    let recording_key = match (&recording_id, parsed_start) {
+        (Some(id), _) => id.clone(),
+        (None, Some(start)) => start_time_key(start),
+        (None, None) => return Err(InvalidEvent::NoRecordingKey),
+    };
+    // Without a start time the event time is the best bound we have on when ACS deletes it.
+    let event_time = event.time.as_deref().and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.to_utc());
+    let deadline = parsed_start.or(event_time).unwrap_or(now) + retention;
+
+    Ok(Announcement {
+        event_id: event.id.clone(),
+        call_id: subject.call_id,
+        server_call_id: subject.server_call_id,
+        recording_id,
+        recording_key,
+        start_time,
+        duration_ms: data.get("recordingDurationMs").and_then(Value::as_i64),
+        session_end_reason: text(data, "sessionEndReason"),
+        content_type: text(data, "recordingContentType"),
+        channel_type: text(data, "recordingChannelType"),
+        format_type: text(data, "recordingFormatType"),
+        deadline,
+        chunks,
+    })
+}
+
+fn chunk(raw: &Value, guard: &UrlGuard, acs_endpoint: &url::Url) -> Result<ChunkSpec, String> {
+    let document_id = text(raw, "documentId").ok_or("documentId is missing")?;
+    let index = match raw.get("index") {
+        Some(Value::Number(n)) => n.as_u64().filter(|i| *i <= 100_000).ok_or(format!("index {n} is not a chunk index"))?,
+        Some(other) => return Err(format!("index {other} is not an integer")),
+        None => return Err("index is missing".into()),
+    } as u32;
+    let end_reason = text(raw, "endReason");
+    let guarded = |key: &str| -> Result<Option<_>, String> {
+        match text(raw, key) {
+            Some(location) => guard.check(&location).map(Some).map_err(|err| format!("{key}: {err}")),
+            None => Ok(None),
+        }
+    };
+    let (content, metadata) = match (guarded("contentLocation")?, guarded("metadataLocation")?) {
+        (Some(content), Some(metadata)) => (content, metadata),
+        (None, None) => (
+            UrlGuard::preview_url(acs_endpoint, &document_id, false),
+            UrlGuard::preview_url(acs_endpoint, &document_id, true),
+        ),
+        (Some(_), None) => return Err("contentLocation without metadataLocation".into()),
+        (None, Some(_)) => return Err("metadataLocation without contentLocation".into()),
+    };
+    Ok(ChunkSpec { document_id, index, end_reason, content, metadata, delete: guarded("deleteLocation")? })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::envelope::parse_body;
+
+    fn endpoint() -> url::Url {
+        url::Url::parse("https://contoso-acs.communication.azure.com/").unwrap()
+    }
+
+    fn guard() -> UrlGuard {
+        UrlGuard::new(&[".asm.skype.com".to_owned()], &endpoint(), false)
+    }
+
+    fn sample(name: &str) -> Envelope {
+        let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+        parse_body(&std::fs::read(path).unwrap()).unwrap().remove(0)
+    }
+
+    fn parse(event: &Envelope) -> Result<Announcement, InvalidEvent> {
+        announcement(event, &guard(), &endpoint(), chrono::Duration::hours(48), Utc::now())
+    }
+
+    #[test]
+    fn parses_all_three_subject_shapes() {
+        assert_eq!(
+            parse_subject("/recording/call/c1/serverCallId/s1"),
+            Some(Subject { call_id: "c1".into(), server_call_id: Some("s1".into()), recording_id: None })
+        );
+        assert_eq!(
+            parse_subject("/recording/call/c1/recordingId/r1"),
+            Some(Subject { call_id: "c1".into(), server_call_id: None, recording_id: Some("r1".into()) })
+        );
+        assert_eq!(
+            parse_subject("/recording/call/c1"),
+            Some(Subject { call_id: "c1".into(), server_call_id: None, recording_id: None })
+        );
+        for bad in ["", "/recording/call/", "/recording/call/c1/other/x", "/recording/call/c1/serverCallId/", "/x/c1"] {
+            assert_eq!(parse_subject(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn ga_sample_yields_two_chunks_keyed_by_start_time() {
+        let work = parse(&sample("recording-file-status-updated.ga.json")).unwrap();
+        assert_eq!(work.call_id, "4ab31c52-3cc8-4d3d-9a5a-1a2b3c4d5e6f");
+        assert_eq!(work.recording_key, "20261127T092023Z");
+        assert_eq!(work.chunks.len(), 2);
+        assert_eq!(work.chunks[1].end_reason.as_deref(), Some("SessionEnded"));
+        assert_eq!(work.format_type.as_deref(), Some("Mp4"));
+        assert_eq!(work.deadline.to_rfc3339(), "2026-11-29T09:20:23.608975500+00:00");
+    }
+
+    #[test]
+    fn preview_sample_downloads_from_the_endpoint() {
+        let work = parse(&sample("recording-file-status-updated.preview.json")).unwrap();
+        assert_eq!(
+            work.chunks[0].content.as_str(),
+            "https://contoso-acs.communication.azure.com/recording/download/0-wus-d3-5f6e7d8c9b0a1f2e3d4c5b6a79880011"
+        );
+        assert!(work.chunks[0].metadata.as_str().ends_with("/metadata"));
+    }
+
+    #[test]
+    fn cloud_events_sample_is_keyed_by_recording_id() {
+        let work = parse(&sample("recording-file-status-updated.cloudevents.json")).unwrap();
+        assert_eq!(work.recording_key, "eyJQbGF0Zm9ybUVuZHBvaW50SWQiOiIxMjM0In0");
+    }
+
+    #[test]
+    fn a_forged_download_host_is_invalid() {
+        let mut event = sample("recording-file-status-updated.ga.json");
+        event.data["recordingStorageInfo"]["recordingChunks"][0]["contentLocation"] = "https://attacker.example/x".into();
+        let err = parse(&event).unwrap_err();
+        assert!(err.to_string().contains("attacker.example"), "{err}");
+    }
+
+    #[test]
+    fn missing_chunks_and_bad_indices_are_invalid() {
+        let mut event = sample("recording-file-status-updated.ga.json");
+        event.data["recordingStorageInfo"]["recordingChunks"] = serde_json::json!([]);
+        assert_eq!(parse(&event).unwrap_err(), InvalidEvent::NoChunks);
+
+        let mut event = sample("recording-file-status-updated.ga.json");
+        event.data["recordingStorageInfo"]["recordingChunks"][0]["index"] = (-1).into();
+        assert!(matches!(parse(&event).unwrap_err(), InvalidEvent::BadChunk { position: 0, .. }));
+
+        let mut event = sample("recording-file-status-updated.ga.json");
+        event.data["recordingStorageInfo"]["recordingChunks"][1]["index"] = 0.into();
+        assert_eq!(parse(&event).unwrap_err(), InvalidEvent::DuplicateIndex(0));
+    }
+}

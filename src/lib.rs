@@ -1,0 +1,19 @@
+//! callvault archives Azure Communication Services call recordings to long-term storage
+//! before ACS deletes them (48 hours after the call).
+//!
+//! Data flows one way: [`ingest`] (Event Grid webhook) → [`queue`] (one job per chunk) →
+//! [`worker`] (streaming, verified transfer) → [`storage`] (local, S3, Azure Blob), with
+//! [`acs`] as the outside world the worker downloads from.
+
+pub mod acs;
+pub mod app;
+pub mod config;
+pub mod health;
+pub mod http_error;
+pub mod ingest;
+pub mod metrics;
+pub mod queue;
+pub mod recording;
+pub mod storage;
+pub mod telemetry;
+pub mod worker;

@@ -1,0 +1,195 @@
+//! Writing one webhook delivery: event ids, recordings, chunk jobs and quarantine, all in the
+//! caller's transaction so the delivery is committed whole before it is acknowledged.
+
+use sqlx::Row;
+
+use super::{QueueError, Tx};
+use crate::recording::{Announcement, millis};
+use crate::storage::layout::media_extension;
+
+/// What became of an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventOutcome {
+    /// New work was queued (or the chunks were already known).
+    Accepted,
+    /// The id was seen before; nothing was done.
+    Duplicate,
+    /// Stored in quarantine with its reason.
+    Quarantined,
+    /// A type we do not act on, counted and dropped.
+    Ignored,
+}
+
+impl EventOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventOutcome::Accepted => "accepted",
+            EventOutcome::Duplicate => "duplicate",
+            EventOutcome::Quarantined => "quarantined",
+            EventOutcome::Ignored => "ignored",
+        }
+    }
+}
+
+/// Records an event id; false when it was already recorded (a redelivery).
+pub async fn claim_event_id(tx: &mut Tx, id: &str, event_type: &str, outcome: EventOutcome, now: i64) -> Result<bool, QueueError> {
+    let inserted = sqlx::query(
+        "INSERT INTO events (id, event_type, received_at, outcome) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(id)
+    .bind(event_type)
+    .bind(now)
+    .bind(outcome.as_str())
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(inserted == 1)
+}
+
+/// Changes the outcome recorded for an event id.
+pub async fn set_event_outcome(tx: &mut Tx, id: &str, outcome: EventOutcome, recording: Option<i64>) -> Result<(), QueueError> {
+    sqlx::query("UPDATE events SET outcome = $1, recording_id = $2 WHERE id = $3")
+        .bind(outcome.as_str())
+        .bind(recording)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Stores an invalid event with the reason it was refused.
+pub async fn quarantine(
+    tx: &mut Tx,
+    event_id: Option<&str>,
+    event_type: Option<&str>,
+    reason: &str,
+    payload: &str,
+    now: i64,
+) -> Result<i64, QueueError> {
+    let row = sqlx::query(
+        "INSERT INTO quarantine (event_id, event_type, reason, payload, received_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+    )
+    .bind(event_id)
+    .bind(event_type)
+    .bind(reason)
+    .bind(payload)
+    .bind(now)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(row.try_get(0)?)
+}
+
+/// What enqueueing an announcement did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Enqueued {
+    /// The recording row and how many chunk jobs were new (the rest were already known).
+    Queued { recording: i64, new_jobs: usize },
+    /// A chunk index is already taken by another document of the same recording.
+    IndexConflict { index: u32, existing_document: String },
+}
+
+/// Upserts the recording and inserts one job per chunk not already known by
+/// (recording, documentId), so a re-announced chunk is never fetched twice.
+pub async fn enqueue(tx: &mut Tx, work: &Announcement, now: i64) -> Result<Enqueued, QueueError> {
+    let deadline = millis(work.deadline);
+    let recording: i64 = sqlx::query(
+        "INSERT INTO recordings (call_id, recording_key, recording_id, server_call_id, start_time, duration_ms,
+             session_end_reason, content_type, channel_type, format_type, media_extension, deadline_at, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)
+         ON CONFLICT (call_id, recording_key) DO UPDATE SET
+             recording_id = COALESCE(recordings.recording_id, excluded.recording_id),
+             server_call_id = COALESCE(recordings.server_call_id, excluded.server_call_id),
+             start_time = COALESCE(recordings.start_time, excluded.start_time),
+             duration_ms = COALESCE(excluded.duration_ms, recordings.duration_ms),
+             session_end_reason = COALESCE(excluded.session_end_reason, recordings.session_end_reason),
+             content_type = COALESCE(recordings.content_type, excluded.content_type),
+             channel_type = COALESCE(recordings.channel_type, excluded.channel_type),
+             format_type = COALESCE(recordings.format_type, excluded.format_type),
+             deadline_at = CASE WHEN excluded.deadline_at < recordings.deadline_at
+                                THEN excluded.deadline_at ELSE recordings.deadline_at END,
+             updated_at = excluded.updated_at
+         RETURNING id",
+    )
+    .bind(&work.call_id)
+    .bind(&work.recording_key)
+    .bind(&work.recording_id)
+    .bind(&work.server_call_id)
+    .bind(&work.start_time)
+    .bind(work.duration_ms)
+    .bind(&work.session_end_reason)
+    .bind(&work.content_type)
+    .bind(&work.channel_type)
+    .bind(&work.format_type)
+    .bind(media_extension(work.format_type.as_deref()))
+    .bind(deadline)
+    .bind(now)
+    .fetch_one(&mut **tx)
+    .await?
+    .try_get(0)?;
+
+    for chunk in &work.chunks {
+        let existing: Option<String> =
+            sqlx::query_scalar("SELECT document_id FROM jobs WHERE recording_id = $1 AND chunk_index = $2 AND document_id <> $3")
+                .bind(recording)
+                .bind(i64::from(chunk.index))
+                .bind(&chunk.document_id)
+                .fetch_optional(&mut **tx)
+                .await?;
+        if let Some(existing_document) = existing {
+            return Ok(Enqueued::IndexConflict { index: chunk.index, existing_document });
+        }
+    }
+
+    let mut new_jobs = 0;
+    for chunk in &work.chunks {
+        new_jobs += sqlx::query(
+            "INSERT INTO jobs (recording_id, chunk_index, document_id, end_reason, content_url, metadata_url, delete_url,
+                 state, next_attempt_at, deadline_at, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9, $8, $8)
+             ON CONFLICT (recording_id, document_id) DO NOTHING",
+        )
+        .bind(recording)
+        .bind(i64::from(chunk.index))
+        .bind(&chunk.document_id)
+        .bind(&chunk.end_reason)
+        .bind(chunk.content.as_str())
+        .bind(chunk.metadata.as_str())
+        .bind(chunk.delete.as_ref().map(|url| url.as_str()))
+        .bind(now)
+        .bind(deadline)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected() as usize;
+    }
+    Ok(Enqueued::Queued { recording, new_jobs })
+}
+
+/// Stores a RecordingStateChanged event; false when its id was already stored.
+pub struct StateChange<'a> {
+    pub event_id: &'a str,
+    pub recording_id: &'a str,
+    pub state: &'a str,
+    pub start_date_time: Option<&'a str>,
+    pub server_call_id: Option<&'a str>,
+    pub event_time: Option<&'a str>,
+    pub payload: &'a str,
+}
+
+pub async fn record_state_change(tx: &mut Tx, change: &StateChange<'_>, now: i64) -> Result<bool, QueueError> {
+    let inserted = sqlx::query(
+        "INSERT INTO recording_state_events (event_id, recording_id, state, start_date_time, server_call_id, event_time, received_at, payload)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (event_id) DO NOTHING",
+    )
+    .bind(change.event_id)
+    .bind(change.recording_id)
+    .bind(change.state)
+    .bind(change.start_date_time)
+    .bind(change.server_call_id)
+    .bind(change.event_time)
+    .bind(now)
+    .bind(change.payload)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(inserted == 1)
+}

@@ -1,0 +1,77 @@
+//! Writing `manifest.json` once a recording is complete, and again when a later chunk arrives.
+
+use std::collections::BTreeSet;
+
+use bytes::Bytes;
+
+use crate::queue::{Db, JobState, recordings};
+use crate::recording::from_millis;
+use crate::storage::manifest::{Manifest, ManifestChunk, ObjectDigest, SCHEMA, complete_prefix};
+use crate::storage::{Archive, StorageError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error(transparent)]
+    Queue(#[from] crate::queue::QueueError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Writes the manifest when chunks `0..=k` are archived and chunk k ends the session.
+/// Returns the manifest written, or None when the recording is not complete yet.
+pub async fn refresh(db: &Db, archive: &Archive, recording_id: i64) -> Result<Option<Manifest>, ManifestError> {
+    let Some(recording) = recordings::get(db, recording_id).await? else { return Ok(None) };
+    let jobs = recordings::jobs(db, recording_id).await?;
+    let archived: Vec<_> = jobs.iter().filter(|job| job.state() == JobState::Archived).collect();
+    let ends: Vec<_> = archived.iter().map(|job| (job.chunk_index as u32, job.end_reason.as_deref())).collect();
+    let Some(covered) = complete_prefix(&ends) else { return Ok(None) };
+
+    let mut chunks: Vec<_> = archived.into_iter().filter(|job| (job.chunk_index as usize) < covered).collect();
+    chunks.sort_by_key(|job| job.chunk_index);
+    let mut participants = BTreeSet::new();
+    for job in &chunks {
+        let ids: Vec<String> = job.participants.as_deref().and_then(|p| serde_json::from_str(p).ok()).unwrap_or_default();
+        participants.extend(ids);
+    }
+    let now = chrono::Utc::now();
+    let manifest = Manifest {
+        schema: SCHEMA.to_owned(),
+        call_id: recording.call_id.clone(),
+        recording_id: recording.recording_id.clone(),
+        server_call_id: recording.server_call_id.clone(),
+        recording_start_time: recording.start_time.clone(),
+        recording_duration_ms: recording.duration_ms,
+        content_type: recording.content_type.clone(),
+        channel_type: recording.channel_type.clone(),
+        format: recording.format_type.clone(),
+        session_end_reason: recording.session_end_reason.clone(),
+        participants: participants.into_iter().collect(),
+        chunks: chunks
+            .iter()
+            .map(|job| ManifestChunk {
+                index: job.chunk_index as u32,
+                document_id: job.document_id.clone(),
+                end_reason: job.end_reason.clone(),
+                media: ObjectDigest {
+                    key: job.media_key.clone().unwrap_or_default(),
+                    bytes: job.media_bytes.unwrap_or_default() as u64,
+                    sha256: job.media_sha256.clone().unwrap_or_default(),
+                },
+                metadata: ObjectDigest {
+                    key: job.metadata_key.clone().unwrap_or_default(),
+                    bytes: job.metadata_bytes.unwrap_or_default() as u64,
+                    sha256: job.metadata_sha256.clone().unwrap_or_default(),
+                },
+                archived_at: from_millis(job.archived_at.unwrap_or_default()).to_rfc3339(),
+            })
+            .collect(),
+        event_ids: recordings::event_ids(db, recording_id).await?,
+        archived_at: now.to_rfc3339(),
+    };
+    let key = archive.layout(&recording.call_id, &recording.recording_key).manifest();
+    let body = serde_json::to_vec_pretty(&manifest).expect("a manifest always serialises");
+    archive.put_bytes(&key, Bytes::from(body)).await?;
+    recordings::set_manifest(db, recording_id, key.as_ref(), now.timestamp_millis()).await?;
+    tracing::info!(recording = recording_id, call_id = %recording.call_id, chunks = covered, key = %key, "manifest written");
+    Ok(Some(manifest))
+}

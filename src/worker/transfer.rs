@@ -1,0 +1,217 @@
+//! One chunk transfer: metadata and media from ACS into the archive, streamed, hashed,
+//! size-checked, resumed with a Range request when the stream breaks.
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use object_store::path::Path;
+use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE};
+use tokio_util::sync::CancellationToken;
+
+use super::WorkerContext;
+use super::retry::{EMPTY_ATTEMPTS, TransferError};
+use crate::acs::DownloadUrl;
+use crate::queue::jobs::ArchivedChunk;
+use crate::queue::{Job, recordings};
+use crate::storage::ObjectDigest;
+
+/// A metadata document is a few KiB; refuse anything absurd rather than buffer it.
+const METADATA_LIMIT: usize = 16 * 1024 * 1024;
+/// Range resumes allowed within one attempt before it counts as failed.
+const MAX_RESUMES: u32 = 8;
+
+/// Archives one chunk; the caller records the outcome.
+pub async fn archive_chunk(ctx: &WorkerContext, job: &Job, cancel: &CancellationToken) -> Result<ArchivedChunk, TransferError> {
+    let recording = recordings::get(&ctx.db, job.recording_id).await?.ok_or(TransferError::MissingRecording)?;
+    // Checked again here: the URL was guarded at ingest, but configuration may have changed since.
+    let guard = |raw: &str| ctx.guard.check(raw).map_err(|err| TransferError::Refused(err.to_string()));
+    let content = guard(&job.content_url)?;
+    let metadata_url = guard(&job.metadata_url)?;
+    let layout = ctx.archive.layout(&recording.call_id, &recording.recording_key);
+    let index = u32::try_from(job.chunk_index).map_err(|_| TransferError::Integrity("chunk index out of range".into()))?;
+
+    let metadata = download_small(ctx, &metadata_url, cancel).await?;
+    let media = stream_media(ctx, &content, &layout.media(index, &recording.media_extension), job.attempts, cancel).await?;
+    let metadata_digest = ctx.archive.put_bytes(&layout.metadata(index), metadata.clone()).await?;
+    Ok(ArchivedChunk {
+        media_key: media.key,
+        media_bytes: media.bytes,
+        media_sha256: media.sha256,
+        metadata_key: metadata_digest.key,
+        metadata_bytes: metadata_digest.bytes,
+        metadata_sha256: metadata_digest.sha256,
+        participants: serde_json::to_string(&participants(&metadata)).unwrap_or_else(|_| "[]".into()),
+    })
+}
+
+/// The participant ids of a metadata document, read loosely (the document is kept as is).
+pub fn participants(document: &[u8]) -> Vec<String> {
+    serde_json::from_slice::<serde_json::Value>(document)
+        .ok()
+        .and_then(|doc| doc.get("participants").and_then(|p| p.as_array()).cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|p| p.get("participantId").and_then(|id| id.as_str()).map(str::to_owned))
+        .collect()
+}
+
+async fn download_small(ctx: &WorkerContext, url: &DownloadUrl, cancel: &CancellationToken) -> Result<Bytes, TransferError> {
+    let response = tokio::select! {
+        _ = cancel.cancelled() => return Err(TransferError::Cancelled),
+        response = ctx.acs.get(url, 0) => response?,
+    };
+    let mut body = response.bytes_stream();
+    let mut document = Vec::new();
+    loop {
+        let piece = tokio::select! {
+            _ = cancel.cancelled() => return Err(TransferError::Cancelled),
+            piece = body.next() => piece,
+        };
+        match piece {
+            Some(Ok(piece)) => {
+                document.extend_from_slice(&piece);
+                if document.len() > METADATA_LIMIT {
+                    return Err(TransferError::Integrity(format!("metadata document larger than {METADATA_LIMIT} bytes")));
+                }
+            }
+            Some(Err(err)) => return Err(TransferError::Source(crate::acs::download::AcsError::Transport(err.to_string()))),
+            None => return Ok(Bytes::from(document)),
+        }
+    }
+}
+
+/// Where a response's bytes start and how long the whole object is, from its headers.
+fn response_span(response: &reqwest::Response, requested_offset: u64) -> Result<(u64, Option<u64>), TransferError> {
+    let header = |name| response.headers().get(name).and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok());
+    if response.status().as_u16() == 206 {
+        let range = header(CONTENT_RANGE).ok_or_else(|| TransferError::Integrity("206 without Content-Range".into()))?;
+        let (start, total) = parse_content_range(range)
+            .ok_or_else(|| TransferError::Integrity(format!("unreadable Content-Range `{range}`")))?;
+        if start != requested_offset {
+            return Err(TransferError::Integrity(format!("asked for bytes from {requested_offset}, got from {start}")));
+        }
+        Ok((start, total))
+    } else {
+        Ok((0, header(CONTENT_LENGTH).and_then(|v| v.parse().ok())))
+    }
+}
+
+/// `bytes START-END/TOTAL` (TOTAL may be `*`) → (START, TOTAL).
+pub fn parse_content_range(value: &str) -> Option<(u64, Option<u64>)> {
+    let rest = value.trim().strip_prefix("bytes ")?;
+    let (span, total) = rest.split_once('/')?;
+    let (start, _end) = span.split_once('-')?;
+    Some((start.trim().parse().ok()?, total.trim().parse().ok()))
+}
+
+async fn stream_media(
+    ctx: &WorkerContext,
+    url: &DownloadUrl,
+    key: &Path,
+    attempts: i64,
+    cancel: &CancellationToken,
+) -> Result<ObjectDigest, TransferError> {
+    let mut writer = ctx.archive.writer(key).await?;
+    let outcome = copy_with_resume(ctx, url, &mut writer, cancel).await;
+    let total = match outcome {
+        Ok(total) => total,
+        Err(err) => {
+            writer.abort().await;
+            return Err(err);
+        }
+    };
+    let written = writer.bytes_written();
+    if let Some(total) = total.filter(|total| *total != written) {
+        writer.abort().await;
+        return Err(TransferError::Integrity(format!("ACS announced {total} bytes but sent {written}")));
+    }
+    if written == 0 && attempts < EMPTY_ATTEMPTS {
+        writer.abort().await;
+        return Err(TransferError::Integrity("ACS served a 0-byte media file; retrying in case it was not ready".into()));
+    }
+    Ok(writer.finish().await?)
+}
+
+/// Copies the body into `writer`, resuming from the last good offset when the stream breaks.
+/// Returns the object's total size when ACS announced one.
+async fn copy_with_resume(
+    ctx: &WorkerContext,
+    url: &DownloadUrl,
+    writer: &mut crate::storage::ObjectWriter,
+    cancel: &CancellationToken,
+) -> Result<Option<u64>, TransferError> {
+    let mut resumes = 0;
+    let mut total = None;
+    loop {
+        let offset = writer.bytes_written();
+        let response = tokio::select! {
+            _ = cancel.cancelled() => return Err(TransferError::Cancelled),
+            response = ctx.acs.get(url, offset) => response,
+        };
+        let response = match response {
+            Ok(response) => response,
+            // A range past the end means the previous stream broke just after its last byte.
+            Err(crate::acs::download::AcsError::Status { status: 416, .. }) if total == Some(offset) => return Ok(total),
+            Err(err) => return Err(err.into()),
+        };
+        let (start, announced) = response_span(&response, offset)?;
+        total = announced.or(total);
+        // A server that ignores Range replays from zero: skip what we already have.
+        let mut skip = offset - start;
+        let mut body = response.bytes_stream();
+        let broken = loop {
+            let piece = tokio::select! {
+                _ = cancel.cancelled() => return Err(TransferError::Cancelled),
+                piece = body.next() => piece,
+            };
+            match piece {
+                None => break None,
+                Some(Err(err)) => break Some(err),
+                Some(Ok(mut piece)) => {
+                    if skip > 0 {
+                        let dropped = skip.min(piece.len() as u64);
+                        skip -= dropped;
+                        piece = piece.slice(dropped as usize..);
+                    }
+                    if !piece.is_empty() {
+                        ctx.metrics.bytes_downloaded(piece.len() as u64);
+                        writer.write(piece).await?;
+                    }
+                }
+            }
+        };
+        match broken {
+            None if total.is_none_or(|total| writer.bytes_written() >= total) => return Ok(total),
+            // The body ended early without an error: treat it as a broken stream too.
+            None | Some(_) if resumes < MAX_RESUMES => {
+                resumes += 1;
+                tracing::info!(url = %url, offset = writer.bytes_written(), resumes, "download stream broke; resuming with a Range request");
+            }
+            None => return Ok(total),
+            Some(err) => {
+                return Err(TransferError::Source(crate::acs::download::AcsError::Transport(format!(
+                    "stream broke {resumes} times, last at byte {}: {err}",
+                    writer.bytes_written()
+                ))));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_content_range() {
+        assert_eq!(parse_content_range("bytes 100-199/1000"), Some((100, Some(1000))));
+        assert_eq!(parse_content_range("bytes 5-9/*"), Some((5, None)));
+        assert_eq!(parse_content_range("items 0-1/2"), None);
+    }
+
+    #[test]
+    fn reads_participants_loosely() {
+        let doc = br#"{"participants":[{"participantId":"8:acs:a"},{"channel":1},{"participantId":"8:acs:b"}]}"#;
+        assert_eq!(participants(doc), vec!["8:acs:a", "8:acs:b"]);
+        assert!(participants(b"not json").is_empty());
+    }
+}

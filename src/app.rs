@@ -38,7 +38,10 @@ pub enum StartError {
     #[error(transparent)]
     Storage(#[from] crate::storage::StorageError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: String, source: std::io::Error },
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("cannot build the HTTP client: {0}")]
     Http(#[from] crate::acs::download::AcsError),
 }
@@ -89,7 +92,8 @@ impl RunningApp {
 async fn wait_for_signal() {
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
         tokio::select! {
             _ = term.recv() => {}
             _ = tokio::signal::ctrl_c() => {}
@@ -101,9 +105,17 @@ async fn wait_for_signal() {
 
 /// Validates settings, migrates, opens storage and starts the role's parts.
 /// `listener` overrides `server.bind` (tests bind port 0).
-pub async fn start(settings: Settings, role: Role, listener: Option<TcpListener>) -> Result<RunningApp, StartError> {
+pub async fn start(
+    settings: Settings,
+    role: Role,
+    listener: Option<TcpListener>,
+) -> Result<RunningApp, StartError> {
     settings.validate()?;
-    let db = Db::connect(settings.database.url.expose(), settings.database.max_connections).await?;
+    let db = Db::connect(
+        settings.database.url.expose(),
+        settings.database.max_connections,
+    )
+    .await?;
     db.migrate().await?;
     let archive = Archive::open(&settings.storage).await?;
     let credentials = settings.acs_credentials()?;
@@ -123,8 +135,18 @@ pub async fn start(settings: Settings, role: Role, listener: Option<TcpListener>
     };
 
     if role != Role::Ingest {
-        let acs = AcsClient::new(credentials.clone(), guard.clone(), Duration::from_secs(settings.acs.request_timeout_secs))?;
-        let ctx = WorkerContext { db: db.clone(), archive: archive.clone(), acs, guard: guard.clone(), metrics: metrics.clone() };
+        let acs = AcsClient::new(
+            credentials.clone(),
+            guard.clone(),
+            Duration::from_secs(settings.acs.request_timeout_secs),
+        )?;
+        let ctx = WorkerContext {
+            db: db.clone(),
+            archive: archive.clone(),
+            acs,
+            guard: guard.clone(),
+            metrics: metrics.clone(),
+        };
         let worker = &settings.worker;
         let options = WorkerOptions {
             concurrency: worker.concurrency,
@@ -150,14 +172,25 @@ pub async fn start(settings: Settings, role: Role, listener: Option<TcpListener>
         },
         max_body_bytes: settings.server.max_body_bytes,
     });
-    let state = web::Data::new(AppState { settings: settings.clone(), db, archive, intake, metrics });
+    let state = web::Data::new(AppState {
+        settings: settings.clone(),
+        db,
+        archive,
+        intake,
+        metrics,
+    });
 
     let listener = match listener {
         Some(listener) => listener,
-        None => TcpListener::bind(&settings.server.bind)
-            .map_err(|source| StartError::Bind { addr: settings.server.bind.clone(), source })?,
+        None => TcpListener::bind(&settings.server.bind).map_err(|source| StartError::Bind {
+            addr: settings.server.bind.clone(),
+            source,
+        })?,
     };
-    let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: settings.server.bind.clone(), source })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: settings.server.bind.clone(),
+        source,
+    })?;
     let serve_webhook = role != Role::Worker;
     let app_state = state.clone();
     let server = HttpServer::new(move || {
@@ -167,7 +200,9 @@ pub async fn start(settings: Settings, role: Role, listener: Option<TcpListener>
             .app_data(crate::http_error::query_config())
             .configure(crate::health::configure);
         if serve_webhook {
-            app = app.app_data(webhook.clone()).configure(crate::ingest::routes::configure);
+            app = app
+                .app_data(webhook.clone())
+                .configure(crate::ingest::routes::configure);
         }
         app
     })
@@ -175,7 +210,10 @@ pub async fn start(settings: Settings, role: Role, listener: Option<TcpListener>
     .shutdown_timeout(25)
     .disable_signals()
     .listen(listener)
-    .map_err(|source| StartError::Bind { addr: addr.to_string(), source })?
+    .map_err(|source| StartError::Bind {
+        addr: addr.to_string(),
+        source,
+    })?
     .run();
     let server_handle = server.handle();
     tasks.spawn(async move {
@@ -184,5 +222,11 @@ pub async fn start(settings: Settings, role: Role, listener: Option<TcpListener>
         }
     });
     tracing::info!(%addr, ?role, storage = state.archive.description(), "callvault started");
-    Ok(RunningApp { addr, state, shutdown, tasks, server: Some(server_handle) })
+    Ok(RunningApp {
+        addr,
+        state,
+        shutdown,
+        tasks,
+        server: Some(server_handle),
+    })
 }

@@ -29,7 +29,11 @@ impl Secret {
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.is_empty() { "<empty>" } else { "<redacted>" })
+        f.write_str(if self.is_empty() {
+            "<empty>"
+        } else {
+            "<redacted>"
+        })
     }
 }
 
@@ -161,14 +165,17 @@ pub enum ConfigError {
 }
 
 fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { key, message: message.into() }
+    ConfigError::Invalid {
+        key,
+        message: message.into(),
+    }
 }
 
 impl Settings {
     /// Loads the layers; `overrides` (key, value) pairs are applied last (used by `demo` and tests).
     pub fn load(file: Option<&Path>, overrides: &[(&str, String)]) -> Result<Self, ConfigError> {
-        let mut builder =
-            config::Config::builder().add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
         if let Some(file) = file {
             builder = builder.add_source(config::File::from(file).required(true));
         }
@@ -189,8 +196,8 @@ impl Settings {
 
     /// Only the built-in defaults plus overrides, ignoring the environment (tests).
     pub fn defaults_with(overrides: &[(&str, String)]) -> Result<Self, ConfigError> {
-        let mut builder =
-            config::Config::builder().add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
         for (key, value) in overrides {
             builder = builder.set_override(*key, value.as_str())?;
         }
@@ -210,7 +217,10 @@ impl Settings {
             ));
         }
         if self.acs.access_key.is_empty() {
-            return Err(invalid("acs.access_key", "is required when acs.endpoint is set"));
+            return Err(invalid(
+                "acs.access_key",
+                "is required when acs.endpoint is set",
+            ));
         }
         AcsCredentials::new(&self.acs.endpoint, self.acs.access_key.expose())
             .map_err(|err| invalid("acs.endpoint", err.to_string()))
@@ -219,20 +229,36 @@ impl Settings {
     /// The SSRF guard for download URLs.
     pub fn url_guard(&self) -> Result<UrlGuard, ConfigError> {
         let creds = self.acs_credentials()?;
-        Ok(UrlGuard::new(&self.acs.allowed_download_hosts, &creds.endpoint, self.acs.allow_http))
+        Ok(UrlGuard::new(
+            &self.acs.allowed_download_hosts,
+            &creds.endpoint,
+            self.acs.allow_http,
+        ))
     }
 
     /// Checks every value that can be checked without touching the network.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.server.bind.parse::<std::net::SocketAddr>().is_err() {
-            return Err(invalid("server.bind", format!("`{}` is not an address such as 0.0.0.0:8080", self.server.bind)));
+            return Err(invalid(
+                "server.bind",
+                format!(
+                    "`{}` is not an address such as 0.0.0.0:8080",
+                    self.server.bind
+                ),
+            ));
         }
         if self.server.max_body_bytes < 1024 {
             return Err(invalid("server.max_body_bytes", "must be at least 1024"));
         }
         let db = self.database.url.expose();
-        if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
-            return Err(invalid("database.url", "must start with sqlite:// or postgres://"));
+        if !(db.starts_with("sqlite:")
+            || db.starts_with("postgres://")
+            || db.starts_with("postgresql://"))
+        {
+            return Err(invalid(
+                "database.url",
+                "must start with sqlite:// or postgres://",
+            ));
         }
         if self.database.max_connections == 0 {
             return Err(invalid("database.max_connections", "must be at least 1"));
@@ -240,7 +266,10 @@ impl Settings {
         self.acs_credentials()?;
         for suffix in &self.acs.allowed_download_hosts {
             if suffix.trim_start_matches('.').is_empty() || suffix.contains('/') {
-                return Err(invalid("acs.allowed_download_hosts", format!("`{suffix}` is not a host suffix")));
+                return Err(invalid(
+                    "acs.allowed_download_hosts",
+                    format!("`{suffix}` is not a host suffix"),
+                ));
             }
         }
         if self.acs.retention_hours == 0 {
@@ -263,7 +292,10 @@ impl Settings {
             return Err(invalid("worker.max_attempts", "must be at least 1"));
         }
         if worker.backoff_initial_ms == 0 || worker.backoff_max_ms < worker.backoff_initial_ms {
-            return Err(invalid("worker.backoff_max_ms", "must be at least worker.backoff_initial_ms, which must be > 0"));
+            return Err(invalid(
+                "worker.backoff_max_ms",
+                "must be at least worker.backoff_initial_ms, which must be > 0",
+            ));
         }
         if worker.lease_secs == 0 {
             return Err(invalid("worker.lease_secs", "must be at least 1"));
@@ -274,10 +306,18 @@ impl Settings {
         crate::storage::validate(&self.storage)?;
         match self.log.format.as_str() {
             "" | "pretty" | "json" => {}
-            other => return Err(invalid("log.format", format!("`{other}` is not pretty or json"))),
+            other => {
+                return Err(invalid(
+                    "log.format",
+                    format!("`{other}` is not pretty or json"),
+                ));
+            }
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
-            return Err(invalid("log.level", format!("`{}` is not a valid filter", self.log.level)));
+            return Err(invalid(
+                "log.level",
+                format!("`{}` is not a valid filter", self.log.level),
+            ));
         }
         Ok(())
     }
@@ -294,7 +334,10 @@ mod tests {
 
     fn valid_overrides() -> Vec<(&'static str, String)> {
         vec![
-            ("acs.connection_string", "endpoint=https://x.communication.azure.com/;accesskey=aGVsbG8=".into()),
+            (
+                "acs.connection_string",
+                "endpoint=https://x.communication.azure.com/;accesskey=aGVsbG8=".into(),
+            ),
             ("ingest.secret", "s3cret".into()),
         ]
     }
@@ -322,25 +365,44 @@ mod tests {
     #[test]
     fn a_missing_connection_string_names_the_key() {
         let settings = Settings::defaults_with(&[("ingest.secret", "x".into())]).unwrap();
-        assert!(settings.validate().unwrap_err().to_string().contains("acs.connection_string"));
+        assert!(
+            settings
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("acs.connection_string")
+        );
     }
 
     #[test]
     fn valid_settings_pass() {
-        Settings::defaults_with(&valid_overrides()).unwrap().validate().unwrap();
+        Settings::defaults_with(&valid_overrides())
+            .unwrap()
+            .validate()
+            .unwrap();
     }
 
     #[test]
     fn a_bad_value_names_its_key() {
         let mut overrides = valid_overrides();
         overrides.push(("worker.concurrency", "0".into()));
-        assert!(Settings::defaults_with(&overrides).unwrap().validate().unwrap_err().to_string().contains("worker.concurrency"));
+        assert!(
+            Settings::defaults_with(&overrides)
+                .unwrap()
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("worker.concurrency")
+        );
     }
 
     #[test]
     fn secrets_do_not_reach_debug_output() {
         let settings = Settings::defaults_with(&valid_overrides()).unwrap();
         let shown = format!("{settings:?}");
-        assert!(!shown.contains("s3cret") && !shown.contains("aGVsbG8="), "{shown}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("aGVsbG8="),
+            "{shown}"
+        );
     }
 }

@@ -13,7 +13,11 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
     }
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
@@ -56,7 +60,10 @@ impl From<crate::queue::QueueError> for ApiError {
     fn from(err: crate::queue::QueueError) -> Self {
         if err.is_unavailable() {
             tracing::warn!(error = %err, "database unavailable");
-            ApiError::unavailable("database_unavailable", "the database is unavailable; retry later")
+            ApiError::unavailable(
+                "database_unavailable",
+                "the database is unavailable; retry later",
+            )
         } else {
             tracing::error!(error = %err, "database error");
             ApiError::internal("database error; see the server log")

@@ -3,7 +3,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Upper bounds of the transfer-duration histogram, in seconds.
-pub const TRANSFER_BUCKETS: [f64; 12] = [0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0];
+pub const TRANSFER_BUCKETS: [f64; 12] = [
+    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
+];
 
 /// Counters shared by ingest and workers of one process.
 #[derive(Debug, Default)]
@@ -54,13 +56,22 @@ impl Metrics {
                 bucket.fetch_add(1, Ordering::Relaxed);
             }
         }
-        self.transfer_millis_sum.fetch_add((seconds * 1000.0) as u64, Ordering::Relaxed);
+        self.transfer_millis_sum
+            .fetch_add((seconds * 1000.0) as u64, Ordering::Relaxed);
         self.transfer_count.fetch_add(1, Ordering::Relaxed);
     }
 
     /// (cumulative bucket counts, sum in seconds, count) of the transfer histogram.
     pub fn transfer_histogram(&self) -> (Vec<(f64, u64)>, f64, u64) {
-        let buckets = TRANSFER_BUCKETS.iter().zip(&self.transfer_buckets).map(|(b, c)| (*b, Self::get(c))).collect();
-        (buckets, Self::get(&self.transfer_millis_sum) as f64 / 1000.0, Self::get(&self.transfer_count))
+        let buckets = TRANSFER_BUCKETS
+            .iter()
+            .zip(&self.transfer_buckets)
+            .map(|(b, c)| (*b, Self::get(c)))
+            .collect();
+        (
+            buckets,
+            Self::get(&self.transfer_millis_sum) as f64 / 1000.0,
+            Self::get(&self.transfer_count),
+        )
     }
 }

@@ -14,7 +14,10 @@ pub struct AcsCredentials {
 
 impl std::fmt::Debug for AcsCredentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AcsCredentials").field("endpoint", &self.endpoint.as_str()).field("key", &"<redacted>").finish()
+        f.debug_struct("AcsCredentials")
+            .field("endpoint", &self.endpoint.as_str())
+            .field("key", &"<redacted>")
+            .finish()
     }
 }
 
@@ -37,7 +40,9 @@ impl AcsCredentials {
             .ok()
             .filter(|url| matches!(url.scheme(), "http" | "https") && url.host_str().is_some())
             .ok_or_else(|| ConnectionStringError::BadEndpoint(endpoint.to_owned()))?;
-        let key = STANDARD.decode(access_key.trim()).map_err(|_| ConnectionStringError::BadAccessKey)?;
+        let key = STANDARD
+            .decode(access_key.trim())
+            .map_err(|_| ConnectionStringError::BadAccessKey)?;
         Ok(Self { endpoint, key })
     }
 
@@ -45,8 +50,14 @@ impl AcsCredentials {
     pub fn parse(connection_string: &str) -> Result<Self, ConnectionStringError> {
         let mut endpoint = None;
         let mut access_key = None;
-        for part in connection_string.split(';').map(str::trim).filter(|part| !part.is_empty()) {
-            let Some((name, value)) = part.split_once('=') else { continue };
+        for part in connection_string
+            .split(';')
+            .map(str::trim)
+            .filter(|part| !part.is_empty())
+        {
+            let Some((name, value)) = part.split_once('=') else {
+                continue;
+            };
             match name.trim().to_ascii_lowercase().as_str() {
                 "endpoint" => endpoint = Some(value.to_owned()),
                 "accesskey" => access_key = Some(value.to_owned()),
@@ -71,7 +82,11 @@ impl AcsCredentials {
 
     /// The connection string for these credentials.
     pub fn to_connection_string(&self) -> String {
-        format!("endpoint={};accesskey={}", self.endpoint, STANDARD.encode(&self.key))
+        format!(
+            "endpoint={};accesskey={}",
+            self.endpoint,
+            STANDARD.encode(&self.key)
+        )
     }
 }
 
@@ -81,14 +96,19 @@ mod tests {
 
     #[test]
     fn parses_endpoint_and_key_in_any_order_and_case() {
-        let creds = AcsCredentials::parse("AccessKey=aGVsbG8=;Endpoint=https://x.communication.azure.com/").unwrap();
+        let creds =
+            AcsCredentials::parse("AccessKey=aGVsbG8=;Endpoint=https://x.communication.azure.com/")
+                .unwrap();
         assert_eq!(creds.host(), "x.communication.azure.com");
         assert_eq!(creds.key(), b"hello");
     }
 
     #[test]
     fn names_the_missing_part() {
-        assert_eq!(AcsCredentials::parse("accesskey=aGVsbG8=").unwrap_err(), ConnectionStringError::MissingEndpoint);
+        assert_eq!(
+            AcsCredentials::parse("accesskey=aGVsbG8=").unwrap_err(),
+            ConnectionStringError::MissingEndpoint
+        );
         assert_eq!(
             AcsCredentials::parse("endpoint=https://x.communication.azure.com/").unwrap_err(),
             ConnectionStringError::MissingAccessKey

@@ -24,7 +24,11 @@ pub struct AcsClient {
 
 impl AcsClient {
     /// `stall_timeout` bounds the wait for each read, so a stalled stream fails instead of hanging.
-    pub fn new(credentials: AcsCredentials, guard: UrlGuard, stall_timeout: Duration) -> Result<Self, AcsError> {
+    pub fn new(
+        credentials: AcsCredentials,
+        guard: UrlGuard,
+        stall_timeout: Duration,
+    ) -> Result<Self, AcsError> {
         // A redirect is followed only to a host the guard allows: reqwest drops the
         // Authorization header across hosts, but even an unsigned GET must not go anywhere.
         let redirects = reqwest::redirect::Policy::custom(move |attempt| {
@@ -48,7 +52,14 @@ impl AcsClient {
 
     fn signed_headers(&self, method: &str, url: &url::Url) -> HeaderMap {
         let date = signing::rfc1123(chrono::Utc::now());
-        let signed = signing::sign(method, url, b"", &self.credentials.host(), self.credentials.key(), &date);
+        let signed = signing::sign(
+            method,
+            url,
+            b"",
+            &self.credentials.host(),
+            self.credentials.key(),
+            &date,
+        );
         let mut headers = HeaderMap::new();
         let mut put = |name: &'static str, value: &str| {
             if let Ok(value) = HeaderValue::from_str(value) {
@@ -65,7 +76,10 @@ impl AcsClient {
     /// GET `url` from byte `offset` (a `Range` request when offset > 0). Any 2xx is returned;
     /// other statuses become `AcsError::Status` with ACS's error message.
     pub async fn get(&self, url: &DownloadUrl, offset: u64) -> Result<reqwest::Response, AcsError> {
-        let mut request = self.http.get(url.as_url().clone()).headers(self.signed_headers("GET", url.as_url()));
+        let mut request = self
+            .http
+            .get(url.as_url().clone())
+            .headers(self.signed_headers("GET", url.as_url()));
         if offset > 0 {
             request = request.header(RANGE, format!("bytes={offset}-"));
         }
@@ -84,7 +98,10 @@ impl AcsClient {
             .map_err(transport)?;
         match response.status().as_u16() {
             200 => Ok(()),
-            _ => Err(check(response).await.err().unwrap_or(AcsError::Status { status: 204, message: "expected 200".into() })),
+            _ => Err(check(response).await.err().unwrap_or(AcsError::Status {
+                status: 204,
+                message: "expected 200".into(),
+            })),
         }
     }
 }
@@ -110,8 +127,14 @@ async fn check(response: reqwest::Response) -> Result<reqwest::Response, AcsErro
         .ok()
         .and_then(|json| {
             let error = json.get("error").unwrap_or(&json);
-            error.get("message").and_then(|m| m.as_str()).map(str::to_owned)
+            error
+                .get("message")
+                .and_then(|m| m.as_str())
+                .map(str::to_owned)
         })
         .unwrap_or_else(|| body.chars().take(200).collect());
-    Err(AcsError::Status { status: status.as_u16(), message })
+    Err(AcsError::Status {
+        status: status.as_u16(),
+        message,
+    })
 }

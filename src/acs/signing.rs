@@ -30,7 +30,13 @@ pub fn content_hash(body: &[u8]) -> String {
 }
 
 /// The exact string ACS signs.
-pub fn string_to_sign(method: &str, path_and_query: &str, date: &str, host: &str, content_hash: &str) -> String {
+pub fn string_to_sign(
+    method: &str,
+    path_and_query: &str,
+    date: &str,
+    host: &str,
+    content_hash: &str,
+) -> String {
     format!("{method}\n{path_and_query}\n{date};{host};{content_hash}")
 }
 
@@ -42,13 +48,25 @@ pub fn hmac_base64(key: &[u8], message: &str) -> String {
 }
 
 /// Signs a request to `url` for the ACS resource at `acs_host` (host[:port] of the endpoint).
-pub fn sign(method: &str, url: &url::Url, body: &[u8], acs_host: &str, key: &[u8], date: &str) -> SignedHeaders {
+pub fn sign(
+    method: &str,
+    url: &url::Url,
+    body: &[u8],
+    acs_host: &str,
+    key: &[u8],
+    date: &str,
+) -> SignedHeaders {
     let hash = content_hash(body);
-    let signature = hmac_base64(key, &string_to_sign(method, &path_and_query(url), date, acs_host, &hash));
+    let signature = hmac_base64(
+        key,
+        &string_to_sign(method, &path_and_query(url), date, acs_host, &hash),
+    );
     SignedHeaders {
         date: date.to_owned(),
         content_sha256: hash,
-        authorization: format!("HMAC-SHA256 SignedHeaders=x-ms-date;host;x-ms-content-sha256&Signature={signature}"),
+        authorization: format!(
+            "HMAC-SHA256 SignedHeaders=x-ms-date;host;x-ms-content-sha256&Signature={signature}"
+        ),
     }
 }
 
@@ -88,7 +106,10 @@ mod tests {
         )
         .unwrap();
         let headers = sign("GET", &url, b"", ACS_HOST, &key(), DATE);
-        assert_eq!(headers.content_sha256, "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=");
+        assert_eq!(
+            headers.content_sha256,
+            "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+        );
         assert_eq!(
             headers.authorization,
             "HMAC-SHA256 SignedHeaders=x-ms-date;host;x-ms-content-sha256&Signature=slNIJ0dOSiu+un/spmYbPvGu6lbHVYvyvOPe302i72Y="
@@ -97,11 +118,16 @@ mod tests {
 
     #[test]
     fn control_api_post_signs_body_and_query() {
-        let url =
-            url::Url::parse("https://contoso-acs.communication.azure.com/calling/recordings?api-version=2025-06-15").unwrap();
+        let url = url::Url::parse(
+            "https://contoso-acs.communication.azure.com/calling/recordings?api-version=2025-06-15",
+        )
+        .unwrap();
         let body = br#"{"callLocator":{"kind":"serverCallLocator","serverCallId":"abc"}}"#;
         let headers = sign("POST", &url, body, ACS_HOST, &key(), DATE);
-        assert_eq!(headers.content_sha256, "dJOEZUg3wuLrWbW4olBzLfpHJPiKVtpWA2A4YnGrHW0=");
+        assert_eq!(
+            headers.content_sha256,
+            "dJOEZUg3wuLrWbW4olBzLfpHJPiKVtpWA2A4YnGrHW0="
+        );
         assert_eq!(
             headers.authorization,
             "HMAC-SHA256 SignedHeaders=x-ms-date;host;x-ms-content-sha256&Signature=aGl9Lb5VAP/ua+IqpZTVbiG0wZgy3gNwtPwmnlGHutg="
@@ -110,13 +136,21 @@ mod tests {
 
     #[test]
     fn rfc1123_matches_x_ms_date_format() {
-        let time = chrono::DateTime::parse_from_rfc3339("2026-11-27T13:00:00Z").unwrap().to_utc();
+        let time = chrono::DateTime::parse_from_rfc3339("2026-11-27T13:00:00Z")
+            .unwrap()
+            .to_utc();
         assert_eq!(rfc1123(time), DATE);
     }
 
     #[test]
     fn authority_keeps_a_non_default_port() {
-        assert_eq!(authority(&url::Url::parse("http://127.0.0.1:8081/").unwrap()), "127.0.0.1:8081");
-        assert_eq!(authority(&url::Url::parse("https://a.communication.azure.com/").unwrap()), "a.communication.azure.com");
+        assert_eq!(
+            authority(&url::Url::parse("http://127.0.0.1:8081/").unwrap()),
+            "127.0.0.1:8081"
+        );
+        assert_eq!(
+            authority(&url::Url::parse("https://a.communication.azure.com/").unwrap()),
+            "a.communication.azure.com"
+        );
     }
 }

@@ -53,7 +53,10 @@ impl UrlGuard {
     /// `host[:port]` is always allowed.
     pub fn new(allowed_suffixes: &[String], acs_endpoint: &url::Url, allow_http: bool) -> Self {
         Self {
-            allowed_suffixes: allowed_suffixes.iter().map(|suffix| suffix.to_ascii_lowercase()).collect(),
+            allowed_suffixes: allowed_suffixes
+                .iter()
+                .map(|suffix| suffix.to_ascii_lowercase())
+                .collect(),
             acs_authority: super::signing::authority(acs_endpoint).to_ascii_lowercase(),
             allow_http,
         }
@@ -69,18 +72,27 @@ impl UrlGuard {
         if !url.username().is_empty() || url.password().is_some() {
             return Err(GuardError::HasUserInfo(raw.to_owned()));
         }
-        let host = url.host_str().ok_or_else(|| GuardError::NotAUrl(raw.to_owned()))?.to_ascii_lowercase();
-        let is_endpoint = super::signing::authority(&url).to_ascii_lowercase() == self.acs_authority;
+        let host = url
+            .host_str()
+            .ok_or_else(|| GuardError::NotAUrl(raw.to_owned()))?
+            .to_ascii_lowercase();
+        let is_endpoint =
+            super::signing::authority(&url).to_ascii_lowercase() == self.acs_authority;
         // A suffix only matches on a label boundary and never on the bare suffix itself.
         let has_allowed_suffix = url.port().is_none()
             && self.allowed_suffixes.iter().any(|suffix| {
                 let suffix = suffix.trim_start_matches('.');
-                host.len() > suffix.len() && host.ends_with(suffix) && host[..host.len() - suffix.len()].ends_with('.')
+                host.len() > suffix.len()
+                    && host.ends_with(suffix)
+                    && host[..host.len() - suffix.len()].ends_with('.')
             });
         if is_endpoint || has_allowed_suffix {
             Ok(DownloadUrl(url))
         } else {
-            Err(GuardError::HostNotAllowed { host: super::signing::authority(&url), allowed: self.allowed_suffixes.join(", ") })
+            Err(GuardError::HostNotAllowed {
+                host: super::signing::authority(&url),
+                allowed: self.allowed_suffixes.join(", "),
+            })
         }
     }
 
@@ -88,8 +100,12 @@ impl UrlGuard {
     pub fn preview_url(endpoint: &url::Url, document_id: &str, metadata: bool) -> DownloadUrl {
         let mut url = endpoint.clone();
         {
-            let mut segments = url.path_segments_mut().expect("an http(s) endpoint has a path");
-            segments.pop_if_empty().extend(["recording", "download", document_id]);
+            let mut segments = url
+                .path_segments_mut()
+                .expect("an http(s) endpoint has a path");
+            segments
+                .pop_if_empty()
+                .extend(["recording", "download", document_id]);
             if metadata {
                 segments.push("metadata");
             }
@@ -103,14 +119,29 @@ mod tests {
     use super::*;
 
     fn guard(allow_http: bool) -> UrlGuard {
-        let suffixes = vec![".asm.skype.com".to_owned(), ".asyncgw.teams.microsoft.com".to_owned()];
-        UrlGuard::new(&suffixes, &url::Url::parse("https://contoso.communication.azure.com/").unwrap(), allow_http)
+        let suffixes = vec![
+            ".asm.skype.com".to_owned(),
+            ".asyncgw.teams.microsoft.com".to_owned(),
+        ];
+        UrlGuard::new(
+            &suffixes,
+            &url::Url::parse("https://contoso.communication.azure.com/").unwrap(),
+            allow_http,
+        )
     }
 
     #[test]
     fn accepts_storage_hosts_and_the_endpoint() {
-        assert!(guard(false).check("https://us-storage.asm.skype.com/v1/objects/x/content/video").is_ok());
-        assert!(guard(false).check("https://contoso.communication.azure.com/recording/download/x").is_ok());
+        assert!(
+            guard(false)
+                .check("https://us-storage.asm.skype.com/v1/objects/x/content/video")
+                .is_ok()
+        );
+        assert!(
+            guard(false)
+                .check("https://contoso.communication.azure.com/recording/download/x")
+                .is_ok()
+        );
     }
 
     #[test]
@@ -132,9 +163,15 @@ mod tests {
         let endpoint = url::Url::parse("http://127.0.0.1:9000/").unwrap();
         let strict = UrlGuard::new(&[], &endpoint, false);
         let lax = UrlGuard::new(&[], &endpoint, true);
-        assert!(matches!(strict.check("http://127.0.0.1:9000/a"), Err(GuardError::NotHttps(_))));
+        assert!(matches!(
+            strict.check("http://127.0.0.1:9000/a"),
+            Err(GuardError::NotHttps(_))
+        ));
         assert!(lax.check("http://127.0.0.1:9000/a").is_ok());
-        assert!(matches!(lax.check("http://127.0.0.1:9001/a"), Err(GuardError::HostNotAllowed { .. })));
+        assert!(matches!(
+            lax.check("http://127.0.0.1:9001/a"),
+            Err(GuardError::HostNotAllowed { .. })
+        ));
     }
 
     #[test]

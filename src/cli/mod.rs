@@ -9,7 +9,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "callvault", version, about = "Archives Azure Communication Services call recordings before ACS deletes them")]
+#[command(
+    name = "callvault",
+    version,
+    about = "Archives Azure Communication Services call recordings before ACS deletes them"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -65,15 +69,24 @@ impl From<callvault::app::StartError> for CliError {
 pub fn load_settings(args: &ConfigArgs) -> Result<callvault::config::Settings, CliError> {
     if let Some(path) = &args.config {
         if !path.exists() {
-            return Err(CliError::Usage(format!("configuration file {} does not exist", path.display())));
+            return Err(CliError::Usage(format!(
+                "configuration file {} does not exist",
+                path.display()
+            )));
         }
     }
-    Ok(callvault::config::Settings::load(args.config.as_deref(), &[])?)
+    Ok(callvault::config::Settings::load(
+        args.config.as_deref(),
+        &[],
+    )?)
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("callvault: cannot start the async runtime: {err}");

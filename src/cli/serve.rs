@@ -25,7 +25,9 @@ pub async fn serve(args: ServeArgs) -> Result<(), CliError> {
 pub async fn migrate(args: ConfigArgs) -> Result<(), CliError> {
     let settings = load_settings(&args)?;
     callvault::telemetry::init(&settings.log);
-    let db = Db::connect(settings.database.url.expose(), 1).await.map_err(CliError::runtime)?;
+    let db = Db::connect(settings.database.url.expose(), 1)
+        .await
+        .map_err(CliError::runtime)?;
     db.migrate().await.map_err(CliError::runtime)?;
     eprintln!("callvault: migrations applied");
     Ok(())

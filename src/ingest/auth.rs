@@ -17,8 +17,14 @@ pub enum WebhookAuth {
 
 impl WebhookAuth {
     pub fn allows(&self, request: &HttpRequest) -> bool {
-        let WebhookAuth::Secret(expected) = self else { return true };
-        let from_header = request.headers().get(SECRET_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let WebhookAuth::Secret(expected) = self else {
+            return true;
+        };
+        let from_header = request
+            .headers()
+            .get(SECRET_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let from_query = url::form_urlencoded::parse(request.query_string().as_bytes())
             .find(|(key, _)| key == "code")
             .map(|(_, value)| value.into_owned());

@@ -13,7 +13,11 @@ pub enum BodyError {
     Read(String),
 }
 
-pub async fn read_limited(mut payload: web::Payload, declared: Option<usize>, limit: usize) -> Result<bytes::Bytes, BodyError> {
+pub async fn read_limited(
+    mut payload: web::Payload,
+    declared: Option<usize>,
+    limit: usize,
+) -> Result<bytes::Bytes, BodyError> {
     if declared.is_some_and(|length| length > limit) {
         return Err(BodyError::TooLarge(limit));
     }

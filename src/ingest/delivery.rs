@@ -9,7 +9,7 @@ use super::envelope::{self, Envelope};
 use super::recording_event::announcement;
 use crate::acs::UrlGuard;
 use crate::metrics::Metrics;
-use crate::queue::intake::{self, EventOutcome, Enqueued, StateChange};
+use crate::queue::intake::{self, Enqueued, EventOutcome, StateChange};
 use crate::queue::{Db, QueueError, Tx, now_millis};
 
 /// What ingest needs to turn events into work.
@@ -67,22 +67,37 @@ impl Intake {
         Ok(summary)
     }
 
-    async fn store_event(&self, tx: &mut Tx, event: &Envelope, now: i64) -> Result<EventOutcome, QueueError> {
+    async fn store_event(
+        &self,
+        tx: &mut Tx,
+        event: &Envelope,
+        now: i64,
+    ) -> Result<EventOutcome, QueueError> {
         let raw = event.raw.to_string();
         if event.event_type.is_empty() || event.id.trim().is_empty() {
-            let reason = if event.raw.is_object() { "the event has no id or no type" } else { "the element is not a JSON object" };
+            let reason = if event.raw.is_object() {
+                "the event has no id or no type"
+            } else {
+                "the element is not a JSON object"
+            };
             return self.quarantine(tx, None, event, reason, &raw, now).await;
         }
         let kind = match event.event_type.as_str() {
-            envelope::RECORDING_FILE_STATUS_UPDATED | envelope::RECORDING_STATE_CHANGED => EventOutcome::Accepted,
+            envelope::RECORDING_FILE_STATUS_UPDATED | envelope::RECORDING_STATE_CHANGED => {
+                EventOutcome::Accepted
+            }
             _ => EventOutcome::Ignored,
         };
         if !intake::claim_event_id(tx, &event.id, &event.event_type, kind, now).await? {
             return Ok(EventOutcome::Duplicate);
         }
         match event.event_type.as_str() {
-            envelope::RECORDING_FILE_STATUS_UPDATED => self.store_recording_files(tx, event, &raw, now).await,
-            envelope::RECORDING_STATE_CHANGED => self.store_state_change(tx, event, &raw, now).await,
+            envelope::RECORDING_FILE_STATUS_UPDATED => {
+                self.store_recording_files(tx, event, &raw, now).await
+            }
+            envelope::RECORDING_STATE_CHANGED => {
+                self.store_state_change(tx, event, &raw, now).await
+            }
             other => {
                 tracing::info!(event_id = %event.id, event_type = other, "event type not acted on");
                 Ok(EventOutcome::Ignored)
@@ -90,28 +105,75 @@ impl Intake {
         }
     }
 
-    async fn store_recording_files(&self, tx: &mut Tx, event: &Envelope, raw: &str, now: i64) -> Result<EventOutcome, QueueError> {
-        let work = match announcement(event, &self.guard, &self.acs_endpoint, self.retention, chrono::Utc::now()) {
+    async fn store_recording_files(
+        &self,
+        tx: &mut Tx,
+        event: &Envelope,
+        raw: &str,
+        now: i64,
+    ) -> Result<EventOutcome, QueueError> {
+        let work = match announcement(
+            event,
+            &self.guard,
+            &self.acs_endpoint,
+            self.retention,
+            chrono::Utc::now(),
+        ) {
             Ok(work) => work,
-            Err(invalid) => return self.quarantine(tx, Some(&event.id), event, &invalid.to_string(), raw, now).await,
+            Err(invalid) => {
+                return self
+                    .quarantine(tx, Some(&event.id), event, &invalid.to_string(), raw, now)
+                    .await;
+            }
         };
         match intake::enqueue(tx, &work, now).await? {
-            Enqueued::Queued { recording, new_jobs } => {
-                intake::set_event_outcome(tx, &event.id, EventOutcome::Accepted, Some(recording)).await?;
+            Enqueued::Queued {
+                recording,
+                new_jobs,
+            } => {
+                intake::set_event_outcome(tx, &event.id, EventOutcome::Accepted, Some(recording))
+                    .await?;
                 tracing::info!(event_id = %event.id, call_id = %work.call_id, recording, chunks = work.chunks.len(), new_jobs, "recording files queued");
                 Ok(EventOutcome::Accepted)
             }
-            Enqueued::IndexConflict { index, existing_document } => {
-                let reason = format!("chunk index {index} is already taken by document {existing_document} of the same recording");
-                self.quarantine(tx, Some(&event.id), event, &reason, raw, now).await
+            Enqueued::IndexConflict {
+                index,
+                existing_document,
+            } => {
+                let reason = format!(
+                    "chunk index {index} is already taken by document {existing_document} of the same recording"
+                );
+                self.quarantine(tx, Some(&event.id), event, &reason, raw, now)
+                    .await
             }
         }
     }
 
-    async fn store_state_change(&self, tx: &mut Tx, event: &Envelope, raw: &str, now: i64) -> Result<EventOutcome, QueueError> {
-        let text = |key: &str| event.data.get(key).and_then(Value::as_str).filter(|s| !s.is_empty());
+    async fn store_state_change(
+        &self,
+        tx: &mut Tx,
+        event: &Envelope,
+        raw: &str,
+        now: i64,
+    ) -> Result<EventOutcome, QueueError> {
+        let text = |key: &str| {
+            event
+                .data
+                .get(key)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+        };
         let (Some(recording_id), Some(state)) = (text("recordingId"), text("state")) else {
-            return self.quarantine(tx, Some(&event.id), event, "RecordingStateChanged without data.recordingId or data.state", raw, now).await;
+            return self
+                .quarantine(
+                    tx,
+                    Some(&event.id),
+                    event,
+                    "RecordingStateChanged without data.recordingId or data.state",
+                    raw,
+                    now,
+                )
+                .await;
         };
         let change = StateChange {
             event_id: &event.id,
@@ -127,23 +189,41 @@ impl Intake {
         Ok(EventOutcome::Accepted)
     }
 
-    async fn quarantine(&self, tx: &mut Tx, event_id: Option<&str>, event: &Envelope, reason: &str, raw: &str, now: i64) -> Result<EventOutcome, QueueError> {
+    async fn quarantine(
+        &self,
+        tx: &mut Tx,
+        event_id: Option<&str>,
+        event: &Envelope,
+        reason: &str,
+        raw: &str,
+        now: i64,
+    ) -> Result<EventOutcome, QueueError> {
         let event_type = Some(event.event_type.as_str()).filter(|t| !t.is_empty());
         let id = intake::quarantine(tx, event_id, event_type, reason, raw, now).await?;
         if let Some(event_id) = event_id {
             intake::set_event_outcome(tx, event_id, EventOutcome::Quarantined, None).await?;
         }
-        tracing::warn!(quarantine_id = id, event_id = event_id.unwrap_or(""), reason, "event quarantined");
+        tracing::warn!(
+            quarantine_id = id,
+            event_id = event_id.unwrap_or(""),
+            reason,
+            "event quarantined"
+        );
         Ok(EventOutcome::Quarantined)
     }
 
     /// Re-validates a quarantined event (after a configuration fix). On success its work is
     /// queued and the entry marked replayed; otherwise the entry stays, with the new reason returned.
-    pub async fn replay_quarantined(&self, quarantine_id: i64) -> Result<Option<Result<(), String>>, QueueError> {
-        let Some(payload): Option<String> = sqlx::query_scalar("SELECT payload FROM quarantine WHERE id = $1 AND replayed_at IS NULL")
-            .bind(quarantine_id)
-            .fetch_optional(self.db.pool())
-            .await?
+    pub async fn replay_quarantined(
+        &self,
+        quarantine_id: i64,
+    ) -> Result<Option<Result<(), String>>, QueueError> {
+        let Some(payload): Option<String> = sqlx::query_scalar(
+            "SELECT payload FROM quarantine WHERE id = $1 AND replayed_at IS NULL",
+        )
+        .bind(quarantine_id)
+        .fetch_optional(self.db.pool())
+        .await?
         else {
             return Ok(None);
         };
@@ -155,17 +235,39 @@ impl Intake {
         let mut tx = self.db.begin_write().await?;
         let outcome = match event.event_type.as_str() {
             envelope::RECORDING_FILE_STATUS_UPDATED => {
-                match announcement(&event, &self.guard, &self.acs_endpoint, self.retention, chrono::Utc::now()) {
+                match announcement(
+                    &event,
+                    &self.guard,
+                    &self.acs_endpoint,
+                    self.retention,
+                    chrono::Utc::now(),
+                ) {
                     Err(invalid) => Err(invalid.to_string()),
                     Ok(work) => match intake::enqueue(&mut tx, &work, now).await? {
                         Enqueued::Queued { recording, .. } => {
-                            intake::claim_event_id(&mut tx, &event.id, &event.event_type, EventOutcome::Accepted, now).await?;
-                            intake::set_event_outcome(&mut tx, &event.id, EventOutcome::Accepted, Some(recording)).await?;
+                            intake::claim_event_id(
+                                &mut tx,
+                                &event.id,
+                                &event.event_type,
+                                EventOutcome::Accepted,
+                                now,
+                            )
+                            .await?;
+                            intake::set_event_outcome(
+                                &mut tx,
+                                &event.id,
+                                EventOutcome::Accepted,
+                                Some(recording),
+                            )
+                            .await?;
                             Ok(())
                         }
-                        Enqueued::IndexConflict { index, existing_document } => {
-                            Err(format!("chunk index {index} is already taken by document {existing_document}"))
-                        }
+                        Enqueued::IndexConflict {
+                            index,
+                            existing_document,
+                        } => Err(format!(
+                            "chunk index {index} is already taken by document {existing_document}"
+                        )),
                     },
                 }
             }

@@ -4,7 +4,8 @@ use serde_json::Value;
 
 pub const SUBSCRIPTION_VALIDATION: &str = "Microsoft.EventGrid.SubscriptionValidationEvent";
 pub const SUBSCRIPTION_DELETION: &str = "Microsoft.EventGrid.SubscriptionDeletedEvent";
-pub const RECORDING_FILE_STATUS_UPDATED: &str = "Microsoft.Communication.RecordingFileStatusUpdated";
+pub const RECORDING_FILE_STATUS_UPDATED: &str =
+    "Microsoft.Communication.RecordingFileStatusUpdated";
 pub const RECORDING_STATE_CHANGED: &str = "Microsoft.Communication.RecordingStateChanged";
 
 /// One event of a delivery, whichever schema carried it.
@@ -35,10 +36,13 @@ pub enum EnvelopeError {
 /// An element that is not an object still yields an envelope (with no type), so it can be
 /// quarantined rather than refusing the batch.
 pub fn parse_body(body: &[u8]) -> Result<Vec<Envelope>, EnvelopeError> {
-    let value: Value = serde_json::from_slice(body).map_err(|err| EnvelopeError::NotJson(err.to_string()))?;
+    let value: Value =
+        serde_json::from_slice(body).map_err(|err| EnvelopeError::NotJson(err.to_string()))?;
     match value {
         Value::Array(items) => Ok(items.into_iter().map(envelope).collect()),
-        Value::Object(ref object) if object.contains_key("specversion") => Ok(vec![envelope(value)]),
+        Value::Object(ref object) if object.contains_key("specversion") => {
+            Ok(vec![envelope(value)])
+        }
         _ => Err(EnvelopeError::NotAnEventArray),
     }
 }
@@ -49,7 +53,11 @@ fn text(raw: &Value, key: &str) -> Option<String> {
 
 fn envelope(raw: Value) -> Envelope {
     let is_cloud_event = raw.get("specversion").is_some();
-    let (type_key, time_key) = if is_cloud_event { ("type", "time") } else { ("eventType", "eventTime") };
+    let (type_key, time_key) = if is_cloud_event {
+        ("type", "time")
+    } else {
+        ("eventType", "eventTime")
+    };
     Envelope {
         id: text(&raw, "id").unwrap_or_default(),
         event_type: text(&raw, type_key).unwrap_or_default(),
@@ -85,8 +93,17 @@ mod tests {
 
     #[test]
     fn non_json_and_non_arrays_are_refused() {
-        assert!(matches!(parse_body(b"nope"), Err(EnvelopeError::NotJson(_))));
-        assert_eq!(parse_body(br#"{"id":"x"}"#).unwrap_err(), EnvelopeError::NotAnEventArray);
-        assert_eq!(parse_body(b"42").unwrap_err(), EnvelopeError::NotAnEventArray);
+        assert!(matches!(
+            parse_body(b"nope"),
+            Err(EnvelopeError::NotJson(_))
+        ));
+        assert_eq!(
+            parse_body(br#"{"id":"x"}"#).unwrap_err(),
+            EnvelopeError::NotAnEventArray
+        );
+        assert_eq!(
+            parse_body(b"42").unwrap_err(),
+            EnvelopeError::NotAnEventArray
+        );
     }
 }

@@ -22,7 +22,9 @@ pub enum InvalidEvent {
     DuplicateIndex(u32),
     #[error("data.recordingStartTime `{0}` is not an ISO 8601 time")]
     BadStartTime(String),
-    #[error("the event has neither a recording id nor data.recordingStartTime, so the recording cannot be named")]
+    #[error(
+        "the event has neither a recording id nor data.recordingStartTime, so the recording cannot be named"
+    )]
     NoRecordingKey,
 }
 
@@ -38,18 +40,31 @@ pub fn parse_subject(subject: &str) -> Option<Subject> {
     let rest = subject.strip_prefix("/recording/call/")?;
     let mut parts = rest.split('/');
     let call_id = parts.next().filter(|id| !id.is_empty())?.to_owned();
-    let mut parsed = Subject { call_id, server_call_id: None, recording_id: None };
+    let mut parsed = Subject {
+        call_id,
+        server_call_id: None,
+        recording_id: None,
+    };
     match (parts.next(), parts.next(), parts.next()) {
         (None, _, _) | (Some(""), None, _) => {}
-        (Some("serverCallId"), Some(id), None) if !id.is_empty() => parsed.server_call_id = Some(id.to_owned()),
-        (Some("recordingId"), Some(id), None) if !id.is_empty() => parsed.recording_id = Some(id.to_owned()),
+        (Some("serverCallId"), Some(id), None) if !id.is_empty() => {
+            parsed.server_call_id = Some(id.to_owned())
+        }
+        (Some("recordingId"), Some(id), None) if !id.is_empty() => {
+            parsed.recording_id = Some(id.to_owned())
+        }
         _ => return None,
     }
     Some(parsed)
 }
 
 fn text(value: &Value, key: &str) -> Option<String> {
-    value.get(key).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
+    value
+        .get(key)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
 }
 
 /// Validates one RecordingFileStatusUpdated event into work for the queue.
@@ -64,7 +79,8 @@ pub fn announcement(
     if event.id.trim().is_empty() {
         return Err(InvalidEvent::MissingId);
     }
-    let subject = parse_subject(&event.subject).ok_or_else(|| InvalidEvent::BadSubject(event.subject.clone()))?;
+    let subject = parse_subject(&event.subject)
+        .ok_or_else(|| InvalidEvent::BadSubject(event.subject.clone()))?;
     let data = &event.data;
     let raw_chunks = data
         .pointer("/recordingStorageInfo/recordingChunks")
@@ -75,7 +91,10 @@ pub fn announcement(
     for (position, raw) in raw_chunks.iter().enumerate() {
         let chunk = chunk(raw, guard, acs_endpoint)
             .map_err(|problem| InvalidEvent::BadChunk { position, problem })?;
-        if chunks.iter().any(|known: &ChunkSpec| known.index == chunk.index) {
+        if chunks
+            .iter()
+            .any(|known: &ChunkSpec| known.index == chunk.index)
+        {
             return Err(InvalidEvent::DuplicateIndex(chunk.index));
         }
         chunks.push(chunk);
@@ -91,14 +110,21 @@ pub fn announcement(
         ),
         None => None,
     };
-    let recording_id = subject.recording_id.clone().or_else(|| text(data, "recordingId"));
+    let recording_id = subject
+        .recording_id
+        .clone()
+        .or_else(|| text(data, "recordingId"));
     let recording_key = match (&recording_id, parsed_start) {
         (Some(id), _) => id.clone(),
         (None, Some(start)) => start_time_key(start),
         (None, None) => return Err(InvalidEvent::NoRecordingKey),
     };
     // Without a start time the event time is the best bound we have on when ACS deletes it.
-    let event_time = event.time.as_deref().and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.to_utc());
+    let event_time = event
+        .time
+        .as_deref()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.to_utc());
     let deadline = parsed_start.or(event_time).unwrap_or(now) + retention;
 
     Ok(Announcement {
@@ -121,14 +147,20 @@ pub fn announcement(
 fn chunk(raw: &Value, guard: &UrlGuard, acs_endpoint: &url::Url) -> Result<ChunkSpec, String> {
     let document_id = text(raw, "documentId").ok_or("documentId is missing")?;
     let index = match raw.get("index") {
-        Some(Value::Number(n)) => n.as_u64().filter(|i| *i <= 100_000).ok_or(format!("index {n} is not a chunk index"))?,
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .filter(|i| *i <= 100_000)
+            .ok_or(format!("index {n} is not a chunk index"))?,
         Some(other) => return Err(format!("index {other} is not an integer")),
         None => return Err("index is missing".into()),
     } as u32;
     let end_reason = text(raw, "endReason");
     let guarded = |key: &str| -> Result<Option<_>, String> {
         match text(raw, key) {
-            Some(location) => guard.check(&location).map(Some).map_err(|err| format!("{key}: {err}")),
+            Some(location) => guard
+                .check(&location)
+                .map(Some)
+                .map_err(|err| format!("{key}: {err}")),
             None => Ok(None),
         }
     };
@@ -141,7 +173,14 @@ fn chunk(raw: &Value, guard: &UrlGuard, acs_endpoint: &url::Url) -> Result<Chunk
         (Some(_), None) => return Err("contentLocation without metadataLocation".into()),
         (None, Some(_)) => return Err("metadataLocation without contentLocation".into()),
     };
-    Ok(ChunkSpec { document_id, index, end_reason, content, metadata, delete: guarded("deleteLocation")? })
+    Ok(ChunkSpec {
+        document_id,
+        index,
+        end_reason,
+        content,
+        metadata,
+        delete: guarded("deleteLocation")?,
+    })
 }
 
 #[cfg(test)]
@@ -163,24 +202,48 @@ mod tests {
     }
 
     fn parse(event: &Envelope) -> Result<Announcement, InvalidEvent> {
-        announcement(event, &guard(), &endpoint(), chrono::Duration::hours(48), Utc::now())
+        announcement(
+            event,
+            &guard(),
+            &endpoint(),
+            chrono::Duration::hours(48),
+            Utc::now(),
+        )
     }
 
     #[test]
     fn parses_all_three_subject_shapes() {
         assert_eq!(
             parse_subject("/recording/call/c1/serverCallId/s1"),
-            Some(Subject { call_id: "c1".into(), server_call_id: Some("s1".into()), recording_id: None })
+            Some(Subject {
+                call_id: "c1".into(),
+                server_call_id: Some("s1".into()),
+                recording_id: None
+            })
         );
         assert_eq!(
             parse_subject("/recording/call/c1/recordingId/r1"),
-            Some(Subject { call_id: "c1".into(), server_call_id: None, recording_id: Some("r1".into()) })
+            Some(Subject {
+                call_id: "c1".into(),
+                server_call_id: None,
+                recording_id: Some("r1".into())
+            })
         );
         assert_eq!(
             parse_subject("/recording/call/c1"),
-            Some(Subject { call_id: "c1".into(), server_call_id: None, recording_id: None })
+            Some(Subject {
+                call_id: "c1".into(),
+                server_call_id: None,
+                recording_id: None
+            })
         );
-        for bad in ["", "/recording/call/", "/recording/call/c1/other/x", "/recording/call/c1/serverCallId/", "/x/c1"] {
+        for bad in [
+            "",
+            "/recording/call/",
+            "/recording/call/c1/other/x",
+            "/recording/call/c1/serverCallId/",
+            "/x/c1",
+        ] {
             assert_eq!(parse_subject(bad), None, "{bad}");
         }
     }
@@ -193,7 +256,10 @@ mod tests {
         assert_eq!(work.chunks.len(), 2);
         assert_eq!(work.chunks[1].end_reason.as_deref(), Some("SessionEnded"));
         assert_eq!(work.format_type.as_deref(), Some("Mp4"));
-        assert_eq!(work.deadline.to_rfc3339(), "2026-11-29T09:20:23.608975500+00:00");
+        assert_eq!(
+            work.deadline.to_rfc3339(),
+            "2026-11-29T09:20:23.608975500+00:00"
+        );
     }
 
     #[test]
@@ -209,13 +275,17 @@ mod tests {
     #[test]
     fn cloud_events_sample_is_keyed_by_recording_id() {
         let work = parse(&sample("recording-file-status-updated.cloudevents.json")).unwrap();
-        assert_eq!(work.recording_key, "eyJQbGF0Zm9ybUVuZHBvaW50SWQiOiIxMjM0In0");
+        assert_eq!(
+            work.recording_key,
+            "eyJQbGF0Zm9ybUVuZHBvaW50SWQiOiIxMjM0In0"
+        );
     }
 
     #[test]
     fn a_forged_download_host_is_invalid() {
         let mut event = sample("recording-file-status-updated.ga.json");
-        event.data["recordingStorageInfo"]["recordingChunks"][0]["contentLocation"] = "https://attacker.example/x".into();
+        event.data["recordingStorageInfo"]["recordingChunks"][0]["contentLocation"] =
+            "https://attacker.example/x".into();
         let err = parse(&event).unwrap_err();
         assert!(err.to_string().contains("attacker.example"), "{err}");
     }
@@ -228,7 +298,10 @@ mod tests {
 
         let mut event = sample("recording-file-status-updated.ga.json");
         event.data["recordingStorageInfo"]["recordingChunks"][0]["index"] = (-1).into();
-        assert!(matches!(parse(&event).unwrap_err(), InvalidEvent::BadChunk { position: 0, .. }));
+        assert!(matches!(
+            parse(&event).unwrap_err(),
+            InvalidEvent::BadChunk { position: 0, .. }
+        ));
 
         let mut event = sample("recording-file-status-updated.ga.json");
         event.data["recordingStorageInfo"]["recordingChunks"][1]["index"] = 0.into();

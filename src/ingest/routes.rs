@@ -27,30 +27,68 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/api/recording-state").route(web::post().to(receive_events)));
 }
 
-async fn read_events(request: &HttpRequest, payload: web::Payload, state: &WebhookState) -> Result<Vec<envelope::Envelope>, ApiError> {
+async fn read_events(
+    request: &HttpRequest,
+    payload: web::Payload,
+    state: &WebhookState,
+) -> Result<Vec<envelope::Envelope>, ApiError> {
     if !state.auth.allows(request) {
-        return Err(ApiError::unauthorized("missing or wrong webhook secret (?code=… or x-callvault-secret)"));
+        return Err(ApiError::unauthorized(
+            "missing or wrong webhook secret (?code=… or x-callvault-secret)",
+        ));
     }
-    let declared = request.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
-    let body = read_limited(payload, declared, state.max_body_bytes).await.map_err(|err| match err {
-        BodyError::TooLarge(_) => ApiError::new(actix_web::http::StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", err.to_string()),
-        BodyError::Read(_) => ApiError::bad_request("unreadable_body", err.to_string()),
-    })?;
+    let declared = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    let body = read_limited(payload, declared, state.max_body_bytes)
+        .await
+        .map_err(|err| match err {
+            BodyError::TooLarge(_) => ApiError::new(
+                actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                err.to_string(),
+            ),
+            BodyError::Read(_) => ApiError::bad_request("unreadable_body", err.to_string()),
+        })?;
     parse_body(&body).map_err(|err| match err {
         EnvelopeError::NotJson(_) => ApiError::bad_request("invalid_json", err.to_string()),
-        EnvelopeError::NotAnEventArray => ApiError::bad_request("not_an_event_array", err.to_string()),
+        EnvelopeError::NotAnEventArray => {
+            ApiError::bad_request("not_an_event_array", err.to_string())
+        }
     })
 }
 
 /// `POST /api/events` (and `/api/recording-state`): answers 200 only once every event is committed.
 #[tracing::instrument(skip_all, fields(delivery_count = request.headers().get("aeg-delivery-count").and_then(|v| v.to_str().ok())))]
-async fn receive_events(request: HttpRequest, payload: web::Payload, state: web::Data<WebhookState>) -> Result<HttpResponse, ApiError> {
+async fn receive_events(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<WebhookState>,
+) -> Result<HttpResponse, ApiError> {
     let events = read_events(&request, payload, &state).await?;
-    if let Some(validation) = events.iter().find(|event| event.event_type == envelope::SUBSCRIPTION_VALIDATION) {
-        let code = validation.data.get("validationCode").and_then(|v| v.as_str()).ok_or_else(|| {
-            ApiError::bad_request("invalid_validation_event", "SubscriptionValidationEvent without data.validationCode")
-        })?;
-        tracing::info!(subscription = request.headers().get("aeg-subscription-name").and_then(|v| v.to_str().ok()), "Event Grid subscription validated");
+    if let Some(validation) = events
+        .iter()
+        .find(|event| event.event_type == envelope::SUBSCRIPTION_VALIDATION)
+    {
+        let code = validation
+            .data
+            .get("validationCode")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_validation_event",
+                    "SubscriptionValidationEvent without data.validationCode",
+                )
+            })?;
+        tracing::info!(
+            subscription = request
+                .headers()
+                .get("aeg-subscription-name")
+                .and_then(|v| v.to_str().ok()),
+            "Event Grid subscription validated"
+        );
         return Ok(HttpResponse::Ok().json(json!({ "validationResponse": code })));
     }
     let summary = state.intake.store(&events).await?;
@@ -59,7 +97,12 @@ async fn receive_events(request: HttpRequest, payload: web::Payload, state: web:
 
 /// `OPTIONS /api/events`: the CloudEvents 1.0 abuse-protection handshake.
 async fn cloud_events_handshake(request: HttpRequest) -> HttpResponse {
-    let origin = request.headers().get("webhook-request-origin").and_then(|v| v.to_str().ok()).unwrap_or("*").to_owned();
+    let origin = request
+        .headers()
+        .get("webhook-request-origin")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("*")
+        .to_owned();
     HttpResponse::Ok()
         .insert_header(("WebHook-Allowed-Origin", origin))
         .insert_header(("WebHook-Allowed-Rate", "*"))

@@ -31,12 +31,18 @@ impl Db {
     /// Connects (creating a SQLite file and its folder when missing). Does not migrate.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, QueueError> {
         install_default_drivers();
-        let backend = if url.starts_with("sqlite:") { Backend::Sqlite } else { Backend::Postgres };
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        };
         let url = match backend {
             Backend::Sqlite => sqlite_url(url)?,
             Backend::Postgres => url.to_owned(),
         };
-        let mut options = AnyPoolOptions::new().max_connections(max_connections).acquire_timeout(Duration::from_secs(10));
+        let mut options = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(10));
         if backend == Backend::Sqlite {
             // synchronous=FULL: a webhook is answered 200 only after its events survive power loss.
             options = options.after_connect(|conn, _meta| {

@@ -32,7 +32,13 @@ impl EventOutcome {
 }
 
 /// Records an event id; false when it was already recorded (a redelivery).
-pub async fn claim_event_id(tx: &mut Tx, id: &str, event_type: &str, outcome: EventOutcome, now: i64) -> Result<bool, QueueError> {
+pub async fn claim_event_id(
+    tx: &mut Tx,
+    id: &str,
+    event_type: &str,
+    outcome: EventOutcome,
+    now: i64,
+) -> Result<bool, QueueError> {
     let inserted = sqlx::query(
         "INSERT INTO events (id, event_type, received_at, outcome) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
     )
@@ -47,7 +53,12 @@ pub async fn claim_event_id(tx: &mut Tx, id: &str, event_type: &str, outcome: Ev
 }
 
 /// Changes the outcome recorded for an event id.
-pub async fn set_event_outcome(tx: &mut Tx, id: &str, outcome: EventOutcome, recording: Option<i64>) -> Result<(), QueueError> {
+pub async fn set_event_outcome(
+    tx: &mut Tx,
+    id: &str,
+    outcome: EventOutcome,
+    recording: Option<i64>,
+) -> Result<(), QueueError> {
     sqlx::query("UPDATE events SET outcome = $1, recording_id = $2 WHERE id = $3")
         .bind(outcome.as_str())
         .bind(recording)
@@ -85,7 +96,10 @@ pub enum Enqueued {
     /// The recording row and how many chunk jobs were new (the rest were already known).
     Queued { recording: i64, new_jobs: usize },
     /// A chunk index is already taken by another document of the same recording.
-    IndexConflict { index: u32, existing_document: String },
+    IndexConflict {
+        index: u32,
+        existing_document: String,
+    },
 }
 
 /// Upserts the recording and inserts one job per chunk not already known by
@@ -136,7 +150,10 @@ pub async fn enqueue(tx: &mut Tx, work: &Announcement, now: i64) -> Result<Enque
                 .fetch_optional(&mut **tx)
                 .await?;
         if let Some(existing_document) = existing {
-            return Ok(Enqueued::IndexConflict { index: chunk.index, existing_document });
+            return Ok(Enqueued::IndexConflict {
+                index: chunk.index,
+                existing_document,
+            });
         }
     }
 
@@ -161,7 +178,10 @@ pub async fn enqueue(tx: &mut Tx, work: &Announcement, now: i64) -> Result<Enque
         .await?
         .rows_affected() as usize;
     }
-    Ok(Enqueued::Queued { recording, new_jobs })
+    Ok(Enqueued::Queued {
+        recording,
+        new_jobs,
+    })
 }
 
 /// Stores a RecordingStateChanged event; false when its id was already stored.
@@ -175,7 +195,11 @@ pub struct StateChange<'a> {
     pub payload: &'a str,
 }
 
-pub async fn record_state_change(tx: &mut Tx, change: &StateChange<'_>, now: i64) -> Result<bool, QueueError> {
+pub async fn record_state_change(
+    tx: &mut Tx,
+    change: &StateChange<'_>,
+    now: i64,
+) -> Result<bool, QueueError> {
     let inserted = sqlx::query(
         "INSERT INTO recording_state_events (event_id, recording_id, state, start_date_time, server_call_id, event_time, received_at, payload)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (event_id) DO NOTHING",

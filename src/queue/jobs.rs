@@ -13,7 +13,13 @@ pub enum JobState {
 }
 
 impl JobState {
-    pub const ALL: [JobState; 5] = [JobState::Pending, JobState::Running, JobState::Archived, JobState::Failed, JobState::Expired];
+    pub const ALL: [JobState; 5] = [
+        JobState::Pending,
+        JobState::Running,
+        JobState::Archived,
+        JobState::Failed,
+        JobState::Expired,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -32,7 +38,9 @@ impl std::str::FromStr for JobState {
         JobState::ALL
             .into_iter()
             .find(|state| state.as_str() == s)
-            .ok_or_else(|| format!("`{s}` is not a job state (pending, running, archived, failed, expired)"))
+            .ok_or_else(|| {
+                format!("`{s}` is not a job state (pending, running, archived, failed, expired)")
+            })
     }
 }
 
@@ -116,14 +124,23 @@ pub async fn next_due_at(db: &Db) -> Result<Option<i64>, QueueError> {
 }
 
 /// Claims the most urgent due job for `worker` until `lease_until`, and opens its attempt record.
-pub async fn claim(db: &Db, worker: &str, lease_until: i64, now: i64) -> Result<Option<Job>, QueueError> {
+pub async fn claim(
+    db: &Db,
+    worker: &str,
+    lease_until: i64,
+    now: i64,
+) -> Result<Option<Job>, QueueError> {
     let sql = match db.backend() {
         Backend::Sqlite => CLAIM_SQLITE,
         Backend::Postgres => CLAIM_POSTGRES,
     };
     let mut tx = db.begin_write().await?;
-    let job: Option<Job> =
-        sqlx::query_as(sql).bind(worker).bind(lease_until).bind(now).fetch_optional(&mut *tx).await?;
+    let job: Option<Job> = sqlx::query_as(sql)
+        .bind(worker)
+        .bind(lease_until)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
     if let Some(job) = &job {
         // A lease that lapsed leaves its attempt open; close it so the history stays true.
         sqlx::query("UPDATE attempts SET finished_at = $1, outcome = 'lease-lost' WHERE job_id = $2 AND finished_at IS NULL")
@@ -131,13 +148,15 @@ pub async fn claim(db: &Db, worker: &str, lease_until: i64, now: i64) -> Result<
             .bind(job.id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("INSERT INTO attempts (job_id, attempt, worker, started_at) VALUES ($1, $2, $3, $4)")
-            .bind(job.id)
-            .bind(job.attempts)
-            .bind(worker)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO attempts (job_id, attempt, worker, started_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(job.id)
+        .bind(job.attempts)
+        .bind(worker)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
     }
     tx.commit().await?;
     Ok(job)
@@ -145,13 +164,15 @@ pub async fn claim(db: &Db, worker: &str, lease_until: i64, now: i64) -> Result<
 
 /// Extends a lease; false when the job is no longer ours (taken over or finished elsewhere).
 pub async fn renew(db: &Db, job: i64, worker: &str, lease_until: i64) -> Result<bool, QueueError> {
-    let updated = sqlx::query("UPDATE jobs SET lease_until = $1 WHERE id = $2 AND lease_owner = $3 AND state = 'running'")
-        .bind(lease_until)
-        .bind(job)
-        .bind(worker)
-        .execute(db.pool())
-        .await?
-        .rows_affected();
+    let updated = sqlx::query(
+        "UPDATE jobs SET lease_until = $1 WHERE id = $2 AND lease_owner = $3 AND state = 'running'",
+    )
+    .bind(lease_until)
+    .bind(job)
+    .bind(worker)
+    .execute(db.pool())
+    .await?
+    .rows_affected();
     Ok(updated == 1)
 }
 
@@ -173,13 +194,26 @@ pub struct ArchivedChunk {
 pub enum Finish {
     Archived(ArchivedChunk),
     /// Back to pending, due again at `next_attempt_at`.
-    Retry { next_attempt_at: i64, error: String },
-    Failed { error: String },
-    Expired { error: String },
+    Retry {
+        next_attempt_at: i64,
+        error: String,
+    },
+    Failed {
+        error: String,
+    },
+    Expired {
+        error: String,
+    },
 }
 
 /// Records the end of an attempt; false when the lease was lost meanwhile (nothing changed).
-pub async fn finish(db: &Db, job: &Job, worker: &str, outcome: &Finish, now: i64) -> Result<bool, QueueError> {
+pub async fn finish(
+    db: &Db,
+    job: &Job,
+    worker: &str,
+    outcome: &Finish,
+    now: i64,
+) -> Result<bool, QueueError> {
     let mut tx = db.begin_write().await?;
     let owned = "WHERE id = $1 AND lease_owner = $2 AND state = 'running'";
     let (label, error, updated) = match outcome {
@@ -205,7 +239,10 @@ pub async fn finish(db: &Db, job: &Job, worker: &str, outcome: &Finish, now: i64
                 .rows_affected();
             ("archived", None, updated)
         }
-        Finish::Retry { next_attempt_at, error } => {
+        Finish::Retry {
+            next_attempt_at,
+            error,
+        } => {
             let sql = format!(
                 "UPDATE jobs SET state = 'pending', next_attempt_at = $3, last_error = $4, updated_at = $5,
                      lease_owner = NULL, lease_until = NULL {owned}"
@@ -222,7 +259,11 @@ pub async fn finish(db: &Db, job: &Job, worker: &str, outcome: &Finish, now: i64
             ("retry", Some(error), updated)
         }
         Finish::Failed { error } | Finish::Expired { error } => {
-            let state = if matches!(outcome, Finish::Failed { .. }) { "failed" } else { "expired" };
+            let state = if matches!(outcome, Finish::Failed { .. }) {
+                "failed"
+            } else {
+                "expired"
+            };
             let sql = format!(
                 "UPDATE jobs SET state = $3, last_error = $4, updated_at = $5, lease_owner = NULL, lease_until = NULL {owned}"
             );
@@ -278,7 +319,11 @@ pub async fn release(db: &Db, job: &Job, worker: &str, now: i64) -> Result<(), Q
 
 /// Records that the source was deleted at ACS.
 pub async fn mark_source_deleted(db: &Db, job: i64, now: i64) -> Result<(), QueueError> {
-    sqlx::query("UPDATE jobs SET source_deleted_at = $1 WHERE id = $2").bind(now).bind(job).execute(db.pool()).await?;
+    sqlx::query("UPDATE jobs SET source_deleted_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(job)
+        .execute(db.pool())
+        .await?;
     Ok(())
 }
 
@@ -312,7 +357,10 @@ pub async fn replay_state(db: &Db, state: JobState, now: i64) -> Result<u64, Que
 }
 
 pub async fn get(db: &Db, job: i64) -> Result<Option<Job>, QueueError> {
-    Ok(sqlx::query_as("SELECT * FROM jobs WHERE id = $1").bind(job).fetch_optional(db.pool()).await?)
+    Ok(sqlx::query_as("SELECT * FROM jobs WHERE id = $1")
+        .bind(job)
+        .fetch_optional(db.pool())
+        .await?)
 }
 
 /// Jobs, optionally in one state, most urgent first.
@@ -328,5 +376,9 @@ pub async fn list(db: &Db, state: Option<JobState>, limit: i64) -> Result<Vec<Jo
 
 /// Jobs by state: (state, count).
 pub async fn count_by_state(db: &Db) -> Result<Vec<(String, i64)>, QueueError> {
-    Ok(sqlx::query_as("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetch_all(db.pool()).await?)
+    Ok(
+        sqlx::query_as("SELECT state, COUNT(*) FROM jobs GROUP BY state")
+            .fetch_all(db.pool())
+            .await?,
+    )
 }

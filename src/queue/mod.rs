@@ -25,14 +25,22 @@ impl QueueError {
     pub fn is_unavailable(&self) -> bool {
         match self {
             QueueError::Connect(_) | QueueError::Migrate(_) => true,
-            QueueError::Database(err) => matches!(
-                err,
-                sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed
-            ) || err.as_database_error().is_some_and(|db| {
-                // SQLITE_BUSY / SQLITE_LOCKED / SQLITE_IOERR / SQLITE_FULL, and PostgreSQL's admin shutdown class.
-                let code = db.code().unwrap_or_default();
-                matches!(code.as_ref(), "5" | "6" | "10" | "13" | "517" | "57P01" | "57P02" | "57P03" | "53300")
-            }),
+            QueueError::Database(err) => {
+                matches!(
+                    err,
+                    sqlx::Error::PoolTimedOut
+                        | sqlx::Error::PoolClosed
+                        | sqlx::Error::Io(_)
+                        | sqlx::Error::WorkerCrashed
+                ) || err.as_database_error().is_some_and(|db| {
+                    // SQLITE_BUSY / SQLITE_LOCKED / SQLITE_IOERR / SQLITE_FULL, and PostgreSQL's admin shutdown class.
+                    let code = db.code().unwrap_or_default();
+                    matches!(
+                        code.as_ref(),
+                        "5" | "6" | "10" | "13" | "517" | "57P01" | "57P02" | "57P03" | "53300"
+                    )
+                })
+            }
         }
     }
 }

@@ -24,23 +24,32 @@ pub struct Recording {
 }
 
 pub async fn get(db: &Db, id: i64) -> Result<Option<Recording>, QueueError> {
-    Ok(sqlx::query_as("SELECT * FROM recordings WHERE id = $1").bind(id).fetch_optional(db.pool()).await?)
+    Ok(sqlx::query_as("SELECT * FROM recordings WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?)
 }
 
 /// Every job of a recording, in chunk order.
 pub async fn jobs(db: &Db, recording: i64) -> Result<Vec<Job>, QueueError> {
-    Ok(sqlx::query_as("SELECT * FROM jobs WHERE recording_id = $1 ORDER BY chunk_index, id")
-        .bind(recording)
-        .fetch_all(db.pool())
-        .await?)
+    Ok(
+        sqlx::query_as("SELECT * FROM jobs WHERE recording_id = $1 ORDER BY chunk_index, id")
+            .bind(recording)
+            .fetch_all(db.pool())
+            .await?,
+    )
 }
 
 /// Ids of the events that announced chunks of a recording.
 pub async fn event_ids(db: &Db, recording: i64) -> Result<Vec<String>, QueueError> {
-    Ok(sqlx::query_scalar("SELECT id FROM events WHERE recording_id = $1 ORDER BY received_at, id")
+    Ok(
+        sqlx::query_scalar(
+            "SELECT id FROM events WHERE recording_id = $1 ORDER BY received_at, id",
+        )
         .bind(recording)
         .fetch_all(db.pool())
-        .await?)
+        .await?,
+    )
 }
 
 pub async fn set_manifest(db: &Db, recording: i64, key: &str, now: i64) -> Result<(), QueueError> {
@@ -55,11 +64,13 @@ pub async fn set_manifest(db: &Db, recording: i64, key: &str, now: i64) -> Resul
 
 /// Recordings, newest first; `before` is the id to continue after (pagination cursor).
 pub async fn list(db: &Db, limit: i64, before: Option<i64>) -> Result<Vec<Recording>, QueueError> {
-    Ok(sqlx::query_as("SELECT * FROM recordings WHERE ($1 IS NULL OR id < $1) ORDER BY id DESC LIMIT $2")
-        .bind(before)
-        .bind(limit)
-        .fetch_all(db.pool())
-        .await?)
+    Ok(sqlx::query_as(
+        "SELECT * FROM recordings WHERE ($1 IS NULL OR id < $1) ORDER BY id DESC LIMIT $2",
+    )
+    .bind(before)
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?)
 }
 
 /// Recordings with an archived chunk newer than their manifest (or no manifest yet):

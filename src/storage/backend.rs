@@ -35,19 +35,31 @@ impl WriteOptions {
 /// Checks the storage section without touching the network.
 pub fn validate(settings: &StorageSettings) -> Result<(), ConfigError> {
     if settings.part_size_bytes < 5 * 1024 * 1024 {
-        return Err(invalid_key("storage.part_size_bytes", "must be at least 5 MiB (the S3 minimum part size)"));
+        return Err(invalid_key(
+            "storage.part_size_bytes",
+            "must be at least 5 MiB (the S3 minimum part size)",
+        ));
     }
     if settings.upload_concurrency == 0 {
-        return Err(invalid_key("storage.upload_concurrency", "must be at least 1"));
+        return Err(invalid_key(
+            "storage.upload_concurrency",
+            "must be at least 1",
+        ));
     }
     match settings.kind.as_str() {
         "local" => {
             if settings.path.as_os_str().is_empty() {
-                return Err(invalid_key("storage.path", "is required when storage.kind = local"));
+                return Err(invalid_key(
+                    "storage.path",
+                    "is required when storage.kind = local",
+                ));
             }
             Ok(())
         }
-        other => Err(invalid_key("storage.kind", format!("`{other}` is not supported; use local"))),
+        other => Err(invalid_key(
+            "storage.kind",
+            format!("`{other}` is not supported; use local"),
+        )),
     }
 }
 
@@ -88,7 +100,8 @@ async fn remove_staging_files(root: &std::path::Path) -> std::io::Result<usize> 
 }
 
 fn is_staging_name(name: &str) -> bool {
-    name.rsplit_once('#').is_some_and(|(_, suffix)| !suffix.is_empty() && suffix.bytes().all(|b| b.is_ascii_digit()))
+    name.rsplit_once('#')
+        .is_some_and(|(_, suffix)| !suffix.is_empty() && suffix.bytes().all(|b| b.is_ascii_digit()))
 }
 
 #[cfg(test)]

@@ -10,7 +10,13 @@ use object_store::path::Path;
 pub fn sanitise_segment(raw: &str) -> String {
     let mut clean: String = raw
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '=' | '+' | '-') { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '=' | '+' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(200)
         .collect();
     if clean.is_empty() {
@@ -36,7 +42,13 @@ impl RecordingLayout {
             .filter(|segment| !segment.is_empty())
             .map(|segment| format!("{}/", sanitise_segment(segment)))
             .collect();
-        Self { folder: format!("{prefix}{}/{}", sanitise_segment(call_id), sanitise_segment(recording_key)) }
+        Self {
+            folder: format!(
+                "{prefix}{}/{}",
+                sanitise_segment(call_id),
+                sanitise_segment(recording_key)
+            ),
+        }
     }
 
     pub fn media(&self, index: u32, extension: &str) -> Path {
@@ -68,9 +80,18 @@ mod tests {
     #[test]
     fn keys_follow_the_contract() {
         let layout = RecordingLayout::new("recordings/", "4ab31c52", "20261127T092023Z");
-        assert_eq!(layout.media(3, "mp4").as_ref(), "recordings/4ab31c52/20261127T092023Z/chunk-0003.mp4");
-        assert_eq!(layout.metadata(0).as_ref(), "recordings/4ab31c52/20261127T092023Z/chunk-0000.metadata.json");
-        assert_eq!(layout.manifest().as_ref(), "recordings/4ab31c52/20261127T092023Z/manifest.json");
+        assert_eq!(
+            layout.media(3, "mp4").as_ref(),
+            "recordings/4ab31c52/20261127T092023Z/chunk-0003.mp4"
+        );
+        assert_eq!(
+            layout.metadata(0).as_ref(),
+            "recordings/4ab31c52/20261127T092023Z/chunk-0000.metadata.json"
+        );
+        assert_eq!(
+            layout.manifest().as_ref(),
+            "recordings/4ab31c52/20261127T092023Z/manifest.json"
+        );
     }
 
     #[test]

@@ -73,8 +73,17 @@ mod tests {
     #[test]
     fn complete_only_when_contiguous_from_zero_and_last_chunk_ends_the_session() {
         assert_eq!(complete_prefix(&[(0, Some("SessionEnded"))]), Some(1));
-        assert_eq!(complete_prefix(&[(0, Some(CHUNK_MAXIMUM_SIZE_EXCEEDED))]), None);
-        assert_eq!(complete_prefix(&[(1, Some("SessionEnded")), (0, Some(CHUNK_MAXIMUM_SIZE_EXCEEDED))]), Some(2));
+        assert_eq!(
+            complete_prefix(&[(0, Some(CHUNK_MAXIMUM_SIZE_EXCEEDED))]),
+            None
+        );
+        assert_eq!(
+            complete_prefix(&[
+                (1, Some("SessionEnded")),
+                (0, Some(CHUNK_MAXIMUM_SIZE_EXCEEDED))
+            ]),
+            Some(2)
+        );
         assert_eq!(complete_prefix(&[(1, Some("SessionEnded"))]), None);
         assert_eq!(complete_prefix(&[]), None);
         assert_eq!(complete_prefix(&[(0, None)]), Some(1));

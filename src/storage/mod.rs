@@ -71,7 +71,14 @@ impl Archive {
 
     /// Starts a streaming write to `key`; nothing is visible there until `finish`.
     pub async fn writer(&self, key: &Path) -> Result<ObjectWriter, StorageError> {
-        ObjectWriter::start(&*self.store, key, self.part_size, self.upload_concurrency, &self.options).await
+        ObjectWriter::start(
+            &*self.store,
+            key,
+            self.part_size,
+            self.upload_concurrency,
+            &self.options,
+        )
+        .await
     }
 
     /// Writes a small object in one put.
@@ -81,7 +88,13 @@ impl Archive {
             bytes: bytes.len() as u64,
             sha256: hex::encode(Sha256::digest(&bytes)),
         };
-        self.store.put_opts(key, PutPayload::from(bytes), self.options.put_options(&digest.sha256)).await?;
+        self.store
+            .put_opts(
+                key,
+                PutPayload::from(bytes),
+                self.options.put_options(&digest.sha256),
+            )
+            .await?;
         Ok(digest)
     }
 
@@ -100,7 +113,11 @@ impl Archive {
             bytes += piece.len() as u64;
             hasher.update(&piece);
         }
-        Ok(Some(ObjectDigest { key: key.to_string(), bytes, sha256: hex::encode(hasher.finalize()) }))
+        Ok(Some(ObjectDigest {
+            key: key.to_string(),
+            bytes,
+            sha256: hex::encode(hasher.finalize()),
+        }))
     }
 
     /// Reads a whole (small) object.
@@ -110,7 +127,10 @@ impl Archive {
 
     /// Answers whether the storage is reachable (for `/readyz`).
     pub async fn check(&self) -> Result<(), StorageError> {
-        let probe = Path::from(format!("{}.callvault-readyz", layout::sanitise_segment(&self.prefix)));
+        let probe = Path::from(format!(
+            "{}.callvault-readyz",
+            layout::sanitise_segment(&self.prefix)
+        ));
         match self.store.head(&probe).await {
             Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(err) => Err(err.into()),

@@ -25,7 +25,9 @@ impl ObjectWriter {
         upload_concurrency: usize,
         options: &WriteOptions,
     ) -> Result<Self, StorageError> {
-        let upload = store.put_multipart_opts(key, options.multipart_options()).await?;
+        let upload = store
+            .put_multipart_opts(key, options.multipart_options())
+            .await?;
         Ok(Self {
             upload: WriteMultipart::new_with_chunk_size(upload, part_size),
             hasher: Sha256::new(),
@@ -37,7 +39,9 @@ impl ObjectWriter {
 
     /// Appends bytes, waiting while too many parts are in flight.
     pub async fn write(&mut self, piece: Bytes) -> Result<(), StorageError> {
-        self.upload.wait_for_capacity(self.upload_concurrency).await?;
+        self.upload
+            .wait_for_capacity(self.upload_concurrency)
+            .await?;
         self.hasher.update(&piece);
         self.bytes += piece.len() as u64;
         self.upload.put(piece);
@@ -51,7 +55,11 @@ impl ObjectWriter {
 
     /// Completes the object; only now does it appear at its key.
     pub async fn finish(self) -> Result<ObjectDigest, StorageError> {
-        let digest = ObjectDigest { key: self.key.to_string(), bytes: self.bytes, sha256: hex::encode(self.hasher.finalize()) };
+        let digest = ObjectDigest {
+            key: self.key.to_string(),
+            bytes: self.bytes,
+            sha256: hex::encode(self.hasher.finalize()),
+        };
         self.upload.finish().await?;
         Ok(digest)
     }

@@ -19,18 +19,39 @@ pub enum ManifestError {
 
 /// Writes the manifest when chunks `0..=k` are archived and chunk k ends the session.
 /// Returns the manifest written, or None when the recording is not complete yet.
-pub async fn refresh(db: &Db, archive: &Archive, recording_id: i64) -> Result<Option<Manifest>, ManifestError> {
-    let Some(recording) = recordings::get(db, recording_id).await? else { return Ok(None) };
+pub async fn refresh(
+    db: &Db,
+    archive: &Archive,
+    recording_id: i64,
+) -> Result<Option<Manifest>, ManifestError> {
+    let Some(recording) = recordings::get(db, recording_id).await? else {
+        return Ok(None);
+    };
     let jobs = recordings::jobs(db, recording_id).await?;
-    let archived: Vec<_> = jobs.iter().filter(|job| job.state() == JobState::Archived).collect();
-    let ends: Vec<_> = archived.iter().map(|job| (job.chunk_index as u32, job.end_reason.as_deref())).collect();
-    let Some(covered) = complete_prefix(&ends) else { return Ok(None) };
+    let archived: Vec<_> = jobs
+        .iter()
+        .filter(|job| job.state() == JobState::Archived)
+        .collect();
+    let ends: Vec<_> = archived
+        .iter()
+        .map(|job| (job.chunk_index as u32, job.end_reason.as_deref()))
+        .collect();
+    let Some(covered) = complete_prefix(&ends) else {
+        return Ok(None);
+    };
 
-    let mut chunks: Vec<_> = archived.into_iter().filter(|job| (job.chunk_index as usize) < covered).collect();
+    let mut chunks: Vec<_> = archived
+        .into_iter()
+        .filter(|job| (job.chunk_index as usize) < covered)
+        .collect();
     chunks.sort_by_key(|job| job.chunk_index);
     let mut participants = BTreeSet::new();
     for job in &chunks {
-        let ids: Vec<String> = job.participants.as_deref().and_then(|p| serde_json::from_str(p).ok()).unwrap_or_default();
+        let ids: Vec<String> = job
+            .participants
+            .as_deref()
+            .and_then(|p| serde_json::from_str(p).ok())
+            .unwrap_or_default();
         participants.extend(ids);
     }
     let now = chrono::Utc::now();
@@ -68,7 +89,9 @@ pub async fn refresh(db: &Db, archive: &Archive, recording_id: i64) -> Result<Op
         event_ids: recordings::event_ids(db, recording_id).await?,
         archived_at: now.to_rfc3339(),
     };
-    let key = archive.layout(&recording.call_id, &recording.recording_key).manifest();
+    let key = archive
+        .layout(&recording.call_id, &recording.recording_key)
+        .manifest();
     let body = serde_json::to_vec_pretty(&manifest).expect("a manifest always serialises");
     archive.put_bytes(&key, Bytes::from(body)).await?;
     recordings::set_manifest(db, recording_id, key.as_ref(), now.timestamp_millis()).await?;

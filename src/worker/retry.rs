@@ -57,30 +57,53 @@ impl RetryPolicy {
     }
 
     /// Decides the job's next state after attempt number `attempts` failed with `error`.
-    pub fn decide(&self, error: &TransferError, attempts: i64, deadline_passed: bool, now: i64) -> Finish {
+    pub fn decide(
+        &self,
+        error: &TransferError,
+        attempts: i64,
+        deadline_passed: bool,
+        now: i64,
+    ) -> Finish {
         let message = error.to_string();
         let retry = |message: String| {
             if attempts >= self.max_attempts {
-                Finish::Failed { error: format!("gave up after {attempts} attempts: {message}") }
+                Finish::Failed {
+                    error: format!("gave up after {attempts} attempts: {message}"),
+                }
             } else {
-                Finish::Retry { next_attempt_at: now + self.delay(attempts).as_millis() as i64, error: message }
+                Finish::Retry {
+                    next_attempt_at: now + self.delay(attempts).as_millis() as i64,
+                    error: message,
+                }
             }
         };
         match error {
-            TransferError::Source(AcsError::Status { status: 404 | 410, .. }) if deadline_passed => Finish::Expired {
-                error: format!("{message}; the ACS retention deadline has passed, so the recording is gone"),
+            TransferError::Source(AcsError::Status {
+                status: 404 | 410, ..
+            }) if deadline_passed => Finish::Expired {
+                error: format!(
+                    "{message}; the ACS retention deadline has passed, so the recording is gone"
+                ),
             },
-            TransferError::Source(AcsError::Status { status: 401 | 403, .. }) if attempts >= AUTH_ATTEMPTS => Finish::Failed {
+            TransferError::Source(AcsError::Status {
+                status: 401 | 403, ..
+            }) if attempts >= AUTH_ATTEMPTS => Finish::Failed {
                 error: format!(
                     "{message} ({attempts} attempts): ACS refuses our signature; check acs.connection_string (the access key) and the clock"
                 ),
             },
             TransferError::Source(AcsError::Status { status, .. })
-                if (400..500).contains(status) && !matches!(status, 401 | 403 | 404 | 408 | 410 | 429) && attempts >= AUTH_ATTEMPTS =>
+                if (400..500).contains(status)
+                    && !matches!(status, 401 | 403 | 404 | 408 | 410 | 429)
+                    && attempts >= AUTH_ATTEMPTS =>
             {
-                Finish::Failed { error: format!("{message} ({attempts} attempts)") }
+                Finish::Failed {
+                    error: format!("{message} ({attempts} attempts)"),
+                }
             }
-            TransferError::Refused(_) | TransferError::MissingRecording => Finish::Failed { error: message },
+            TransferError::Refused(_) | TransferError::MissingRecording => {
+                Finish::Failed { error: message }
+            }
             _ => retry(message),
         }
     }
@@ -91,11 +114,18 @@ mod tests {
     use super::*;
 
     fn policy() -> RetryPolicy {
-        RetryPolicy { max_attempts: 5, initial: Duration::from_millis(100), max: Duration::from_secs(10) }
+        RetryPolicy {
+            max_attempts: 5,
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(10),
+        }
     }
 
     fn status(status: u16) -> TransferError {
-        TransferError::Source(AcsError::Status { status, message: "x".into() })
+        TransferError::Source(AcsError::Status {
+            status,
+            message: "x".into(),
+        })
     }
 
     #[test]
@@ -111,20 +141,38 @@ mod tests {
 
     #[test]
     fn server_errors_retry_until_attempts_run_out() {
-        assert!(matches!(policy().decide(&status(503), 1, false, 0), Finish::Retry { .. }));
-        assert!(matches!(policy().decide(&status(503), 5, false, 0), Finish::Failed { .. }));
+        assert!(matches!(
+            policy().decide(&status(503), 1, false, 0),
+            Finish::Retry { .. }
+        ));
+        assert!(matches!(
+            policy().decide(&status(503), 5, false, 0),
+            Finish::Failed { .. }
+        ));
     }
 
     #[test]
     fn not_found_expires_only_past_the_deadline() {
-        assert!(matches!(policy().decide(&status(404), 1, false, 0), Finish::Retry { .. }));
-        assert!(matches!(policy().decide(&status(404), 1, true, 0), Finish::Expired { .. }));
-        assert!(matches!(policy().decide(&status(410), 1, true, 0), Finish::Expired { .. }));
+        assert!(matches!(
+            policy().decide(&status(404), 1, false, 0),
+            Finish::Retry { .. }
+        ));
+        assert!(matches!(
+            policy().decide(&status(404), 1, true, 0),
+            Finish::Expired { .. }
+        ));
+        assert!(matches!(
+            policy().decide(&status(410), 1, true, 0),
+            Finish::Expired { .. }
+        ));
     }
 
     #[test]
     fn auth_failures_retry_a_few_times_then_fail_with_advice() {
-        assert!(matches!(policy().decide(&status(401), 2, false, 0), Finish::Retry { .. }));
+        assert!(matches!(
+            policy().decide(&status(401), 2, false, 0),
+            Finish::Retry { .. }
+        ));
         match policy().decide(&status(401), 3, false, 0) {
             Finish::Failed { error } => assert!(error.contains("acs.connection_string"), "{error}"),
             other => panic!("{other:?}"),
@@ -133,6 +181,9 @@ mod tests {
 
     #[test]
     fn a_refused_url_fails_at_once() {
-        assert!(matches!(policy().decide(&TransferError::Refused("x".into()), 1, false, 0), Finish::Failed { .. }));
+        assert!(matches!(
+            policy().decide(&TransferError::Refused("x".into()), 1, false, 0),
+            Finish::Failed { .. }
+        ));
     }
 }

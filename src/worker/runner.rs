@@ -44,7 +44,12 @@ impl Worker {
     pub fn new(ctx: WorkerContext, options: WorkerOptions, wake: Arc<Notify>) -> Self {
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "worker".into());
         let id = format!("{host}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-        Self { ctx, options, id, wake }
+        Self {
+            ctx,
+            options,
+            id,
+            wake,
+        }
     }
 
     pub fn id(&self) -> &str {
@@ -136,14 +141,21 @@ impl Worker {
         let started = Instant::now();
         let lease_lost = CancellationToken::new();
         let renewal = self.keep_lease(&job, cancel.clone(), lease_lost.clone());
-        let attempt = AssertUnwindSafe(transfer::archive_chunk(&self.ctx, &job, &cancel)).catch_unwind();
+        let attempt =
+            AssertUnwindSafe(transfer::archive_chunk(&self.ctx, &job, &cancel)).catch_unwind();
         let result = tokio::select! {
             result = attempt => result,
             never = renewal => match never {},
         };
         let result = result.unwrap_or_else(|panic| {
-            let message = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
-            Err(TransferError::Integrity(format!("transfer panicked: {}", message.unwrap_or_default())))
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned());
+            Err(TransferError::Integrity(format!(
+                "transfer panicked: {}",
+                message.unwrap_or_default()
+            )))
         });
         let now = now_millis();
         let outcome = match result {
@@ -158,13 +170,21 @@ impl Worker {
                 }
                 return;
             }
-            Err(err) => self.options.retry.decide(&err, job.attempts, now >= job.deadline_at, now),
+            Err(err) => self
+                .options
+                .retry
+                .decide(&err, job.attempts, now >= job.deadline_at, now),
         };
         self.record(&job, outcome, started).await;
     }
 
     /// Renews the lease every third of its length; cancels the transfer if it is lost.
-    async fn keep_lease(&self, job: &Job, transfer: CancellationToken, lost: CancellationToken) -> Infallible {
+    async fn keep_lease(
+        &self,
+        job: &Job,
+        transfer: CancellationToken,
+        lost: CancellationToken,
+    ) -> Infallible {
         let every = self.options.lease / 3;
         loop {
             tokio::select! {
@@ -191,11 +211,17 @@ impl Worker {
         match &outcome {
             Finish::Archived(chunk) => {
                 Metrics::add(&metrics.attempts_archived, 1);
-                Metrics::add(&metrics.bytes_archived, chunk.media_bytes + chunk.metadata_bytes);
+                Metrics::add(
+                    &metrics.bytes_archived,
+                    chunk.media_bytes + chunk.metadata_bytes,
+                );
                 metrics.observe_transfer(seconds);
                 tracing::info!(bytes = chunk.media_bytes, sha256 = %chunk.media_sha256, seconds, "chunk archived");
             }
-            Finish::Retry { error, next_attempt_at } => {
+            Finish::Retry {
+                error,
+                next_attempt_at,
+            } => {
                 Metrics::add(&metrics.attempts_retried, 1);
                 let in_ms = next_attempt_at - now_millis();
                 tracing::warn!(error = %error, retry_in_ms = in_ms, "attempt failed; will retry");
@@ -212,7 +238,9 @@ impl Worker {
         match jobs::finish(&self.ctx.db, job, &self.id, &outcome, now_millis()).await {
             Ok(true) => {}
             Ok(false) => {
-                tracing::warn!("lease was lost before the outcome was recorded; another worker owns the job");
+                tracing::warn!(
+                    "lease was lost before the outcome was recorded; another worker owns the job"
+                );
                 return;
             }
             Err(err) => {
@@ -221,7 +249,9 @@ impl Worker {
             }
         }
         if let Finish::Archived(chunk) = &outcome {
-            if let Err(err) = manifest::refresh(&self.ctx.db, &self.ctx.archive, job.recording_id).await {
+            if let Err(err) =
+                manifest::refresh(&self.ctx.db, &self.ctx.archive, job.recording_id).await
+            {
                 tracing::warn!(error = %err, "manifest not written yet; the sweep will retry");
             }
             if self.options.delete_source_after_archive {
@@ -232,12 +262,18 @@ impl Worker {
 
     /// Deletes the chunk at ACS, but only after re-reading the archived object and matching its sha256.
     async fn delete_source(&self, job: &Job, chunk: &jobs::ArchivedChunk) {
-        let Some(url) = job.delete_url.as_deref() else { return };
+        let Some(url) = job.delete_url.as_deref() else {
+            return;
+        };
         let key = object_store::path::Path::from(chunk.media_key.as_str());
         match self.ctx.archive.digest_of(&key).await {
-            Ok(Some(digest)) if digest.sha256 == chunk.media_sha256 && digest.bytes == chunk.media_bytes => {}
+            Ok(Some(digest))
+                if digest.sha256 == chunk.media_sha256 && digest.bytes == chunk.media_bytes => {}
             other => {
-                tracing::warn!(?other, "archived object does not verify; the source is kept at ACS");
+                tracing::warn!(
+                    ?other,
+                    "archived object does not verify; the source is kept at ACS"
+                );
                 return;
             }
         }
@@ -253,7 +289,9 @@ impl Worker {
                 let _ = jobs::mark_source_deleted(&self.ctx.db, job.id, now_millis()).await;
                 tracing::info!("source deleted at ACS");
             }
-            Err(err) => tracing::warn!(error = %err, "could not delete the source at ACS; it expires on its own"),
+            Err(err) => {
+                tracing::warn!(error = %err, "could not delete the source at ACS; it expires on its own")
+            }
         }
     }
 }

@@ -20,18 +20,41 @@ const METADATA_LIMIT: usize = 16 * 1024 * 1024;
 const MAX_RESUMES: u32 = 8;
 
 /// Archives one chunk; the caller records the outcome.
-pub async fn archive_chunk(ctx: &WorkerContext, job: &Job, cancel: &CancellationToken) -> Result<ArchivedChunk, TransferError> {
-    let recording = recordings::get(&ctx.db, job.recording_id).await?.ok_or(TransferError::MissingRecording)?;
+pub async fn archive_chunk(
+    ctx: &WorkerContext,
+    job: &Job,
+    cancel: &CancellationToken,
+) -> Result<ArchivedChunk, TransferError> {
+    let recording = recordings::get(&ctx.db, job.recording_id)
+        .await?
+        .ok_or(TransferError::MissingRecording)?;
     // Checked again here: the URL was guarded at ingest, but configuration may have changed since.
-    let guard = |raw: &str| ctx.guard.check(raw).map_err(|err| TransferError::Refused(err.to_string()));
+    let guard = |raw: &str| {
+        ctx.guard
+            .check(raw)
+            .map_err(|err| TransferError::Refused(err.to_string()))
+    };
     let content = guard(&job.content_url)?;
     let metadata_url = guard(&job.metadata_url)?;
-    let layout = ctx.archive.layout(&recording.call_id, &recording.recording_key);
-    let index = u32::try_from(job.chunk_index).map_err(|_| TransferError::Integrity("chunk index out of range".into()))?;
+    let layout = ctx
+        .archive
+        .layout(&recording.call_id, &recording.recording_key);
+    let index = u32::try_from(job.chunk_index)
+        .map_err(|_| TransferError::Integrity("chunk index out of range".into()))?;
 
     let metadata = download_small(ctx, &metadata_url, cancel).await?;
-    let media = stream_media(ctx, &content, &layout.media(index, &recording.media_extension), job.attempts, cancel).await?;
-    let metadata_digest = ctx.archive.put_bytes(&layout.metadata(index), metadata.clone()).await?;
+    let media = stream_media(
+        ctx,
+        &content,
+        &layout.media(index, &recording.media_extension),
+        job.attempts,
+        cancel,
+    )
+    .await?;
+    let metadata_digest = ctx
+        .archive
+        .put_bytes(&layout.metadata(index), metadata.clone())
+        .await?;
     Ok(ArchivedChunk {
         media_key: media.key,
         media_bytes: media.bytes,
@@ -39,7 +62,8 @@ pub async fn archive_chunk(ctx: &WorkerContext, job: &Job, cancel: &Cancellation
         metadata_key: metadata_digest.key,
         metadata_bytes: metadata_digest.bytes,
         metadata_sha256: metadata_digest.sha256,
-        participants: serde_json::to_string(&participants(&metadata)).unwrap_or_else(|_| "[]".into()),
+        participants: serde_json::to_string(&participants(&metadata))
+            .unwrap_or_else(|_| "[]".into()),
     })
 }
 
@@ -50,11 +74,19 @@ pub fn participants(document: &[u8]) -> Vec<String> {
         .and_then(|doc| doc.get("participants").and_then(|p| p.as_array()).cloned())
         .unwrap_or_default()
         .iter()
-        .filter_map(|p| p.get("participantId").and_then(|id| id.as_str()).map(str::to_owned))
+        .filter_map(|p| {
+            p.get("participantId")
+                .and_then(|id| id.as_str())
+                .map(str::to_owned)
+        })
         .collect()
 }
 
-async fn download_small(ctx: &WorkerContext, url: &DownloadUrl, cancel: &CancellationToken) -> Result<Bytes, TransferError> {
+async fn download_small(
+    ctx: &WorkerContext,
+    url: &DownloadUrl,
+    cancel: &CancellationToken,
+) -> Result<Bytes, TransferError> {
     let response = tokio::select! {
         _ = cancel.cancelled() => return Err(TransferError::Cancelled),
         response = ctx.acs.get(url, 0) => response?,
@@ -70,24 +102,42 @@ async fn download_small(ctx: &WorkerContext, url: &DownloadUrl, cancel: &Cancell
             Some(Ok(piece)) => {
                 document.extend_from_slice(&piece);
                 if document.len() > METADATA_LIMIT {
-                    return Err(TransferError::Integrity(format!("metadata document larger than {METADATA_LIMIT} bytes")));
+                    return Err(TransferError::Integrity(format!(
+                        "metadata document larger than {METADATA_LIMIT} bytes"
+                    )));
                 }
             }
-            Some(Err(err)) => return Err(TransferError::Source(crate::acs::download::AcsError::Transport(err.to_string()))),
+            Some(Err(err)) => {
+                return Err(TransferError::Source(
+                    crate::acs::download::AcsError::Transport(err.to_string()),
+                ));
+            }
             None => return Ok(Bytes::from(document)),
         }
     }
 }
 
 /// Where a response's bytes start and how long the whole object is, from its headers.
-fn response_span(response: &reqwest::Response, requested_offset: u64) -> Result<(u64, Option<u64>), TransferError> {
-    let header = |name| response.headers().get(name).and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok());
+fn response_span(
+    response: &reqwest::Response,
+    requested_offset: u64,
+) -> Result<(u64, Option<u64>), TransferError> {
+    let header = |name| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
+    };
     if response.status().as_u16() == 206 {
-        let range = header(CONTENT_RANGE).ok_or_else(|| TransferError::Integrity("206 without Content-Range".into()))?;
-        let (start, total) = parse_content_range(range)
-            .ok_or_else(|| TransferError::Integrity(format!("unreadable Content-Range `{range}`")))?;
+        let range = header(CONTENT_RANGE)
+            .ok_or_else(|| TransferError::Integrity("206 without Content-Range".into()))?;
+        let (start, total) = parse_content_range(range).ok_or_else(|| {
+            TransferError::Integrity(format!("unreadable Content-Range `{range}`"))
+        })?;
         if start != requested_offset {
-            return Err(TransferError::Integrity(format!("asked for bytes from {requested_offset}, got from {start}")));
+            return Err(TransferError::Integrity(format!(
+                "asked for bytes from {requested_offset}, got from {start}"
+            )));
         }
         Ok((start, total))
     } else {
@@ -122,11 +172,15 @@ async fn stream_media(
     let written = writer.bytes_written();
     if let Some(total) = total.filter(|total| *total != written) {
         writer.abort().await;
-        return Err(TransferError::Integrity(format!("ACS announced {total} bytes but sent {written}")));
+        return Err(TransferError::Integrity(format!(
+            "ACS announced {total} bytes but sent {written}"
+        )));
     }
     if written == 0 && attempts < EMPTY_ATTEMPTS {
         writer.abort().await;
-        return Err(TransferError::Integrity("ACS served a 0-byte media file; retrying in case it was not ready".into()));
+        return Err(TransferError::Integrity(
+            "ACS served a 0-byte media file; retrying in case it was not ready".into(),
+        ));
     }
     Ok(writer.finish().await?)
 }
@@ -150,7 +204,11 @@ async fn copy_with_resume(
         let response = match response {
             Ok(response) => response,
             // A range past the end means the previous stream broke just after its last byte.
-            Err(crate::acs::download::AcsError::Status { status: 416, .. }) if total == Some(offset) => return Ok(total),
+            Err(crate::acs::download::AcsError::Status { status: 416, .. })
+                if total == Some(offset) =>
+            {
+                return Ok(total);
+            }
             Err(err) => return Err(err.into()),
         };
         let (start, announced) = response_span(&response, offset)?;
@@ -188,10 +246,12 @@ async fn copy_with_resume(
             }
             None => return Ok(total),
             Some(err) => {
-                return Err(TransferError::Source(crate::acs::download::AcsError::Transport(format!(
-                    "stream broke {resumes} times, last at byte {}: {err}",
-                    writer.bytes_written()
-                ))));
+                return Err(TransferError::Source(
+                    crate::acs::download::AcsError::Transport(format!(
+                        "stream broke {resumes} times, last at byte {}: {err}",
+                        writer.bytes_written()
+                    )),
+                ));
             }
         }
     }
@@ -203,7 +263,10 @@ mod tests {
 
     #[test]
     fn reads_content_range() {
-        assert_eq!(parse_content_range("bytes 100-199/1000"), Some((100, Some(1000))));
+        assert_eq!(
+            parse_content_range("bytes 100-199/1000"),
+            Some((100, Some(1000)))
+        );
         assert_eq!(parse_content_range("bytes 5-9/*"), Some((5, None)));
         assert_eq!(parse_content_range("items 0-1/2"), None);
     }

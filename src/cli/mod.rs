@@ -1,6 +1,7 @@
 //! Command-line parsing and dispatch. Errors print as one sentence on stderr; exit codes are
 //! 0 ok, 1 runtime failure, 2 usage or configuration error.
 
+mod recording;
 mod serve;
 
 use std::path::PathBuf;
@@ -25,6 +26,13 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Apply database migrations and exit.
     Migrate(ConfigArgs),
+    /// Drive the ACS recording control API (GA by default, --preview for the 2021 API).
+    Recording(recording::RecordingArgs),
+    /// Base64Url-encode a conversationUrl into a conversationId (2021 preview API).
+    ConversationId {
+        /// The client's conversationUrl.
+        url: String,
+    },
 }
 
 /// `--config FILE`, shared by every command that reads settings.
@@ -110,5 +118,10 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
     match command {
         Command::Serve(args) => serve::serve(args).await,
         Command::Migrate(args) => serve::migrate(args).await,
+        Command::Recording(args) => recording::run(args).await,
+        Command::ConversationId { url } => {
+            recording::print_conversation_id(&url);
+            Ok(())
+        }
     }
 }

@@ -21,13 +21,23 @@ async fn the_pipeline_runs_on_postgresql() {
     let app = TestApp::spawn_on(&emulator, TestDatabase::postgres().await, &[]).await;
     let start = start_time();
     let chunks = [
-        add_chunk(&emulator, "call-pg", "doc-pg-0", 0, "ChunkMaximumSizeExceeded", 40_000),
+        add_chunk(
+            &emulator,
+            "call-pg",
+            "doc-pg-0",
+            0,
+            "ChunkMaximumSizeExceeded",
+            40_000,
+        ),
         add_chunk(&emulator, "call-pg", "doc-pg-1", 1, "SessionEnded", 30_000),
     ];
-    let event = recording_file_status_updated("evt-pg", "/recording/call/call-pg", start, &chunks, "Mp4");
+    let event =
+        recording_file_status_updated("evt-pg", "/recording/call/call-pg", start, &chunks, "Mp4");
     assert_eq!(app.post_events(&json!([event])).await.status(), 200);
     let folder = format!("call-pg/{}", start.format("%Y%m%dT%H%M%SZ"));
-    let manifest = app.wait_for_manifest(Path::new(&folder), Duration::from_secs(20)).await;
+    let manifest = app
+        .wait_for_manifest(Path::new(&folder), Duration::from_secs(20))
+        .await;
     assert_eq!(manifest["chunks"].as_array().unwrap().len(), 2);
     assert_chunk_archived(&emulator, &app.archive, &folder, 1, "doc-pg-1", "mp4");
 }
@@ -46,7 +56,8 @@ fn announcement(n: usize) -> Announcement {
         content_type: None,
         channel_type: None,
         format_type: None,
-        deadline: chrono::Utc::now() + chrono::Duration::hours(48) - chrono::Duration::minutes(n as i64),
+        deadline: chrono::Utc::now() + chrono::Duration::hours(48)
+            - chrono::Duration::minutes(n as i64),
         chunks: (0..2)
             .map(|index| ChunkSpec {
                 document_id: format!("doc-{n}-{index}"),
@@ -67,7 +78,12 @@ async fn concurrent_claims_never_overlap(db: TestDatabase) {
     db.migrate().await.unwrap();
     let mut tx = db.begin_write().await.unwrap();
     for n in 0..20 {
-        assert!(matches!(enqueue(&mut tx, &announcement(n), now_millis()).await.unwrap(), Enqueued::Queued { new_jobs: 2, .. }));
+        assert!(matches!(
+            enqueue(&mut tx, &announcement(n), now_millis())
+                .await
+                .unwrap(),
+            Enqueued::Queued { new_jobs: 2, .. }
+        ));
     }
     tx.commit().await.unwrap();
 
@@ -77,7 +93,10 @@ async fn concurrent_claims_never_overlap(db: TestDatabase) {
         claimers.spawn(async move {
             let mut claimed = Vec::new();
             let far = now_millis() + 600_000;
-            while let Some(job) = jobs::claim(&db, &format!("w{worker}"), far, now_millis()).await.unwrap() {
+            while let Some(job) = jobs::claim(&db, &format!("w{worker}"), far, now_millis())
+                .await
+                .unwrap()
+            {
                 claimed.push((job.id, job.recording_id, job.chunk_index));
             }
             claimed
@@ -113,9 +132,17 @@ async fn the_most_urgent_deadline_is_claimed_first() {
     db.migrate().await.unwrap();
     let mut tx = db.begin_write().await.unwrap();
     for n in [1, 5, 3] {
-        enqueue(&mut tx, &announcement(n), now_millis()).await.unwrap();
+        enqueue(&mut tx, &announcement(n), now_millis())
+            .await
+            .unwrap();
     }
     tx.commit().await.unwrap();
-    let job = jobs::claim(&db, "w", now_millis() + 60_000, now_millis()).await.unwrap().unwrap();
-    assert_eq!(job.document_id, "doc-5-0", "announcement 5 has the earliest deadline");
+    let job = jobs::claim(&db, "w", now_millis() + 60_000, now_millis())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        job.document_id, "doc-5-0",
+        "announcement 5 has the earliest deadline"
+    );
 }

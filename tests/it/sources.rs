@@ -24,12 +24,32 @@ async fn a_source_answering_503_is_retried_until_it_serves() {
     let app = TestApp::spawn(&emulator, &[]).await;
     let start = start_time();
     let chunk = add_chunk(&emulator, "call-503", "doc-503", 0, "SessionEnded", 10_000);
-    emulator.set_fault("doc-503", Fault::Status { status: 503, times: 2 });
-    app.post_events(&json!([recording_file_status_updated("e503", "/recording/call/call-503", start, &[chunk], "Mp4")])).await;
+    emulator.set_fault(
+        "doc-503",
+        Fault::Status {
+            status: 503,
+            times: 2,
+        },
+    );
+    app.post_events(&json!([recording_file_status_updated(
+        "e503",
+        "/recording/call/call-503",
+        start,
+        &[chunk],
+        "Mp4"
+    )]))
+    .await;
 
     let jobs = app.wait_for_jobs(1, JobState::Archived, WAIT).await;
     assert_eq!(jobs[0].attempts, 3, "two 503s, then success");
-    assert_chunk_archived(&emulator, &app.archive, &folder("call-503", start), 0, "doc-503", "mp4");
+    assert_chunk_archived(
+        &emulator,
+        &app.archive,
+        &folder("call-503", start),
+        0,
+        "doc-503",
+        "mp4",
+    );
 }
 
 #[tokio::test]
@@ -37,21 +57,57 @@ async fn a_broken_stream_is_resumed_with_a_range_request() {
     let emulator = start_emulator(EmulatorConfig::default()).await;
     let app = TestApp::spawn(&emulator, &[]).await;
     let start = start_time();
-    let chunk = add_chunk(&emulator, "call-rst", "doc-rst", 0, "SessionEnded", 3_000_000);
-    emulator.set_fault("doc-rst", Fault::ResetAfter { after_bytes: 1_000_000, times: 2 });
-    app.post_events(&json!([recording_file_status_updated("erst", "/recording/call/call-rst", start, &[chunk], "Mp4")])).await;
+    let chunk = add_chunk(
+        &emulator,
+        "call-rst",
+        "doc-rst",
+        0,
+        "SessionEnded",
+        3_000_000,
+    );
+    emulator.set_fault(
+        "doc-rst",
+        Fault::ResetAfter {
+            after_bytes: 1_000_000,
+            times: 2,
+        },
+    );
+    app.post_events(&json!([recording_file_status_updated(
+        "erst",
+        "/recording/call/call-rst",
+        start,
+        &[chunk],
+        "Mp4"
+    )]))
+    .await;
 
     let jobs = app.wait_for_jobs(1, JobState::Archived, WAIT).await;
-    assert_eq!(jobs[0].attempts, 1, "resumed within the attempt, not retried");
+    assert_eq!(
+        jobs[0].attempts, 1,
+        "resumed within the attempt, not retried"
+    );
     assert_eq!(jobs[0].media_bytes, Some(3_000_000));
-    assert_chunk_archived(&emulator, &app.archive, &folder("call-rst", start), 0, "doc-rst", "mp4");
+    assert_chunk_archived(
+        &emulator,
+        &app.archive,
+        &folder("call-rst", start),
+        0,
+        "doc-rst",
+        "mp4",
+    );
     let ranges: Vec<_> = emulator
         .requests()
         .into_iter()
         .filter(|r| r.path == "/v1/objects/doc-rst/content/video")
         .filter_map(|r| r.range)
         .collect();
-    assert!(!ranges.is_empty() && ranges.iter().all(|r| r.starts_with("bytes=") && r != "bytes=0-"), "{ranges:?}");
+    assert!(
+        !ranges.is_empty()
+            && ranges
+                .iter()
+                .all(|r| r.starts_with("bytes=") && r != "bytes=0-"),
+        "{ranges:?}"
+    );
 }
 
 #[tokio::test]
@@ -59,9 +115,23 @@ async fn a_zero_byte_media_answer_is_retried_before_it_is_believed() {
     let emulator = start_emulator(EmulatorConfig::default()).await;
     let app = TestApp::spawn(&emulator, &[]).await;
     let start = start_time();
-    let chunk = add_chunk(&emulator, "call-empty", "doc-empty", 0, "SessionEnded", 5_000);
+    let chunk = add_chunk(
+        &emulator,
+        "call-empty",
+        "doc-empty",
+        0,
+        "SessionEnded",
+        5_000,
+    );
     emulator.set_fault("doc-empty", Fault::EmptyBody { times: 1 });
-    app.post_events(&json!([recording_file_status_updated("eempty", "/recording/call/call-empty", start, &[chunk], "Mp4")])).await;
+    app.post_events(&json!([recording_file_status_updated(
+        "eempty",
+        "/recording/call/call-empty",
+        start,
+        &[chunk],
+        "Mp4"
+    )]))
+    .await;
     let jobs = app.wait_for_jobs(1, JobState::Archived, WAIT).await;
     assert_eq!((jobs[0].attempts, jobs[0].media_bytes), (2, Some(5_000)));
 }
@@ -73,8 +143,17 @@ async fn not_found_past_the_retention_deadline_expires_without_retrying() {
     let long_ago = Utc::now() - chrono::Duration::hours(72);
     let mut chunk = add_chunk(&emulator, "call-old", "doc-old", 0, "SessionEnded", 1_000);
     chunk.document_id = "doc-never-stored".into();
-    let mut event = recording_file_status_updated("eold", "/recording/call/call-old", long_ago, &[chunk], "Mp4");
-    let gone = format!("{}v1/objects/doc-never-stored/content/", emulator.endpoint());
+    let mut event = recording_file_status_updated(
+        "eold",
+        "/recording/call/call-old",
+        long_ago,
+        &[chunk],
+        "Mp4",
+    );
+    let gone = format!(
+        "{}v1/objects/doc-never-stored/content/",
+        emulator.endpoint()
+    );
     let chunk = &mut event["data"]["recordingStorageInfo"]["recordingChunks"][0];
     chunk["contentLocation"] = json!(format!("{gone}video"));
     chunk["metadataLocation"] = json!(format!("{gone}acsmetadata"));
@@ -82,7 +161,15 @@ async fn not_found_past_the_retention_deadline_expires_without_retrying() {
 
     let jobs = app.wait_for_jobs(1, JobState::Expired, WAIT).await;
     assert_eq!(jobs[0].attempts, 1, "an expired recording is not retried");
-    assert!(jobs[0].last_error.as_deref().unwrap().contains("retention deadline"), "{:?}", jobs[0].last_error);
+    assert!(
+        jobs[0]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("retention deadline"),
+        "{:?}",
+        jobs[0].last_error
+    );
 }
 
 #[tokio::test]
@@ -90,8 +177,21 @@ async fn not_found_before_the_deadline_is_retried() {
     let emulator = start_emulator(EmulatorConfig::default()).await;
     let app = TestApp::spawn(&emulator, &[]).await;
     let chunk = add_chunk(&emulator, "call-404", "doc-404", 0, "SessionEnded", 1_000);
-    emulator.set_fault("doc-404", Fault::Status { status: 404, times: 1 });
-    app.post_events(&json!([recording_file_status_updated("e404", "/recording/call/call-404", start_time(), &[chunk], "Mp4")])).await;
+    emulator.set_fault(
+        "doc-404",
+        Fault::Status {
+            status: 404,
+            times: 1,
+        },
+    );
+    app.post_events(&json!([recording_file_status_updated(
+        "e404",
+        "/recording/call/call-404",
+        start_time(),
+        &[chunk],
+        "Mp4"
+    )]))
+    .await;
     let jobs = app.wait_for_jobs(1, JobState::Archived, WAIT).await;
     assert_eq!(jobs[0].attempts, 2);
 }
@@ -102,13 +202,31 @@ async fn a_wrong_access_key_fails_the_job_with_a_reason_that_names_the_fix() {
     let wrong = format!("endpoint={};accesskey=d3Jvbmcta2V5", emulator.endpoint());
     let app = TestApp::spawn(&emulator, &[("acs.connection_string", wrong)]).await;
     let chunk = add_chunk(&emulator, "call-401", "doc-401", 0, "SessionEnded", 1_000);
-    app.post_events(&json!([recording_file_status_updated("e401", "/recording/call/call-401", start_time(), &[chunk], "Mp4")])).await;
+    app.post_events(&json!([recording_file_status_updated(
+        "e401",
+        "/recording/call/call-401",
+        start_time(),
+        &[chunk],
+        "Mp4"
+    )]))
+    .await;
 
     let jobs = app.wait_for_jobs(1, JobState::Failed, WAIT).await;
-    assert_eq!(jobs[0].attempts, 3, "401 is retried a few times, then the job fails");
+    assert_eq!(
+        jobs[0].attempts, 3,
+        "401 is retried a few times, then the job fails"
+    );
     let error = jobs[0].last_error.as_deref().unwrap();
-    assert!(error.contains("401") && error.contains("acs.connection_string"), "{error}");
-    assert!(emulator.requests().iter().all(|r| r.status == 401 && !r.signed_ok));
+    assert!(
+        error.contains("401") && error.contains("acs.connection_string"),
+        "{error}"
+    );
+    assert!(
+        emulator
+            .requests()
+            .iter()
+            .all(|r| r.status == 401 && !r.signed_ok)
+    );
 }
 
 #[tokio::test]
@@ -116,18 +234,35 @@ async fn a_forged_download_host_is_quarantined_and_never_contacted() {
     let emulator = start_emulator(EmulatorConfig::default()).await;
     let elsewhere = start_emulator(EmulatorConfig::default()).await;
     let app = TestApp::spawn(&emulator, &[]).await;
-    let forged = add_chunk(&elsewhere, "call-ssrf", "doc-ssrf", 0, "SessionEnded", 1_000);
-    let event = recording_file_status_updated("essrf", "/recording/call/call-ssrf", start_time(), &[forged], "Mp4");
+    let forged = add_chunk(
+        &elsewhere,
+        "call-ssrf",
+        "doc-ssrf",
+        0,
+        "SessionEnded",
+        1_000,
+    );
+    let event = recording_file_status_updated(
+        "essrf",
+        "/recording/call/call-ssrf",
+        start_time(),
+        &[forged],
+        "Mp4",
+    );
     let summary: serde_json::Value = app.post_events(&json!([event])).await.json().await.unwrap();
     assert_eq!(summary["quarantined"], 1);
 
-    let reason: String = sqlx::query_scalar("SELECT reason FROM quarantine WHERE event_id = 'essrf'")
-        .fetch_one(app.running().state.db.pool())
-        .await
-        .unwrap();
+    let reason: String =
+        sqlx::query_scalar("SELECT reason FROM quarantine WHERE event_id = 'essrf'")
+            .fetch_one(app.running().state.db.pool())
+            .await
+            .unwrap();
     assert!(reason.contains("not allowed"), "{reason}");
     assert!(app.jobs().await.is_empty());
-    assert!(elsewhere.requests().is_empty(), "the forged host must never be contacted");
+    assert!(
+        elsewhere.requests().is_empty(),
+        "the forged host must never be contacted"
+    );
     assert!(!app.archive.join(Path::new("call-ssrf")).exists());
 }
 
@@ -137,13 +272,39 @@ async fn a_throttled_source_keeps_its_lease_while_the_transfer_runs() {
     // A 1 s lease renewed every ~333 ms; the transfer takes about 3 s.
     let app = TestApp::spawn(&emulator, &[("worker.lease_secs", "1".into())]).await;
     let start = start_time();
-    let chunk = add_chunk(&emulator, "call-slow", "doc-slow", 0, "SessionEnded", 600_000);
-    emulator.set_fault("doc-slow", Fault::Throttle { bytes_per_second: 200_000 });
-    app.post_events(&json!([recording_file_status_updated("eslow", "/recording/call/call-slow", start, &[chunk], "Mp4")])).await;
+    let chunk = add_chunk(
+        &emulator,
+        "call-slow",
+        "doc-slow",
+        0,
+        "SessionEnded",
+        600_000,
+    );
+    emulator.set_fault(
+        "doc-slow",
+        Fault::Throttle {
+            bytes_per_second: 200_000,
+        },
+    );
+    app.post_events(&json!([recording_file_status_updated(
+        "eslow",
+        "/recording/call/call-slow",
+        start,
+        &[chunk],
+        "Mp4"
+    )]))
+    .await;
     let jobs = app.wait_for_jobs(1, JobState::Archived, WAIT).await;
-    assert_eq!(jobs[0].attempts, 1, "the lease never lapsed, so no second attempt");
+    assert_eq!(
+        jobs[0].attempts, 1,
+        "the lease never lapsed, so no second attempt"
+    );
     eventually("one media download", WAIT, || async {
-        let gets = emulator.requests().iter().filter(|r| r.path == "/v1/objects/doc-slow/content/video").count();
+        let gets = emulator
+            .requests()
+            .iter()
+            .filter(|r| r.path == "/v1/objects/doc-slow/content/video")
+            .count();
         (gets == 1).then_some(())
     })
     .await;

@@ -18,17 +18,25 @@ async fn app() -> (callvault::emulator::Emulator, TestApp) {
 
 async fn error_code(response: reqwest::Response) -> String {
     let body: Value = response.json().await.unwrap();
-    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
     body["code"].as_str().unwrap().to_owned()
 }
 
 #[tokio::test]
 async fn the_subscription_validation_handshake_echoes_the_code() {
     let (_emulator, app) = app().await;
-    let response = app.post_events(&fixture("eventgrid-subscription-validation.json")).await;
+    let response = app
+        .post_events(&fixture("eventgrid-subscription-validation.json"))
+        .await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
-    assert_eq!(body, json!({"validationResponse": "512d38b6-c7b8-40c8-89fe-f46f9e9622b6"}));
+    assert_eq!(
+        body,
+        json!({"validationResponse": "512d38b6-c7b8-40c8-89fe-f46f9e9622b6"})
+    );
 }
 
 #[tokio::test]
@@ -42,8 +50,16 @@ async fn the_cloud_events_options_handshake_allows_the_origin() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["webhook-allowed-origin"], "eventgrid.azure.net");
-    assert!(response.headers()["allow"].to_str().unwrap().contains("POST"));
+    assert_eq!(
+        response.headers()["webhook-allowed-origin"],
+        "eventgrid.azure.net"
+    );
+    assert!(
+        response.headers()["allow"]
+            .to_str()
+            .unwrap()
+            .contains("POST")
+    );
 }
 
 #[tokio::test]
@@ -53,9 +69,22 @@ async fn a_missing_or_wrong_secret_is_refused_with_401() {
     let missing = app.client.post(&url).json(&json!([])).send().await.unwrap();
     assert_eq!(missing.status(), 401);
     assert_eq!(error_code(missing).await, "unauthorized");
-    let wrong = app.client.post(format!("{url}?code=nope")).json(&json!([])).send().await.unwrap();
+    let wrong = app
+        .client
+        .post(format!("{url}?code=nope"))
+        .json(&json!([]))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(wrong.status(), 401);
-    let header = app.client.post(&url).header("x-callvault-secret", SECRET).json(&json!([])).send().await.unwrap();
+    let header = app
+        .client
+        .post(&url)
+        .header("x-callvault-secret", SECRET)
+        .json(&json!([]))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(header.status(), 200);
 }
 
@@ -63,15 +92,27 @@ async fn a_missing_or_wrong_secret_is_refused_with_401() {
 async fn an_oversized_body_gets_413_whether_declared_or_streamed() {
     let (_emulator, app) = app().await;
     let big = format!("[{}]", "\"x\",".repeat(2000) + "\"x\"");
-    let declared = app.client.post(app.events_url()).body(big.clone()).send().await.unwrap();
+    let declared = app
+        .client
+        .post(app.events_url())
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(declared.status(), 413);
     assert_eq!(error_code(declared).await, "body_too_large");
 
-    let pieces: Vec<Result<bytes::Bytes, std::io::Error>> = big.as_bytes().chunks(500).map(|c| Ok(bytes::Bytes::copy_from_slice(c))).collect();
+    let pieces: Vec<Result<bytes::Bytes, std::io::Error>> = big
+        .as_bytes()
+        .chunks(500)
+        .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
+        .collect();
     let streamed = app
         .client
         .post(app.events_url())
-        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(pieces)))
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            pieces,
+        )))
         .send()
         .await
         .unwrap();
@@ -81,7 +122,13 @@ async fn an_oversized_body_gets_413_whether_declared_or_streamed() {
 #[tokio::test]
 async fn a_body_that_is_not_an_event_array_gets_400_with_a_code() {
     let (_emulator, app) = app().await;
-    let not_json = app.client.post(app.events_url()).body("{oops").send().await.unwrap();
+    let not_json = app
+        .client
+        .post(app.events_url())
+        .body("{oops")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(not_json.status(), 400);
     assert_eq!(error_code(not_json).await, "invalid_json");
     let object = app.post_events(&json!({"id": "x"})).await;
@@ -96,7 +143,10 @@ async fn a_redelivered_event_id_is_accepted_and_ignored() {
     let first: Value = app.post_events(&event).await.json().await.unwrap();
     let again: Value = app.post_events(&event).await.json().await.unwrap();
     assert_eq!(first["accepted"], 1);
-    assert_eq!((again["accepted"].clone(), again["duplicates"].clone()), (json!(0), json!(1)));
+    assert_eq!(
+        (again["accepted"].clone(), again["duplicates"].clone()),
+        (json!(0), json!(1))
+    );
     assert_eq!(app.jobs().await.len(), 1);
 }
 
@@ -110,9 +160,15 @@ async fn unknown_event_types_and_non_objects_do_not_refuse_the_batch() {
     let response = app.post_events(&body).await;
     assert_eq!(response.status(), 200);
     let summary: Value = response.json().await.unwrap();
-    assert_eq!(summary, json!({"accepted": 0, "duplicates": 0, "quarantined": 1, "ignored": 1}));
+    assert_eq!(
+        summary,
+        json!({"accepted": 0, "duplicates": 0, "quarantined": 1, "ignored": 1})
+    );
     let metrics = &app.running().state.metrics;
-    assert_eq!(callvault::metrics::Metrics::get(&metrics.events_unknown_type), 1);
+    assert_eq!(
+        callvault::metrics::Metrics::get(&metrics.events_unknown_type),
+        1
+    );
 }
 
 #[tokio::test]
@@ -127,11 +183,12 @@ async fn recording_state_callbacks_are_stored() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let state: String = sqlx::query_scalar("SELECT state FROM recording_state_events WHERE recording_id = $1")
-        .bind("eyJQbGF0Zm9ybUVuZHBvaW50SWQiOiIxMjM0In0")
-        .fetch_one(app.running().state.db.pool())
-        .await
-        .unwrap();
+    let state: String =
+        sqlx::query_scalar("SELECT state FROM recording_state_events WHERE recording_id = $1")
+            .bind("eyJQbGF0Zm9ybUVuZHBvaW50SWQiOiIxMjM0In0")
+            .fetch_one(app.running().state.db.pool())
+            .await
+            .unwrap();
     assert_eq!(state, "active");
 }
 
@@ -139,7 +196,9 @@ async fn recording_state_callbacks_are_stored() {
 async fn an_unavailable_database_gets_503_so_event_grid_retries() {
     let (_emulator, app) = app().await;
     app.running().state.db.close().await;
-    let response = app.post_events(&fixture("recording-file-status-updated.preview.json")).await;
+    let response = app
+        .post_events(&fixture("recording-file-status-updated.preview.json"))
+        .await;
     assert_eq!(response.status(), 503);
     assert!(response.headers().contains_key("retry-after"));
     assert_eq!(error_code(response).await, "database_unavailable");

@@ -29,17 +29,27 @@ where
         if let Some(value) = check().await {
             return value;
         }
-        assert!(started.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            started.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
 
 pub async fn start_emulator(config: EmulatorConfig) -> Emulator {
-    Emulator::start(TcpListener::bind("127.0.0.1:0").unwrap(), config).await.unwrap()
+    Emulator::start(TcpListener::bind("127.0.0.1:0").unwrap(), config)
+        .await
+        .unwrap()
 }
 
 /// Settings for a test: fast polling and backoff, a short lease, the emulator as ACS.
-pub fn test_settings(connection_string: &str, db: &TestDatabase, archive: &Path, extra: &[(&str, String)]) -> Settings {
+pub fn test_settings(
+    connection_string: &str,
+    db: &TestDatabase,
+    archive: &Path,
+    extra: &[(&str, String)],
+) -> Settings {
     let mut overrides: Vec<(&str, String)> = vec![
         ("server.bind", "127.0.0.1:0".into()),
         ("database.url", db.url.clone()),
@@ -74,14 +84,31 @@ impl TestApp {
         Self::spawn_on(emulator, TestDatabase::sqlite().await, extra).await
     }
 
-    pub async fn spawn_on(emulator: &Emulator, db: TestDatabase, extra: &[(&str, String)]) -> TestApp {
+    pub async fn spawn_on(
+        emulator: &Emulator,
+        db: TestDatabase,
+        extra: &[(&str, String)],
+    ) -> TestApp {
         init_logs();
         let dir = tempfile::tempdir().unwrap();
         let archive = dir.path().join("archive");
         let settings = test_settings(&emulator.connection_string(), &db, &archive, extra);
-        let app = callvault::app::start(settings, Role::All, Some(TcpListener::bind("127.0.0.1:0").unwrap())).await.unwrap();
+        let app = callvault::app::start(
+            settings,
+            Role::All,
+            Some(TcpListener::bind("127.0.0.1:0").unwrap()),
+        )
+        .await
+        .unwrap();
         let base = app.base_url();
-        TestApp { app: Some(app), db, archive, client: reqwest::Client::new(), base, _dir: dir }
+        TestApp {
+            app: Some(app),
+            db,
+            archive,
+            client: reqwest::Client::new(),
+            base,
+            _dir: dir,
+        }
     }
 
     pub fn running(&self) -> &RunningApp {
@@ -104,11 +131,18 @@ impl TestApp {
     }
 
     pub async fn jobs(&self) -> Vec<Job> {
-        jobs::list(&self.running().state.db, None, 1000).await.unwrap()
+        jobs::list(&self.running().state.db, None, 1000)
+            .await
+            .unwrap()
     }
 
     /// Waits until every job exists in `count` and is in `state`.
-    pub async fn wait_for_jobs(&self, count: usize, state: JobState, timeout: Duration) -> Vec<Job> {
+    pub async fn wait_for_jobs(
+        &self,
+        count: usize,
+        state: JobState,
+        timeout: Duration,
+    ) -> Vec<Job> {
         eventually(&format!("{count} jobs {state}"), timeout, || async {
             let jobs = self.jobs().await;
             (jobs.len() == count && jobs.iter().all(|job| job.state() == state)).then_some(jobs)
@@ -120,7 +154,9 @@ impl TestApp {
     pub async fn wait_for_manifest(&self, folder: &Path, timeout: Duration) -> Value {
         let path = self.archive.join(folder).join("manifest.json");
         eventually(&format!("{}", path.display()), timeout, || async {
-            std::fs::read(&path).ok().map(|bytes| serde_json::from_slice(&bytes).unwrap())
+            std::fs::read(&path)
+                .ok()
+                .map(|bytes| serde_json::from_slice(&bytes).unwrap())
         })
         .await
     }
@@ -137,7 +173,9 @@ pub fn files_under(root: &Path) -> Vec<String> {
     let mut found = Vec::new();
     let mut folders = vec![root.to_path_buf()];
     while let Some(folder) = folders.pop() {
-        let Ok(entries) = std::fs::read_dir(&folder) else { continue };
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             if path.is_dir() {
@@ -157,5 +195,8 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 fn init_logs() {
-    let _ = tracing_subscriber::fmt().with_env_filter("callvault=debug,warn").with_test_writer().try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("callvault=debug,warn")
+        .with_test_writer()
+        .try_init();
 }

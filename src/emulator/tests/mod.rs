@@ -1,0 +1,1 @@
+//! Emulator tests against a running emulator.

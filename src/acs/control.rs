@@ -271,14 +271,8 @@ impl RecordingControl {
         locator: &CallLocator,
         recording_id: &str,
     ) -> Result<(), ControlError> {
-        self.send(
-            Method::POST,
-            self.recording_url(locator, recording_id, Some("pause")),
-            None,
-            &[],
-        )
-        .await
-        .map(drop)
+        self.act(Method::POST, locator, recording_id, Some("pause"))
+            .await
     }
 
     pub async fn resume(
@@ -286,14 +280,8 @@ impl RecordingControl {
         locator: &CallLocator,
         recording_id: &str,
     ) -> Result<(), ControlError> {
-        self.send(
-            Method::POST,
-            self.recording_url(locator, recording_id, Some("resume")),
-            None,
-            &[],
-        )
-        .await
-        .map(drop)
+        self.act(Method::POST, locator, recording_id, Some("resume"))
+            .await
     }
 
     /// Stops the recording; its files are announced by RecordingFileStatusUpdated later.
@@ -302,9 +290,19 @@ impl RecordingControl {
         locator: &CallLocator,
         recording_id: &str,
     ) -> Result<(), ControlError> {
+        self.act(Method::DELETE, locator, recording_id, None).await
+    }
+
+    async fn act(
+        &self,
+        method: Method,
+        locator: &CallLocator,
+        recording_id: &str,
+        action: Option<&str>,
+    ) -> Result<(), ControlError> {
         self.send(
-            Method::DELETE,
-            self.recording_url(locator, recording_id, None),
+            method,
+            self.recording_url(locator, recording_id, action),
             None,
             &[],
         )

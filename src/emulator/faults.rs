@@ -200,7 +200,11 @@ mod tests {
     async fn cut_after_yields_exactly_the_limit_then_an_error() {
         let source = futures_util::stream::iter(vec![Bytes::from(vec![1u8; 10]); 3]);
         let items: Vec<_> = cut_after(source, 15).collect().await;
-        let bytes: usize = items.iter().filter_map(|item| item.as_ref().ok()).map(Bytes::len).sum();
+        let bytes: usize = items
+            .iter()
+            .filter_map(|item| item.as_ref().ok())
+            .map(Bytes::len)
+            .sum();
         assert_eq!(bytes, 15);
         assert!(items.last().unwrap().is_err());
     }

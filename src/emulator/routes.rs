@@ -17,8 +17,14 @@ pub(crate) fn configure(config: &mut web::ServiceConfig) {
     config
         .route("/v1/objects/{id}/content/video", web::get().to(ga_video))
         .route("/v1/objects/{id}/content/audio", web::get().to(ga_audio))
-        .route("/v1/objects/{id}/content/acsmetadata", web::get().to(metadata))
-        .route("/v1/objects/{id}/content/deletedata", web::delete().to(delete))
+        .route(
+            "/v1/objects/{id}/content/acsmetadata",
+            web::get().to(metadata),
+        )
+        .route(
+            "/v1/objects/{id}/content/deletedata",
+            web::delete().to(delete),
+        )
         .route("/recording/download/{id}", web::get().to(preview_media))
         .route("/recording/download/{id}/metadata", web::get().to(metadata));
 }

@@ -4,41 +4,55 @@ use std::path::Path;
 use std::time::Duration;
 
 use callvault::emulator::events::recording_file_status_updated;
-use callvault::emulator::{EmulatorConfig, Fault};
+use callvault::emulator::{Emulator, EmulatorConfig, Fault};
 use callvault::queue::JobState;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use crate::pipeline::{add_chunk, assert_chunk_archived, start_time};
-use crate::support::{TestApp, eventually, start_emulator};
+use crate::support::{TestApp, start_emulator};
 
 const WAIT: Duration = Duration::from_secs(20);
 
-fn folder(call: &str, start: chrono::DateTime<Utc>) -> String {
+fn folder(call: &str, start: DateTime<Utc>) -> String {
     format!("{call}/{}", start.format("%Y%m%dT%H%M%SZ"))
+}
+
+/// Adds a one-chunk recording of `len` bytes for `call` (document `doc-{call}`) to the emulator,
+/// applies `fault` to it, and announces it to callvault. Returns the recording's start time.
+async fn announce_one_chunk(
+    emulator: &Emulator,
+    app: &TestApp,
+    call: &str,
+    len: u64,
+    fault: Option<Fault>,
+) -> DateTime<Utc> {
+    let start = start_time();
+    let document = format!("doc-{call}");
+    let chunk = add_chunk(emulator, call, &document, 0, "SessionEnded", len);
+    if let Some(fault) = fault {
+        emulator.set_fault(&document, fault);
+    }
+    let event = recording_file_status_updated(
+        &format!("evt-{call}"),
+        &format!("/recording/call/{call}"),
+        start,
+        &[chunk],
+        "Mp4",
+    );
+    assert_eq!(app.post_events(&json!([event])).await.status(), 200);
+    start
 }
 
 #[tokio::test]
 async fn a_source_answering_503_is_retried_until_it_serves() {
     let emulator = start_emulator(EmulatorConfig::default()).await;
     let app = TestApp::spawn(&emulator, &[]).await;
-    let start = start_time();
-    let chunk = add_chunk(&emulator, "call-503", "doc-503", 0, "SessionEnded", 10_000);
-    emulator.set_fault(
-        "doc-503",
-        Fault::Status {
-            status: 503,
-            times: 2,
-        },
-    );
-    app.post_events(&json!([recording_file_status_updated(
-        "e503",
-        "/recording/call/call-503",
-        start,
-        &[chunk],
-        "Mp4"
-    )]))
-    .await;
+    let fault = Fault::Status {
+        status: 503,
+        times: 2,
+    };
+    let start = announce_one_chunk(&emulator, &app, "call-503", 10_000, Some(fault)).await;
 
     let jobs = app.wait_for_jobs(1, JobState::Archived, WAIT).await;
     assert_eq!(jobs[0].attempts, 3, "two 503s, then success");
@@ -47,7 +61,7 @@ async fn a_source_answering_503_is_retried_until_it_serves() {
         &app.archive,
         &folder("call-503", start),
         0,
-        "doc-503",
+        "doc-call-503",
         "mp4",
     );
 }
@@ -56,30 +70,11 @@ async fn a_source_answering_503_is_retried_until_it_serves() {
 async fn a_broken_stream_is_resumed_with_a_range_request() {
     let emulator = start_emulator(EmulatorConfig::default()).await;
     let app = TestApp::spawn(&emulator, &[]).await;
-    let start = start_time();
-    let chunk = add_chunk(
-        &emulator,
-        "call-rst",
-        "doc-rst",
-        0,
-        "SessionEnded",
-        3_000_000,
-    );
-    emulator.set_fault(
-        "doc-rst",
-        Fault::ResetAfter {
-            after_bytes: 1_000_000,
-            times: 2,
-        },
-    );
-    app.post_events(&json!([recording_file_status_updated(
-        "erst",
-        "/recording/call/call-rst",
-        start,
-        &[chunk],
-        "Mp4"
-    )]))
-    .await;
+    let fault = Fault::ResetAfter {
+        after_bytes: 1_000_000,
+        times: 2,
+    };
+    let start = announce_one_chunk(&emulator, &app, "call-rst", 3_000_000, Some(fault)).await;
 
     let jobs = app.wait_for_jobs(1, JobState::Archived, WAIT).await;
     assert_eq!(
@@ -92,13 +87,13 @@ async fn a_broken_stream_is_resumed_with_a_range_request() {
         &app.archive,
         &folder("call-rst", start),
         0,
-        "doc-rst",
+        "doc-call-rst",
         "mp4",
     );
     let ranges: Vec<_> = emulator
         .requests()
         .into_iter()
-        .filter(|r| r.path == "/v1/objects/doc-rst/content/video")
+        .filter(|r| r.path == "/v1/objects/doc-call-rst/content/video")
         .filter_map(|r| r.range)
         .collect();
     assert!(
@@ -114,23 +109,13 @@ async fn a_broken_stream_is_resumed_with_a_range_request() {
 async fn a_zero_byte_media_answer_is_retried_before_it_is_believed() {
     let emulator = start_emulator(EmulatorConfig::default()).await;
     let app = TestApp::spawn(&emulator, &[]).await;
-    let start = start_time();
-    let chunk = add_chunk(
+    announce_one_chunk(
         &emulator,
+        &app,
         "call-empty",
-        "doc-empty",
-        0,
-        "SessionEnded",
         5_000,
-    );
-    emulator.set_fault("doc-empty", Fault::EmptyBody { times: 1 });
-    app.post_events(&json!([recording_file_status_updated(
-        "eempty",
-        "/recording/call/call-empty",
-        start,
-        &[chunk],
-        "Mp4"
-    )]))
+        Some(Fault::EmptyBody { times: 1 }),
+    )
     .await;
     let jobs = app.wait_for_jobs(1, JobState::Archived, WAIT).await;
     assert_eq!((jobs[0].attempts, jobs[0].media_bytes), (2, Some(5_000)));
@@ -176,22 +161,11 @@ async fn not_found_past_the_retention_deadline_expires_without_retrying() {
 async fn not_found_before_the_deadline_is_retried() {
     let emulator = start_emulator(EmulatorConfig::default()).await;
     let app = TestApp::spawn(&emulator, &[]).await;
-    let chunk = add_chunk(&emulator, "call-404", "doc-404", 0, "SessionEnded", 1_000);
-    emulator.set_fault(
-        "doc-404",
-        Fault::Status {
-            status: 404,
-            times: 1,
-        },
-    );
-    app.post_events(&json!([recording_file_status_updated(
-        "e404",
-        "/recording/call/call-404",
-        start_time(),
-        &[chunk],
-        "Mp4"
-    )]))
-    .await;
+    let fault = Fault::Status {
+        status: 404,
+        times: 1,
+    };
+    announce_one_chunk(&emulator, &app, "call-404", 1_000, Some(fault)).await;
     let jobs = app.wait_for_jobs(1, JobState::Archived, WAIT).await;
     assert_eq!(jobs[0].attempts, 2);
 }
@@ -201,15 +175,7 @@ async fn a_wrong_access_key_fails_the_job_with_a_reason_that_names_the_fix() {
     let emulator = start_emulator(EmulatorConfig::default()).await;
     let wrong = format!("endpoint={};accesskey=d3Jvbmcta2V5", emulator.endpoint());
     let app = TestApp::spawn(&emulator, &[("acs.connection_string", wrong)]).await;
-    let chunk = add_chunk(&emulator, "call-401", "doc-401", 0, "SessionEnded", 1_000);
-    app.post_events(&json!([recording_file_status_updated(
-        "e401",
-        "/recording/call/call-401",
-        start_time(),
-        &[chunk],
-        "Mp4"
-    )]))
-    .await;
+    announce_one_chunk(&emulator, &app, "call-401", 1_000, None).await;
 
     let jobs = app.wait_for_jobs(1, JobState::Failed, WAIT).await;
     assert_eq!(
@@ -271,41 +237,19 @@ async fn a_throttled_source_keeps_its_lease_while_the_transfer_runs() {
     let emulator = start_emulator(EmulatorConfig::default()).await;
     // A 1 s lease renewed every ~333 ms; the transfer takes about 3 s.
     let app = TestApp::spawn(&emulator, &[("worker.lease_secs", "1".into())]).await;
-    let start = start_time();
-    let chunk = add_chunk(
-        &emulator,
-        "call-slow",
-        "doc-slow",
-        0,
-        "SessionEnded",
-        600_000,
-    );
-    emulator.set_fault(
-        "doc-slow",
-        Fault::Throttle {
-            bytes_per_second: 200_000,
-        },
-    );
-    app.post_events(&json!([recording_file_status_updated(
-        "eslow",
-        "/recording/call/call-slow",
-        start,
-        &[chunk],
-        "Mp4"
-    )]))
-    .await;
+    let fault = Fault::Throttle {
+        bytes_per_second: 200_000,
+    };
+    announce_one_chunk(&emulator, &app, "call-slow", 600_000, Some(fault)).await;
     let jobs = app.wait_for_jobs(1, JobState::Archived, WAIT).await;
     assert_eq!(
         jobs[0].attempts, 1,
         "the lease never lapsed, so no second attempt"
     );
-    eventually("one media download", WAIT, || async {
-        let gets = emulator
-            .requests()
-            .iter()
-            .filter(|r| r.path == "/v1/objects/doc-slow/content/video")
-            .count();
-        (gets == 1).then_some(())
-    })
-    .await;
+    let gets = emulator
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/v1/objects/doc-call-slow/content/video")
+        .count();
+    assert_eq!(gets, 1, "one media download");
 }

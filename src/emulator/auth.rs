@@ -17,7 +17,9 @@ const MAX_SKEW_MINUTES: i64 = 15;
 pub enum AuthError {
     #[error("the request has no Authorization header")]
     MissingAuthorization,
-    #[error("the Authorization header is not `HMAC-SHA256 SignedHeaders=x-ms-date;host;x-ms-content-sha256&Signature=…`")]
+    #[error(
+        "the Authorization header is not `HMAC-SHA256 SignedHeaders=x-ms-date;host;x-ms-content-sha256&Signature=…`"
+    )]
     MalformedAuthorization,
     #[error("the request has no x-ms-date header")]
     MissingDate,
@@ -27,7 +29,9 @@ pub enum AuthError {
     DateSkew,
     #[error("x-ms-content-sha256 does not match the request body")]
     ContentHashMismatch,
-    #[error("the signature does not match; sign `VERB\\npath_and_query\\nx-ms-date;HOST;content_hash` with HOST = the ACS endpoint's host")]
+    #[error(
+        "the signature does not match; sign `VERB\\npath_and_query\\nx-ms-date;HOST;content_hash` with HOST = the ACS endpoint's host"
+    )]
     BadSignature,
 }
 
@@ -171,7 +175,12 @@ mod tests {
     #[test]
     fn accepts_protocol_vector_1() {
         assert_eq!(
-            verify(&vector_get(VECTOR_1_AUTH), ACS_HOST, &key(), at_vector_date()),
+            verify(
+                &vector_get(VECTOR_1_AUTH),
+                ACS_HOST,
+                &key(),
+                at_vector_date()
+            ),
             Ok(())
         );
     }
@@ -235,10 +244,16 @@ mod tests {
 
     #[test]
     fn signing_the_storage_host_instead_of_the_acs_host_is_refused() {
-        let url = url::Url::parse(&format!("https://us-storage.asm.skype.com{VIDEO_PATH}")).unwrap();
+        let url =
+            url::Url::parse(&format!("https://us-storage.asm.skype.com{VIDEO_PATH}")).unwrap();
         let signed = signing::sign("GET", &url, b"", "us-storage.asm.skype.com", &key(), DATE);
         assert_eq!(
-            verify(&vector_get(&signed.authorization), ACS_HOST, &key(), at_vector_date()),
+            verify(
+                &vector_get(&signed.authorization),
+                ACS_HOST,
+                &key(),
+                at_vector_date()
+            ),
             Err(AuthError::BadSignature)
         );
     }

@@ -80,7 +80,10 @@ async fn add_document(
 ) -> Result<HttpResponse, ApiError> {
     let new = body.into_inner();
     if new.document_id.is_empty() {
-        return Err(ApiError::bad_request("invalid_document", "`documentId` is empty"));
+        return Err(ApiError::bad_request(
+            "invalid_document",
+            "`documentId` is empty",
+        ));
     }
     let media = match &new.content {
         Some(content) => MediaSpec::Bytes(decode("content", content)?),
@@ -96,7 +99,9 @@ async fn add_document(
         .transpose()?;
     let bytes = media.len();
     let urls = shared.add_document(DocumentSpec {
-        call_id: new.call_id.unwrap_or_else(|| format!("call-{}", new.document_id)),
+        call_id: new
+            .call_id
+            .unwrap_or_else(|| format!("call-{}", new.document_id)),
         document_id: new.document_id.clone(),
         media,
         metadata,

@@ -137,7 +137,9 @@ mod tests {
             "preview" => {
                 include_str!("../../tests/fixtures/recording-file-status-updated.preview.json")
             }
-            _ => include_str!("../../tests/fixtures/recording-file-status-updated.cloudevents.json"),
+            _ => {
+                include_str!("../../tests/fixtures/recording-file-status-updated.cloudevents.json")
+            }
         };
         serde_json::from_str::<Value>(text).unwrap()[0].clone()
     }
@@ -160,8 +162,17 @@ mod tests {
             end_reason: end.into(),
             urls: Some(DocumentUrls::on(&endpoint, &format!("doc-{index}"))),
         };
-        let chunks = [chunk(0, "ChunkMaximumSizeExceeded"), chunk(1, "SessionEnded")];
-        recording_file_status_updated("e-1", "/recording/call/c/serverCallId/s", start(), &chunks, "Mp4")
+        let chunks = [
+            chunk(0, "ChunkMaximumSizeExceeded"),
+            chunk(1, "SessionEnded"),
+        ];
+        recording_file_status_updated(
+            "e-1",
+            "/recording/call/c/serverCallId/s",
+            start(),
+            &chunks,
+            "Mp4",
+        )
     }
 
     #[test]
@@ -180,8 +191,14 @@ mod tests {
             keys(chunk),
             keys(&sample["data"]["recordingStorageInfo"]["recordingChunks"][1])
         );
-        assert_eq!(chunk["contentLocation"], "http://127.0.0.1:1/v1/objects/doc-1/content/video");
-        assert_eq!(event["data"]["recordingStartTime"], "2026-11-27T09:20:23.6089755Z");
+        assert_eq!(
+            chunk["contentLocation"],
+            "http://127.0.0.1:1/v1/objects/doc-1/content/video"
+        );
+        assert_eq!(
+            event["data"]["recordingStartTime"],
+            "2026-11-27T09:20:23.6089755Z"
+        );
         assert_eq!(event["data"]["recordingContentType"], "AudioVideo");
         assert_eq!(event["eventType"], RECORDING_FILE_STATUS_UPDATED);
     }
@@ -194,7 +211,8 @@ mod tests {
             end_reason: "SessionEnded".into(),
             urls: None,
         }];
-        let event = recording_file_status_updated("e", "/recording/call/c", start(), &chunks, "Mp4");
+        let event =
+            recording_file_status_updated("e", "/recording/call/c", start(), &chunks, "Mp4");
         let sample = sample("preview");
         assert_eq!(keys(&event["data"]), keys(&sample["data"]));
         assert_eq!(

@@ -103,6 +103,9 @@ pub(crate) fn cut_after(source: impl Stream<Item = Bytes> + 'static, limit: u64)
                 return None;
             }
             if remaining == 0 {
+                // actix drops its unsent buffer when a body fails; pausing once first lets it
+                // flush the head and the bytes before the "reset", as a real one would.
+                tokio::task::yield_now().await;
                 let reset = std::io::Error::new(
                     std::io::ErrorKind::ConnectionReset,
                     "emulated mid-stream reset",
@@ -200,7 +203,11 @@ mod tests {
     async fn cut_after_yields_exactly_the_limit_then_an_error() {
         let source = futures_util::stream::iter(vec![Bytes::from(vec![1u8; 10]); 3]);
         let items: Vec<_> = cut_after(source, 15).collect().await;
-        let bytes: usize = items.iter().filter_map(|item| item.as_ref().ok()).map(Bytes::len).sum();
+        let bytes: usize = items
+            .iter()
+            .filter_map(|item| item.as_ref().ok())
+            .map(Bytes::len)
+            .sum();
         assert_eq!(bytes, 15);
         assert!(items.last().unwrap().is_err());
     }

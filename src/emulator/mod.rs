@@ -42,7 +42,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix_web::dev::{Service, ServerHandle};
+use actix_web::dev::{ServerHandle, Service};
 use actix_web::{App, HttpMessage, HttpServer, web};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -113,7 +113,11 @@ impl Emulator {
                             .get(actix_web::http::header::RANGE)
                             .and_then(|value| value.to_str().ok())
                             .map(str::to_owned);
-                        (request.method().to_string(), request.path().to_owned(), range)
+                        (
+                            request.method().to_string(),
+                            request.path().to_owned(),
+                            range,
+                        )
                     });
                     let shared = recorder.clone();
                     let response = service.call(request);

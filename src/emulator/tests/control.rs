@@ -159,3 +159,28 @@ async fn deliver_over_http_reaches_every_subscriber() {
     second.stop().await;
     emulator.stop().await;
 }
+
+#[tokio::test]
+async fn a_delivery_over_http_can_shorten_the_retry_schedule() {
+    let emulator = start_with(EmulatorConfig {
+        delivery_retry_delays: crate::emulator::event_grid_retry_schedule(),
+        ..config()
+    })
+    .await;
+    let subscriber = Subscriber::start(Validation::Echo, &[503, 503, 503], None).await;
+    emulator.set_subscribers(vec![subscriber.url.clone()]);
+    let answer: Value = http()
+        .post(control(&emulator, "emulator/deliver"))
+        .json(&json!({ "events": [{ "id": "e" }], "retryDelaysMs": [1] }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let report = &answer["reports"][0];
+    assert_eq!(report["attempts"], json!([[0, 503], [0, 503]]));
+    assert_eq!(report["failed"], 1);
+    subscriber.stop().await;
+    emulator.stop().await;
+}

@@ -5,6 +5,8 @@ mod control;
 mod delivery;
 mod downloads;
 mod faults;
+mod lifecycle;
+mod signatures;
 mod subscriber;
 
 use std::net::TcpListener;

@@ -33,6 +33,7 @@ pub enum Schema {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct DeliveryOptions {
+    /// The schema of the POSTs (and so of the handshake).
     pub schema: Schema,
     /// Deliver every batch twice (a second pass after the first), as Event Grid's
     /// at-least-once delivery sometimes does.

@@ -1,6 +1,7 @@
 //! Command-line parsing and dispatch. Errors print as one sentence on stderr; exit codes are
 //! 0 ok, 1 runtime failure, 2 usage or configuration error.
 
+mod emulator;
 mod recording;
 mod serve;
 
@@ -33,6 +34,8 @@ enum Command {
         /// The client's conversationUrl.
         url: String,
     },
+    /// Run the ACS emulator alone; prints its connection string first.
+    Emulator(emulator::EmulatorArgs),
 }
 
 /// `--config FILE`, shared by every command that reads settings.
@@ -75,13 +78,13 @@ impl From<callvault::app::StartError> for CliError {
 
 /// Loads and validates settings from `--config` and the environment.
 pub fn load_settings(args: &ConfigArgs) -> Result<callvault::config::Settings, CliError> {
-    if let Some(path) = &args.config {
-        if !path.exists() {
-            return Err(CliError::Usage(format!(
-                "configuration file {} does not exist",
-                path.display()
-            )));
-        }
+    if let Some(path) = &args.config
+        && !path.exists()
+    {
+        return Err(CliError::Usage(format!(
+            "configuration file {} does not exist",
+            path.display()
+        )));
     }
     Ok(callvault::config::Settings::load(
         args.config.as_deref(),
@@ -123,5 +126,6 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
             recording::print_conversation_id(&url);
             Ok(())
         }
+        Command::Emulator(args) => emulator::run(args).await,
     }
 }

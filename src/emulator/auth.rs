@@ -38,12 +38,17 @@ pub enum AuthError {
 /// The parts of a request that its signature covers.
 #[derive(Debug, Clone, Copy)]
 pub struct Presented<'a> {
+    /// The HTTP verb, upper case.
     pub method: &'a str,
     /// Path plus `?query`, exactly as on the wire.
     pub path_and_query: &'a str,
+    /// `Authorization`.
     pub authorization: Option<&'a str>,
+    /// `x-ms-date`.
     pub date: Option<&'a str>,
+    /// `x-ms-content-sha256`.
     pub content_sha256: Option<&'a str>,
+    /// The request body the hash must match.
     pub body: &'a [u8],
 }
 

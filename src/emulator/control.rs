@@ -12,12 +12,15 @@
 //!   (kinds: `status`, `resetAfter` {afterBytes,times}, `throttle` {bytesPerSecond},
 //!   `emptyBody` {times}); answers 204.
 //! - `POST /emulator/deliver` with `{"events": [...], "schema"?: "eventGrid"|"cloudEvents",
-//!   "duplicate"?, "batchSize"?, "handshake"?}` delivers to every subscriber and answers
-//!   `{"reports": [{"subscriber", "attempts", "delivered", "failed", "validated"}]}` once
-//!   done, so with Event Grid's real retry schedule a failing subscriber keeps it waiting.
+//!   "duplicate"?, "batchSize"?, "handshake"?, "retryDelaysMs"?: [N, ...]}` delivers to every
+//!   subscriber and answers `{"reports": [{"subscriber", "attempts", "delivered", "failed",
+//!   "validated"}]}` once done. Without `retryDelaysMs` Event Grid's real schedule applies,
+//!   and a failing subscriber keeps the call waiting for hours: tests pass short delays.
 //! - `GET /emulator/requests` answers every request seen on the ACS routes, in order.
 //! - `GET /emulator/validate?id=CODE` is the `validationUrl` of validation events (the
 //!   manual handshake).
+
+use std::time::Duration;
 
 use actix_web::{HttpResponse, web};
 use base64::Engine;
@@ -149,8 +152,11 @@ async fn set_fault(
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct DeliverRequest {
     events: Vec<Value>,
+    /// Overrides the retry schedule for this delivery, in milliseconds.
+    retry_delays_ms: Option<Vec<u64>>,
     #[serde(flatten)]
     options: DeliveryOptions,
 }
@@ -159,7 +165,15 @@ async fn deliver(
     shared: web::Data<Shared>,
     body: web::Json<DeliverRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let DeliverRequest { events, options } = body.into_inner();
+    let DeliverRequest {
+        events,
+        retry_delays_ms,
+        options,
+    } = body.into_inner();
+    let retry_delays = retry_delays_ms.map_or_else(
+        || shared.retry_delays.clone(),
+        |delays| delays.into_iter().map(Duration::from_millis).collect(),
+    );
     let subscribers = lock(&shared.subscribers).clone();
     if subscribers.is_empty() {
         return Err(ApiError::new(
@@ -170,7 +184,14 @@ async fn deliver(
     }
     let mut reports = Vec::with_capacity(subscribers.len());
     for subscriber in subscribers {
-        let report = delivery::deliver(&shared, &subscriber, events.clone(), options.clone()).await;
+        let report = delivery::deliver(
+            &shared,
+            &subscriber,
+            events.clone(),
+            options.clone(),
+            &retry_delays,
+        )
+        .await;
         let mut entry = serde_json::to_value(&report).unwrap_or_default();
         let mut shown = subscriber.clone();
         shown.set_query(None);

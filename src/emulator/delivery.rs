@@ -33,6 +33,7 @@ pub enum Schema {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct DeliveryOptions {
+    /// The schema of the POSTs (and so of the handshake).
     pub schema: Schema,
     /// Deliver every batch twice (a second pass after the first), as Event Grid's
     /// at-least-once delivery sometimes does.
@@ -70,12 +71,14 @@ pub struct DeliveryReport {
     pub validated: bool,
 }
 
-/// Delivers `events` to `subscriber` (its query string, e.g. `?code=SECRET`, is kept).
+/// Delivers `events` to `subscriber` (its query string, e.g. `?code=SECRET`, is kept),
+/// waiting `retry_delays` between the attempts of a batch.
 pub(crate) async fn deliver(
     shared: &Shared,
     subscriber: &url::Url,
     events: Vec<Value>,
     options: DeliveryOptions,
+    retry_delays: &[Duration],
 ) -> DeliveryReport {
     let batches: Vec<Batch> = events
         .chunks(options.batch_size.max(1))
@@ -93,7 +96,9 @@ pub(crate) async fn deliver(
     let passes = if options.duplicate { 2 } else { 1 };
     for _ in 0..passes {
         for (index, batch) in batches.iter().enumerate() {
-            if deliver_batch(shared, subscriber, index, batch, &mut report).await {
+            let accepted =
+                deliver_batch(shared, subscriber, index, batch, retry_delays, &mut report).await;
+            if accepted {
                 report.delivered += 1;
             } else {
                 report.failed += 1;
@@ -144,9 +149,10 @@ async fn deliver_batch(
     subscriber: &url::Url,
     index: usize,
     batch: &Batch,
+    retry_delays: &[Duration],
     report: &mut DeliveryReport,
 ) -> bool {
-    let mut delays = shared.retry_delays.iter();
+    let mut delays = retry_delays.iter();
     let mut delivery_count = 0u32;
     loop {
         let status = post(shared, subscriber, batch, delivery_count).await;

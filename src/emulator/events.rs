@@ -17,7 +17,9 @@ const CHUNK_DURATION_MS: u64 = 600_000;
 /// One entry of `recordingStorageInfo.recordingChunks`.
 #[derive(Debug, Clone)]
 pub struct ChunkEvent {
+    /// `documentId`.
     pub document_id: String,
+    /// `index`: the chunk's place in the recording.
     pub index: u32,
     /// `SessionEnded`, `ChunkMaximumSizeExceeded`, …
     pub end_reason: String,

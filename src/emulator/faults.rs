@@ -103,6 +103,9 @@ pub(crate) fn cut_after(source: impl Stream<Item = Bytes> + 'static, limit: u64)
                 return None;
             }
             if remaining == 0 {
+                // actix drops its unsent buffer when a body fails; pausing once first lets it
+                // flush the head and the bytes before the "reset", as a real one would.
+                tokio::task::yield_now().await;
                 let reset = std::io::Error::new(
                     std::io::ErrorKind::ConnectionReset,
                     "emulated mid-stream reset",

@@ -216,7 +216,14 @@ impl Emulator {
         events: Vec<serde_json::Value>,
         options: DeliveryOptions,
     ) -> DeliveryReport {
-        delivery::deliver(&self.shared, subscriber, events, options).await
+        delivery::deliver(
+            &self.shared,
+            subscriber,
+            events,
+            options,
+            &self.shared.retry_delays,
+        )
+        .await
     }
 
     /// The webhooks `POST /emulator/deliver` delivers to.

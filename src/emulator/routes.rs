@@ -91,7 +91,7 @@ async fn delete(
     shared: web::Data<Shared>,
     id: web::Path<String>,
 ) -> HttpResponse {
-    if let Err(denied) = authenticate(&request, &body, &shared) {
+    if let Some(denied) = refuse_unsigned(&request, &body, &shared) {
         return denied;
     }
     let now = shared.now();
@@ -105,9 +105,9 @@ async fn delete(
     }
 }
 
-/// Checks the signature (wall clock, not the shifted one: the client's date is real) and
-/// notes the outcome for the request log.
-fn authenticate(request: &HttpRequest, body: &[u8], shared: &Shared) -> Result<(), HttpResponse> {
+/// Checks the signature (wall clock, not the shifted one: the client's date is real),
+/// notes the outcome for the request log, and returns the 401 when it fails.
+fn refuse_unsigned(request: &HttpRequest, body: &[u8], shared: &Shared) -> Option<HttpResponse> {
     let outcome = auth::verify(
         &Presented::from_request(request, body),
         &shared.host,
@@ -115,7 +115,7 @@ fn authenticate(request: &HttpRequest, body: &[u8], shared: &Shared) -> Result<(
         chrono::Utc::now(),
     );
     request.extensions_mut().insert(SignedOk(outcome.is_ok()));
-    outcome.map_err(|err| {
+    outcome.err().map(|err| {
         tracing::debug!(path = request.path(), reason = %err, "emulator refused a signature");
         acs_error(401, &err.to_string(), None)
     })
@@ -130,7 +130,7 @@ fn serve(
     target: Target,
     content_type: &'static str,
 ) -> HttpResponse {
-    if let Err(denied) = authenticate(request, body, shared) {
+    if let Some(denied) = refuse_unsigned(request, body, shared) {
         return denied;
     }
     let range_header = request

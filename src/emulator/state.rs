@@ -16,11 +16,13 @@ use super::faults::{ActiveFault, Fault};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RequestRecord {
+    /// `GET`, `DELETE`, …
     pub method: String,
     /// The path, without the query string.
     pub path: String,
     /// The `Range` header, if any.
     pub range: Option<String>,
+    /// The status answered.
     pub status: u16,
     /// Whether the request carried a valid ACS signature.
     pub signed_ok: bool,

@@ -1,6 +1,7 @@
 //! Command-line parsing and dispatch. Errors print as one sentence on stderr; exit codes are
 //! 0 ok, 1 runtime failure, 2 usage or configuration error.
 
+mod demo;
 mod emulator;
 mod recording;
 mod serve;
@@ -34,6 +35,8 @@ enum Command {
         /// The client's conversationUrl.
         url: String,
     },
+    /// The whole system on this machine: emulator, archiver, recorded calls, verified archive.
+    Demo(demo::DemoArgs),
     /// Run the ACS emulator alone; prints its connection string first.
     Emulator(emulator::EmulatorArgs),
 }
@@ -126,6 +129,7 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
             recording::print_conversation_id(&url);
             Ok(())
         }
+        Command::Demo(args) => demo::run(args).await,
         Command::Emulator(args) => emulator::run(args).await,
     }
 }

@@ -2,6 +2,7 @@
 //! 0 ok, 1 runtime failure, 2 usage or configuration error.
 
 mod serve;
+mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,6 +26,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Apply database migrations and exit.
     Migrate(ConfigArgs),
+    /// Re-read archived objects and check sizes and sha256 against the manifests.
+    Verify(verify::VerifyArgs),
 }
 
 /// `--config FILE`, shared by every command that reads settings.
@@ -67,13 +70,13 @@ impl From<callvault::app::StartError> for CliError {
 
 /// Loads and validates settings from `--config` and the environment.
 pub fn load_settings(args: &ConfigArgs) -> Result<callvault::config::Settings, CliError> {
-    if let Some(path) = &args.config {
-        if !path.exists() {
-            return Err(CliError::Usage(format!(
-                "configuration file {} does not exist",
-                path.display()
-            )));
-        }
+    if let Some(path) = &args.config
+        && !path.exists()
+    {
+        return Err(CliError::Usage(format!(
+            "configuration file {} does not exist",
+            path.display()
+        )));
     }
     Ok(callvault::config::Settings::load(
         args.config.as_deref(),
@@ -110,5 +113,6 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
     match command {
         Command::Serve(args) => serve::serve(args).await,
         Command::Migrate(args) => serve::migrate(args).await,
+        Command::Verify(args) => verify::verify(args).await,
     }
 }

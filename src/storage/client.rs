@@ -85,7 +85,8 @@ pub(super) async fn send(
                 }
                 failure
             }
-            Err(err) => format!("{what}: {err}"),
+            // Without the URL: a SAS credential travels in its query string.
+            Err(err) => format!("{what}: {}", err.without_url()),
         };
         if attempt > retry.max_retries {
             return Err(StorageError::Request(failure));

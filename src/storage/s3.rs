@@ -65,9 +65,10 @@ pub(super) fn open(
         let key: AmazonS3ConfigKey = key.parse()?;
         builder = builder.with_config(key, *value);
     }
-    let region = builder
-        .get_config_value(&AmazonS3ConfigKey::Region)
-        .filter(|region| !region.is_empty())
+    // The region object_store signs with, which our own signed request must use too.
+    let region = [AmazonS3ConfigKey::Region, AmazonS3ConfigKey::DefaultRegion]
+        .iter()
+        .find_map(|key| builder.get_config_value(key).filter(|v| !v.is_empty()))
         .unwrap_or_else(|| "us-east-1".to_owned());
     let endpoint = builder
         .get_config_value(&AmazonS3ConfigKey::Endpoint)

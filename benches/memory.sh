@@ -30,6 +30,6 @@ curl -sf -X PUT "http://127.0.0.1:$port/callvault-bench" >/dev/null
 export CALLVAULT__STORAGE__KIND=s3 CALLVAULT__STORAGE__BUCKET=callvault-bench \
   CALLVAULT__STORAGE__ENDPOINT="http://127.0.0.1:$port" CALLVAULT__STORAGE__REGION=us-east-1 \
   AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench
-/usr/bin/time -v "$bench" 2>"$tools/bench-time.txt"
+/usr/bin/time -v "$bench" --bench 2>"$tools/bench-time.txt"
 peak_kib=$(awk -F: '/Maximum resident set size/ {gsub(/ /, "", $2); print $2}' "$tools/bench-time.txt")
 echo "peak RSS: $((peak_kib / 1024)) MiB ($peak_kib KiB)"

@@ -1,15 +1,19 @@
 //! Archive scenarios that every remote backend must pass; `tests_s3` and `tests_azure` run
 //! them against moto and Azurite.
 
+use std::time::{Duration, Instant};
+
 use bytes::Bytes;
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
 use sha2::{Digest, Sha256};
 
 use super::manifest::{Manifest, ManifestChunk, SCHEMA};
-use super::test_servers::{PART, pattern, read_back, write_in_pieces};
+use super::test_servers::{PART, PrivateServer, pattern, read_back, write_in_pieces};
 use super::verify::{Status, Summary, verify_recording};
 use super::{Archive, ObjectDigest, StorageError};
+use crate::queue::jobs::Finish;
+use crate::worker::retry::{RetryPolicy, TransferError};
 
 fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
@@ -190,6 +194,61 @@ pub async fn verify_detects_tampering(archive: &Archive) {
         .await
         .unwrap();
     assert_eq!(missing[0].status, Status::Missing);
+}
+
+/// The store dies after the first part went out: the attempt fails with a storage error within
+/// object_store's bounded retries (not minutes), nothing appears at the key, the worker's policy
+/// schedules a retry, and once the store is back the next attempt archives the chunk.
+pub async fn an_outage_fails_the_attempt_promptly_and_the_retry_completes(
+    archive: &Archive,
+    server: &mut PrivateServer,
+    after_restart: impl AsyncFnOnce(),
+) {
+    let key = Path::from("call/rec/chunk-0000.mp4");
+    let data = pattern(12 * 1024 * 1024, 7);
+    let mut writer = archive.writer(&key).await.unwrap();
+    writer.write(data.slice(..PART + 1)).await.unwrap();
+    assert!(writer.is_multipart());
+    server.stop();
+    let started = Instant::now();
+    let error = match writer.write(data.slice(PART + 1..)).await {
+        Err(err) => {
+            writer.abort().await;
+            err
+        }
+        Ok(()) => writer.finish().await.unwrap_err(),
+    };
+    let failed_after = started.elapsed();
+    assert!(matches!(error, StorageError::Store(_)), "{error:?}");
+    assert!(
+        failed_after < Duration::from_secs(45),
+        "the attempt hung for {failed_after:?} instead of failing"
+    );
+    let policy = RetryPolicy {
+        max_attempts: 12,
+        initial: Duration::from_secs(1),
+        max: Duration::from_secs(600),
+    };
+    assert!(matches!(
+        policy.decide(&TransferError::Storage(error), 1, false, 0),
+        Finish::Retry { .. }
+    ));
+
+    server.restart().await;
+    after_restart().await;
+    assert!(
+        matches!(
+            archive.store().head(&key).await,
+            Err(object_store::Error::NotFound { .. })
+        ),
+        "the failed attempt left an object"
+    );
+    let mut writer = archive.writer(&key).await.unwrap();
+    write_in_pieces(&mut writer, &data).await;
+    let digest = writer.finish().await.unwrap();
+    assert_eq!(digest.bytes, data.len() as u64);
+    assert!(read_back(archive, &key).await == data);
+    assert_eq!(archive.existing_digest(&key).await.unwrap(), Some(digest));
 }
 
 fn summarise(checks: &[super::verify::ObjectCheck]) -> Summary {

@@ -89,6 +89,12 @@ pub async fn s3_archive(overrides: &[(&str, String)]) -> (Archive, String) {
 /// Creates a container on Azurite with a Shared Key signed request and returns its name.
 pub async fn fresh_container(endpoint: &str) -> String {
     let container = unique_name();
+    create_container(endpoint, &container).await;
+    container
+}
+
+/// Creates `container` on the Azurite at `endpoint` with a Shared Key signed request.
+pub async fn create_container(endpoint: &str, container: &str) {
     let url = url::Url::parse(&format!("{endpoint}/{container}?restype=container")).unwrap();
     let mut request = client::request(http::Method::PUT, &url, &[]).unwrap();
     let credential = object_store::azure::AzureCredential::AccessKey(
@@ -100,13 +106,17 @@ pub async fn fresh_container(endpoint: &str) -> String {
     client::send(&reqwest::Client::new(), &request, "creating a container")
         .await
         .expect("Azurite creates the container");
-    container
 }
 
 /// An archive on a fresh container of the shared Azurite, reached through the well-known
 /// development account that its endpoint names.
 pub async fn azure_archive(overrides: &[(&str, String)]) -> (Archive, String) {
-    let endpoint = azure_endpoint();
+    azure_archive_at(&azure_endpoint(), overrides).await
+}
+
+/// An archive on a fresh container of the Azurite at `endpoint` (`…/devstoreaccount1`).
+pub async fn azure_archive_at(endpoint: &str, overrides: &[(&str, String)]) -> (Archive, String) {
+    let endpoint = endpoint.to_owned();
     let container = fresh_container(&endpoint).await;
     let mut all = vec![
         ("storage.kind", "azure".to_owned()),
@@ -147,23 +157,80 @@ pub async fn read_back(archive: &Archive, key: &Path) -> Bytes {
     archive.read(key).await.expect("the object reads back")
 }
 
-/// A moto_server of the test's own, which it may stop and start again on the same port.
-pub struct PrivateMoto {
+/// A server of the test's own (moto or Azurite), which it may stop and start again on the
+/// same port.
+pub struct PrivateServer {
     pub port: u16,
+    program: String,
+    args: Vec<String>,
+    /// Answers 2xx (moto) or any HTTP status (Azurite) once the server is up.
+    probe: String,
     child: Option<Child>,
+    _data: Option<tempfile::TempDir>,
 }
 
-impl PrivateMoto {
-    /// Starts moto on a free port and waits until it answers.
-    pub async fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut moto = Self { port, child: None };
-        moto.restart().await;
-        moto
+impl PrivateServer {
+    /// moto on a free port; its state lives in memory, so a restart empties it.
+    pub async fn moto() -> Self {
+        let port = free_port();
+        Self::start(
+            port,
+            "moto_server".into(),
+            vec![
+                "-H".into(),
+                "127.0.0.1".into(),
+                "-p".into(),
+                port.to_string(),
+            ],
+            format!("http://127.0.0.1:{port}/moto-api/"),
+            None,
+        )
+        .await
+    }
+
+    /// Azurite (installed by ./scripts/test.sh) on a free port, keeping its data in a temporary
+    /// folder (a killed Azurite loses what it had not flushed yet).
+    pub async fn azurite() -> Self {
+        let port = free_port();
+        let program = format!(
+            "{}/.tools/node_modules/.bin/azurite-blob",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let data = tempfile::tempdir().unwrap();
+        let args = [
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            &port.to_string(),
+            "--location",
+            &data.path().display().to_string(),
+            "--skipApiVersionCheck",
+            "--loose",
+            "--silent",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let probe = format!("http://127.0.0.1:{port}/{EMULATOR_ACCOUNT}?comp=list");
+        Self::start(port, program, args, probe, Some(data)).await
+    }
+
+    async fn start(
+        port: u16,
+        program: String,
+        args: Vec<String>,
+        probe: String,
+        data: Option<tempfile::TempDir>,
+    ) -> Self {
+        let mut server = Self {
+            port,
+            program,
+            args,
+            probe,
+            child: None,
+            _data: data,
+        };
+        server.restart().await;
+        server
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -179,38 +246,47 @@ impl PrivateMoto {
         }
     }
 
-    /// Starts the server again on the same port (its state, being in memory, starts empty).
+    /// Starts the server again on the same port and waits until it answers.
     pub async fn restart(&mut self) {
         self.stop();
-        let child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &self.port.to_string()])
+        let child = Command::new(&self.program)
+            .args(&self.args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("moto_server runs: run ./scripts/test.sh, which installs moto");
+            .unwrap_or_else(|err| {
+                panic!(
+                    "{} does not run ({err}): run ./scripts/test.sh, which installs moto and Azurite",
+                    self.program
+                )
+            });
         self.child = Some(child);
         let started = Instant::now();
-        let probe = format!("{}/moto-api/", self.endpoint());
         while started.elapsed() < Duration::from_secs(30) {
-            if reqwest::get(&probe)
-                .await
-                .is_ok_and(|r| r.status().is_success())
-            {
+            if reqwest::get(&self.probe).await.is_ok() {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         panic!(
-            "moto_server did not answer on port {} within 30 s",
-            self.port
+            "{} did not answer on port {} within 30 s",
+            self.program, self.port
         );
     }
 }
 
-impl Drop for PrivateMoto {
+impl Drop for PrivateServer {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// The headers Azurite answers a signed HEAD of a blob with (metadata, tier).

@@ -3,7 +3,10 @@
 use object_store::path::Path;
 
 use super::test_scenarios as scenario;
-use super::test_servers::{PART, azure_archive, azure_blob_headers, pattern};
+use super::test_servers::{
+    PART, PrivateServer, azure_archive, azure_archive_at, azure_blob_headers, create_container,
+    pattern,
+};
 
 #[tokio::test]
 async fn a_chunk_larger_than_two_parts_streams_to_azure_and_reads_back() {
@@ -45,4 +48,18 @@ async fn the_sha256_and_access_tier_reach_azure_on_both_write_paths() {
             assert_eq!(header("x-ms-access-tier"), Some(tier), "{size} bytes");
         }
     }
+}
+
+#[tokio::test]
+async fn an_azure_outage_fails_the_attempt_promptly_and_the_next_attempt_completes() {
+    let mut azurite = PrivateServer::azurite().await;
+    let endpoint = format!("{}/devstoreaccount1", azurite.endpoint());
+    let (archive, container) = azure_archive_at(&endpoint, &[]).await;
+    scenario::an_outage_fails_the_attempt_promptly_and_the_retry_completes(
+        &archive,
+        &mut azurite,
+        // Killed, Azurite loses what it had not flushed to disk, the container included.
+        async || create_container(&endpoint, &container).await,
+    )
+    .await;
 }

@@ -1,16 +1,11 @@
 //! The archive against a real S3-compatible server (moto): `./scripts/test.sh` starts it.
 
-use std::time::{Duration, Instant};
-
 use object_store::path::Path;
 
-use super::StorageError;
 use super::test_scenarios as scenario;
 use super::test_servers::{
-    PART, PrivateMoto, pattern, read_back, s3_archive, s3_archive_at, s3_object_headers,
+    PART, PrivateServer, pattern, s3_archive, s3_archive_at, s3_object_headers,
 };
-use crate::queue::jobs::Finish;
-use crate::worker::retry::{RetryPolicy, TransferError};
 
 #[tokio::test]
 async fn a_chunk_larger_than_two_parts_streams_to_s3_and_reads_back() {
@@ -61,51 +56,21 @@ async fn the_sha256_storage_class_and_encryption_reach_s3_on_both_write_paths() 
 
 #[tokio::test]
 async fn an_s3_outage_fails_the_attempt_promptly_and_the_next_attempt_completes() {
-    let mut moto = PrivateMoto::start().await;
+    let mut moto = PrivateServer::moto().await;
     let (archive, bucket) = s3_archive_at(&moto.endpoint(), &[]).await;
-    let key = Path::from("call/rec/chunk-0000.mp4");
-    let data = pattern(12 * 1024 * 1024, 7);
-
-    let mut writer = archive.writer(&key).await.unwrap();
-    writer.write(data.slice(..PART + 1)).await.unwrap();
-    assert!(writer.is_multipart());
-    moto.stop();
-    let started = Instant::now();
-    let error = match writer.write(data.slice(PART + 1..)).await {
-        Err(err) => {
-            writer.abort().await;
-            err
-        }
-        Ok(()) => writer.finish().await.unwrap_err(),
-    };
-    let failed_after = started.elapsed();
-    assert!(matches!(error, StorageError::Store(_)), "{error:?}");
-    assert!(
-        failed_after < Duration::from_secs(45),
-        "the attempt hung for {failed_after:?} instead of failing"
-    );
-    // The worker turns a storage error into a retry with backoff, not a failed job.
-    let policy = RetryPolicy {
-        max_attempts: 12,
-        initial: Duration::from_secs(1),
-        max: Duration::from_secs(600),
-    };
-    assert!(matches!(
-        policy.decide(&TransferError::Storage(error), 1, false, 0),
-        Finish::Retry { .. }
-    ));
-
-    // moto keeps its state in memory: the bucket comes back empty with the server.
-    moto.restart().await;
-    let created = reqwest::Client::new()
-        .put(format!("{}/{bucket}", moto.endpoint()))
-        .send()
-        .await
-        .unwrap();
-    assert!(created.status().is_success());
-    let mut writer = archive.writer(&key).await.unwrap();
-    writer.write(data.clone()).await.unwrap();
-    let digest = writer.finish().await.unwrap();
-    assert_eq!(digest.bytes, data.len() as u64);
-    assert!(read_back(&archive, &key).await == data);
+    let bucket_url = format!("{}/{bucket}", moto.endpoint());
+    scenario::an_outage_fails_the_attempt_promptly_and_the_retry_completes(
+        &archive,
+        &mut moto,
+        // moto keeps its state in memory: the bucket comes back empty with the server.
+        async || {
+            let created = reqwest::Client::new()
+                .put(&bucket_url)
+                .send()
+                .await
+                .unwrap();
+            assert!(created.status().is_success());
+        },
+    )
+    .await;
 }

@@ -8,6 +8,7 @@
 pub mod acs;
 pub mod app;
 pub mod config;
+pub mod emulator;
 pub mod health;
 pub mod http_error;
 pub mod ingest;

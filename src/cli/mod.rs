@@ -1,6 +1,8 @@
 //! Command-line parsing and dispatch. Errors print as one sentence on stderr; exit codes are
 //! 0 ok, 1 runtime failure, 2 usage or configuration error.
 
+mod emulator;
+mod recording;
 mod serve;
 mod verify;
 
@@ -28,6 +30,15 @@ enum Command {
     Migrate(ConfigArgs),
     /// Re-read archived objects and check sizes and sha256 against the manifests.
     Verify(verify::VerifyArgs),
+    /// Drive the ACS recording control API (GA by default, --preview for the 2021 API).
+    Recording(recording::RecordingArgs),
+    /// Base64Url-encode a conversationUrl into a conversationId (2021 preview API).
+    ConversationId {
+        /// The client's conversationUrl.
+        url: String,
+    },
+    /// Run the ACS emulator alone; prints its connection string first.
+    Emulator(emulator::EmulatorArgs),
 }
 
 /// `--config FILE`, shared by every command that reads settings.
@@ -114,5 +125,11 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
         Command::Serve(args) => serve::serve(args).await,
         Command::Migrate(args) => serve::migrate(args).await,
         Command::Verify(args) => verify::verify(args).await,
+        Command::Recording(args) => recording::run(args).await,
+        Command::ConversationId { url } => {
+            recording::print_conversation_id(&url);
+            Ok(())
+        }
+        Command::Emulator(args) => emulator::run(args).await,
     }
 }

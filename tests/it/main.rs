@@ -6,5 +6,6 @@ mod support;
 mod crash;
 mod pipeline;
 mod postgres;
+mod remote_storage;
 mod sources;
 mod webhook;

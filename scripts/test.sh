@@ -79,4 +79,4 @@ cargo fmt --check
 log "cargo clippy --all-targets -- -D warnings"
 cargo clippy --quiet --all-targets -- -D warnings
 log "cargo test"
-cargo test --all-targets
+cargo test

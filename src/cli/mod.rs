@@ -67,13 +67,13 @@ impl From<callvault::app::StartError> for CliError {
 
 /// Loads and validates settings from `--config` and the environment.
 pub fn load_settings(args: &ConfigArgs) -> Result<callvault::config::Settings, CliError> {
-    if let Some(path) = &args.config {
-        if !path.exists() {
-            return Err(CliError::Usage(format!(
-                "configuration file {} does not exist",
-                path.display()
-            )));
-        }
+    if let Some(path) = &args.config
+        && !path.exists()
+    {
+        return Err(CliError::Usage(format!(
+            "configuration file {} does not exist",
+            path.display()
+        )));
     }
     Ok(callvault::config::Settings::load(
         args.config.as_deref(),

@@ -1,7 +1,9 @@
 //! Command-line parsing and dispatch. Errors print as one sentence on stderr; exit codes are
 //! 0 ok, 1 runtime failure, 2 usage or configuration error.
 
+mod ops;
 mod serve;
+mod table;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,6 +27,12 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Apply database migrations and exit.
     Migrate(ConfigArgs),
+    /// Operator view of jobs, and replay of failed or expired ones.
+    #[command(subcommand)]
+    Jobs(ops::JobsCommand),
+    /// Operator view of recordings: chunks, states, object keys, deadline.
+    #[command(subcommand)]
+    Recordings(ops::RecordingsCommand),
 }
 
 /// `--config FILE`, shared by every command that reads settings.
@@ -110,5 +118,7 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
     match command {
         Command::Serve(args) => serve::serve(args).await,
         Command::Migrate(args) => serve::migrate(args).await,
+        Command::Jobs(command) => ops::jobs(command).await,
+        Command::Recordings(command) => ops::recordings(command).await,
     }
 }

@@ -5,7 +5,13 @@ use crate::app::Role;
 
 #[tokio::test]
 async fn every_admin_path_answers_404_when_no_token_is_configured() {
-    let app = TestApp::start(Role::All, DEAD_ACS, &[("admin.token", String::new())]).await;
+    let app = TestApp::start(
+        Store::Sqlite,
+        Role::All,
+        DEAD_ACS,
+        &[("admin.token", String::new())],
+    )
+    .await;
     for path in [
         "/admin/recordings",
         "/admin/stats",
@@ -32,7 +38,7 @@ async fn every_admin_path_answers_404_when_no_token_is_configured() {
 
 #[tokio::test]
 async fn a_missing_or_wrong_token_gets_401_with_a_json_error() {
-    let app = TestApp::ingest().await;
+    let app = TestApp::ingest(Store::Sqlite).await;
     let cases: [(&str, Option<&str>); 3] = [
         ("/admin/stats", None),
         ("/admin/recordings", Some("Bearer wrong")),
@@ -59,7 +65,7 @@ async fn a_missing_or_wrong_token_gets_401_with_a_json_error() {
 
 #[tokio::test]
 async fn the_operator_page_is_served_without_the_token_and_unknown_paths_are_json_404s() {
-    let app = TestApp::ingest().await;
+    let app = TestApp::ingest(Store::Sqlite).await;
     let response = app.client.get(app.url("/admin/ui")).send().await.unwrap();
     assert_eq!(response.status(), 200);
     assert!(

@@ -3,9 +3,8 @@ use serde_json::json;
 use super::support::*;
 use crate::queue::jobs::Finish;
 
-#[tokio::test]
-async fn only_failed_or_expired_jobs_can_be_replayed() {
-    let app = TestApp::ingest().await;
+async fn only_failed_or_expired_jobs_can_be_replayed(store: Store) {
+    let app = TestApp::ingest(store).await;
     let db = app.db();
     announce(&app, "bad", 1, &[(0, "SessionEnded")]).await;
     let bad = job_id(db, "bad", 0).await;
@@ -47,9 +46,8 @@ async fn only_failed_or_expired_jobs_can_be_replayed() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn bulk_replay_by_state_or_ids_answers_the_count() {
-    let app = TestApp::ingest().await;
+async fn bulk_replay_by_state_or_ids_answers_the_count(store: Store) {
+    let app = TestApp::ingest(store).await;
     let db = app.db();
     let mut failed_jobs = Vec::new();
     for name in ["f1", "f2"] {
@@ -104,9 +102,8 @@ async fn bulk_replay_by_state_or_ids_answers_the_count() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn jobs_are_filtered_by_state_and_expired_ones_keep_their_reason() {
-    let app = TestApp::ingest().await;
+async fn jobs_are_filtered_by_state_and_expired_ones_keep_their_reason(store: Store) {
+    let app = TestApp::ingest(store).await;
     let db = app.db();
     announce(&app, "late", 49, &[(0, "SessionEnded")]).await;
     let late = job_id(db, "late", 0).await;
@@ -139,3 +136,7 @@ async fn jobs_are_filtered_by_state_and_expired_ones_keep_their_reason() {
     );
     app.stop().await;
 }
+
+on_every_store!(only_failed_or_expired_jobs_can_be_replayed);
+on_every_store!(bulk_replay_by_state_or_ids_answers_the_count);
+on_every_store!(jobs_are_filtered_by_state_and_expired_ones_keep_their_reason);

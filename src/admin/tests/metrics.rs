@@ -51,9 +51,8 @@ async fn urgent_queue(app: &TestApp) {
     announce(app, "calm", 1, &[(0, "SessionEnded")]).await;
 }
 
-#[tokio::test]
-async fn metrics_name_every_contract_metric_without_a_token() {
-    let app = TestApp::ingest().await;
+async fn metrics_name_every_contract_metric_without_a_token(store: Store) {
+    let app = TestApp::ingest(store).await;
     urgent_queue(&app).await;
     let text = scrape(&app).await;
     for name in CONTRACT_METRICS {
@@ -85,9 +84,8 @@ async fn metrics_name_every_contract_metric_without_a_token() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_worker_only_process_serves_metrics_but_no_admin_api() {
-    let app = TestApp::start(Role::Worker, DEAD_ACS, &[]).await;
+async fn a_worker_only_process_serves_metrics_but_no_admin_api(store: Store) {
+    let app = TestApp::start(store, Role::Worker, DEAD_ACS, &[]).await;
     let text = scrape(&app).await;
     assert_eq!(sample(&text, "callvault_database_up"), 1.0);
     assert_eq!(
@@ -99,9 +97,8 @@ async fn a_worker_only_process_serves_metrics_but_no_admin_api() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn stats_count_jobs_recordings_bytes_and_deadline_slack() {
-    let app = TestApp::ingest().await;
+async fn stats_count_jobs_recordings_bytes_and_deadline_slack(store: Store) {
+    let app = TestApp::ingest(store).await;
     let db = app.db();
     announce(&app, "kept", 1, &[(0, "SessionEnded")]).await;
     drive(
@@ -132,9 +129,8 @@ async fn stats_count_jobs_recordings_bytes_and_deadline_slack() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn the_deadline_watch_names_jobs_within_the_margin_most_urgent_first() {
-    let app = TestApp::ingest().await;
+async fn the_deadline_watch_names_jobs_within_the_margin_most_urgent_first(store: Store) {
+    let app = TestApp::ingest(store).await;
     let db = app.db();
     urgent_queue(&app).await;
     let found = deadline::check_once(db, chrono::Duration::hours(6))
@@ -152,3 +148,8 @@ async fn the_deadline_watch_names_jobs_within_the_margin_most_urgent_first() {
     assert_eq!(none.count, 1, "only the job already past its deadline");
     app.stop().await;
 }
+
+on_every_store!(metrics_name_every_contract_metric_without_a_token);
+on_every_store!(a_worker_only_process_serves_metrics_but_no_admin_api);
+on_every_store!(stats_count_jobs_recordings_bytes_and_deadline_slack);
+on_every_store!(the_deadline_watch_names_jobs_within_the_margin_most_urgent_first);

@@ -7,11 +7,10 @@ fn entries(body: &Value) -> &Vec<Value> {
     body["quarantine"].as_array().unwrap()
 }
 
-#[tokio::test]
-async fn a_quarantined_event_is_replayed_once_the_configuration_allows_it() {
+async fn a_quarantined_event_is_replayed_once_the_configuration_allows_it(store: Store) {
     // http:// download URLs are refused until acs.allow_http is switched on.
     let strict = [("acs.allow_http", "false".to_owned())];
-    let app = TestApp::start(Role::Ingest, DEAD_ACS, &strict).await;
+    let app = TestApp::start(store, Role::Ingest, DEAD_ACS, &strict).await;
     let event = recording_event("evt-q", "q", hours_ago(1), &[(0, "SessionEnded")], DEAD_ACS);
     let hopeless = json!({"id": "evt-empty", "subject": "/recording/call/c", "eventType":
         "Microsoft.Communication.RecordingFileStatusUpdated", "eventTime": "2026-11-27T10:00:00Z",
@@ -35,9 +34,7 @@ async fn a_quarantined_event_is_replayed_once_the_configuration_allows_it() {
         .unwrap()["id"]
         .as_i64()
         .unwrap();
-    let dir = app.stop().await;
-
-    let app = TestApp::start_in(dir, Role::Ingest, DEAD_ACS, &[]).await;
+    let app = app.restart(Role::Ingest, DEAD_ACS, &[]).await;
     let (status, body) = app
         .post(&format!("/admin/quarantine/{fixable}/replay"), &json!({}))
         .await;
@@ -77,3 +74,5 @@ async fn a_quarantined_event_is_replayed_once_the_configuration_allows_it() {
     assert_eq!(entries(&all).len(), 2);
     app.stop().await;
 }
+
+on_every_store!(a_quarantined_event_is_replayed_once_the_configuration_allows_it);

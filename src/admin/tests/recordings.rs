@@ -12,9 +12,8 @@ fn ids(page: &Value) -> Vec<i64> {
         .collect()
 }
 
-#[tokio::test]
-async fn recordings_are_listed_newest_first_with_a_cursor() {
-    let app = TestApp::ingest().await;
+async fn recordings_are_listed_newest_first_with_a_cursor(store: Store) {
+    let app = TestApp::ingest(store).await;
     for name in ["r1", "r2", "r3"] {
         announce(&app, name, 1, &[(0, "SessionEnded")]).await;
     }
@@ -53,9 +52,8 @@ async fn recordings_are_listed_newest_first_with_a_cursor() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_recordings_state_is_derived_from_its_jobs_and_manifest() {
-    let app = TestApp::ingest().await;
+async fn a_recordings_state_is_derived_from_its_jobs_and_manifest(store: Store) {
+    let app = TestApp::ingest(store).await;
     let db = app.db();
     // Each job is driven right after it is announced, so it is the only one due.
     announce(&app, "done", 1, &[(0, "SessionEnded")]).await;
@@ -127,9 +125,8 @@ async fn a_recordings_state_is_derived_from_its_jobs_and_manifest() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_recordings_detail_shows_chunks_attempts_objects_and_state_events() {
-    let app = TestApp::ingest().await;
+async fn a_recordings_detail_shows_chunks_attempts_objects_and_state_events(store: Store) {
+    let app = TestApp::ingest(store).await;
     let db = app.db();
     announce(&app, "rec", 1, &[(0, "SessionEnded")]).await;
     let job = job_id(db, "rec", 0).await;
@@ -186,3 +183,7 @@ async fn a_recordings_detail_shows_chunks_attempts_objects_and_state_events() {
     );
     app.stop().await;
 }
+
+on_every_store!(recordings_are_listed_newest_first_with_a_cursor);
+on_every_store!(a_recordings_state_is_derived_from_its_jobs_and_manifest);
+on_every_store!(a_recordings_detail_shows_chunks_attempts_objects_and_state_events);

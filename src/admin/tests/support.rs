@@ -15,14 +15,99 @@ pub const SECRET: &str = "s";
 /// An endpoint nothing listens on; download URLs on it pass the guard (it is the ACS host).
 pub const DEAD_ACS: &str = "127.0.0.1:9";
 
+/// Where a test's queue lives. PostgreSQL runs only where `CALLVAULT_TEST_POSTGRES`
+/// names a server (`scripts/test.sh` sets it), with a fresh database per test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    Sqlite,
+    Postgres,
+}
+
+/// A test's folder (archive, SQLite file) and database, kept across a restart.
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    database_url: String,
+    /// The PostgreSQL server URL and database name, to drop the database at the end.
+    postgres: Option<(String, String)>,
+}
+
+impl Fixture {
+    /// None when `store` is PostgreSQL and no test server is configured.
+    pub async fn new(store: Store) -> Option<Self> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        match store {
+            Store::Sqlite => Some(Self {
+                database_url: format!("sqlite://{}/db.sqlite", dir.path().display()),
+                dir,
+                postgres: None,
+            }),
+            Store::Postgres => {
+                let server = std::env::var("CALLVAULT_TEST_POSTGRES").ok()?;
+                let name = format!("callvault_admin_{}", uuid::Uuid::new_v4().simple());
+                admin_sql(&server, &format!("CREATE DATABASE {name}")).await;
+                Some(Self {
+                    database_url: format!("{server}/{name}"),
+                    dir,
+                    postgres: Some((server, name)),
+                })
+            }
+        }
+    }
+
+    async fn remove(self) {
+        if let Some((server, name)) = &self.postgres {
+            admin_sql(
+                server,
+                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            )
+            .await;
+        }
+    }
+}
+
+async fn admin_sql(server: &str, statement: &str) {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(&format!("{server}/postgres"))
+        .await
+        .expect("CALLVAULT_TEST_POSTGRES answers");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_owned()))
+        .execute(&mut conn)
+        .await
+        .expect(statement);
+}
+
+/// Runs an `async fn(Store)` test once per store: `on_every_store!(name);` makes
+/// `name::sqlite` and `name::postgres` (the latter passes with a note when no server is set).
+macro_rules! on_every_store {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name(super::Store::Sqlite).await;
+            }
+            #[tokio::test]
+            async fn postgres() {
+                if std::env::var_os("CALLVAULT_TEST_POSTGRES").is_none() {
+                    eprintln!(
+                        "CALLVAULT_TEST_POSTGRES is not set; run scripts/test.sh for PostgreSQL"
+                    );
+                    return;
+                }
+                super::$name(super::Store::Postgres).await;
+            }
+        }
+    };
+}
+pub(crate) use on_every_store;
+
 pub struct TestApp {
     pub app: RunningApp,
     pub client: reqwest::Client,
-    pub dir: tempfile::TempDir,
+    fixture: Fixture,
 }
 
-/// Settings for a test in `dir`, with the ACS endpoint at `acs_authority`.
-pub fn settings(dir: &std::path::Path, acs_authority: &str, extra: &[(&str, String)]) -> Settings {
+/// Settings for a test with the ACS endpoint at `acs_authority`.
+pub fn settings(fixture: &Fixture, acs_authority: &str, extra: &[(&str, String)]) -> Settings {
     let mut overrides = vec![
         (
             "acs.connection_string",
@@ -31,11 +116,11 @@ pub fn settings(dir: &std::path::Path, acs_authority: &str, extra: &[(&str, Stri
         ("acs.allow_http", "true".into()),
         ("ingest.secret", SECRET.into()),
         ("admin.token", TOKEN.into()),
+        ("database.url", fixture.database_url.clone()),
         (
-            "database.url",
-            format!("sqlite://{}/db.sqlite", dir.display()),
+            "storage.path",
+            fixture.dir.path().join("archive").display().to_string(),
         ),
-        ("storage.path", dir.join("archive").display().to_string()),
     ];
     overrides.extend(extra.iter().cloned());
     Settings::defaults_with(&overrides).expect("test settings")
@@ -43,23 +128,27 @@ pub fn settings(dir: &std::path::Path, acs_authority: &str, extra: &[(&str, Stri
 
 impl TestApp {
     /// The HTTP side only, so the test decides every job's fate itself.
-    pub async fn ingest() -> Self {
-        Self::start(Role::Ingest, DEAD_ACS, &[]).await
+    pub async fn ingest(store: Store) -> Self {
+        Self::start(store, Role::Ingest, DEAD_ACS, &[]).await
     }
 
-    pub async fn start(role: Role, acs_authority: &str, extra: &[(&str, String)]) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        Self::start_in(dir, role, acs_authority, extra).await
-    }
-
-    /// Starts on an existing folder (a restart with other settings).
-    pub async fn start_in(
-        dir: tempfile::TempDir,
+    pub async fn start(
+        store: Store,
         role: Role,
         acs_authority: &str,
         extra: &[(&str, String)],
     ) -> Self {
-        let settings = settings(dir.path(), acs_authority, extra);
+        let fixture = Fixture::new(store).await.expect("the store is configured");
+        Self::start_with(fixture, role, acs_authority, extra).await
+    }
+
+    async fn start_with(
+        fixture: Fixture,
+        role: Role,
+        acs_authority: &str,
+        extra: &[(&str, String)],
+    ) -> Self {
+        let settings = settings(&fixture, acs_authority, extra);
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
         let app = app::start(settings, role, Some(listener))
             .await
@@ -67,8 +156,19 @@ impl TestApp {
         Self {
             app,
             client: reqwest::Client::new(),
-            dir,
+            fixture,
         }
+    }
+
+    /// Stops and starts again on the same database and folder, with other settings.
+    pub async fn restart(self, role: Role, acs_authority: &str, extra: &[(&str, String)]) -> Self {
+        self.app.stop().await;
+        Self::start_with(self.fixture, role, acs_authority, extra).await
+    }
+
+    /// The test's folder (the archive is under `archive/`).
+    pub fn dir(&self) -> &std::path::Path {
+        self.fixture.dir.path()
     }
 
     pub fn db(&self) -> &Db {
@@ -139,9 +239,10 @@ impl TestApp {
         }
     }
 
-    pub async fn stop(self) -> tempfile::TempDir {
+    /// Stops the app and removes its database.
+    pub async fn stop(self) {
         self.app.stop().await;
-        self.dir
+        self.fixture.remove().await;
     }
 }
 

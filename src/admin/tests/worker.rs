@@ -59,15 +59,14 @@ async fn fake_acs() -> FakeAcs {
     }
 }
 
-#[tokio::test]
-async fn a_replayed_failed_job_is_archived_by_the_woken_worker() {
+async fn a_replayed_failed_job_is_archived_by_the_woken_worker(store: Store) {
     let acs = fake_acs().await;
     // One attempt, and no polling: only a wake-up can make the worker look again.
     let extra = [
         ("worker.max_attempts", "1".to_owned()),
         ("worker.poll_interval_ms", "3600000".to_owned()),
     ];
-    let app = TestApp::start(Role::All, &acs.authority, &extra).await;
+    let app = TestApp::start(store, Role::All, &acs.authority, &extra).await;
     let event = recording_event(
         "evt-w",
         "w",
@@ -103,7 +102,7 @@ async fn a_replayed_failed_job_is_archived_by_the_woken_worker() {
     assert_eq!(chunk["media"]["bytes"], MEDIA.len());
     assert_eq!(chunk["attempt_history"].as_array().unwrap().len(), 2);
     let manifest = recording["manifest_key"].as_str().unwrap();
-    assert!(app.dir.path().join("archive").join(manifest).is_file());
+    assert!(app.dir().join("archive").join(manifest).is_file());
 
     let text = app
         .client
@@ -129,3 +128,5 @@ async fn a_replayed_failed_job_is_archived_by_the_woken_worker() {
     app.stop().await;
     acs.server.stop(true).await;
 }
+
+on_every_store!(a_replayed_failed_job_is_archived_by_the_woken_worker);

@@ -11,6 +11,7 @@ pub mod queries;
 mod routes;
 pub mod scrape;
 pub mod state;
+pub mod stats;
 mod ui;
 pub mod views;
 

@@ -241,5 +241,5 @@ async fn replay_quarantined(
 #[tracing::instrument(skip_all)]
 async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let hours = state.settings.admin.deadline_warning_hours;
-    Ok(HttpResponse::Ok().json(ops::stats(&state.db, hours, now_millis()).await?))
+    Ok(HttpResponse::Ok().json(super::stats::stats(&state.db, hours, now_millis()).await?))
 }

@@ -2,7 +2,7 @@
 
 use actix_web::{HttpResponse, web};
 
-use super::operations::queue_gauges;
+use super::stats::queue_gauges;
 use crate::app::AppState;
 use crate::queue::now_millis;
 

@@ -107,13 +107,7 @@ impl AcsClient {
 }
 
 fn transport(err: reqwest::Error) -> AcsError {
-    let mut message = err.to_string();
-    let mut source = std::error::Error::source(&err);
-    while let Some(cause) = source {
-        message = format!("{message}: {cause}");
-        source = cause.source();
-    }
-    AcsError::Transport(message)
+    AcsError::Transport(super::error_chain(&err))
 }
 
 /// Passes 2xx through; turns anything else into a status error carrying ACS's `message`.

@@ -1,7 +1,9 @@
 //! Command-line parsing and dispatch. Errors print as one sentence on stderr; exit codes are
 //! 0 ok, 1 runtime failure, 2 usage or configuration error.
 
+mod emulator;
 mod ops;
+mod recording;
 mod serve;
 mod table;
 
@@ -33,6 +35,15 @@ enum Command {
     /// Operator view of recordings: chunks, states, object keys, deadline.
     #[command(subcommand)]
     Recordings(ops::RecordingsCommand),
+    /// Drive the ACS recording control API (GA by default, --preview for the 2021 API).
+    Recording(recording::RecordingArgs),
+    /// Base64Url-encode a conversationUrl into a conversationId (2021 preview API).
+    ConversationId {
+        /// The client's conversationUrl.
+        url: String,
+    },
+    /// Run the ACS emulator alone; prints its connection string first.
+    Emulator(emulator::EmulatorArgs),
 }
 
 /// `--config FILE`, shared by every command that reads settings.
@@ -120,5 +131,11 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
         Command::Migrate(args) => serve::migrate(args).await,
         Command::Jobs(command) => ops::jobs(command).await,
         Command::Recordings(command) => ops::recordings(command).await,
+        Command::Recording(args) => recording::run(args).await,
+        Command::ConversationId { url } => {
+            recording::print_conversation_id(&url);
+            Ok(())
+        }
+        Command::Emulator(args) => emulator::run(args).await,
     }
 }

@@ -112,6 +112,23 @@ impl Intake {
         raw: &str,
         now: i64,
     ) -> Result<EventOutcome, QueueError> {
+        match self.queue_recording_files(tx, event, now).await? {
+            Ok(()) => Ok(EventOutcome::Accepted),
+            Err(reason) => {
+                self.quarantine(tx, Some(&event.id), event, &reason, raw, now)
+                    .await
+            }
+        }
+    }
+
+    /// Validates a RecordingFileStatusUpdated event and queues its chunks, linking the event to
+    /// its recording. `Ok(Err(reason))` when the event is invalid for us.
+    async fn queue_recording_files(
+        &self,
+        tx: &mut Tx,
+        event: &Envelope,
+        now: i64,
+    ) -> Result<Result<(), String>, QueueError> {
         let work = match announcement(
             event,
             &self.guard,
@@ -120,11 +137,7 @@ impl Intake {
             chrono::Utc::now(),
         ) {
             Ok(work) => work,
-            Err(invalid) => {
-                return self
-                    .quarantine(tx, Some(&event.id), event, &invalid.to_string(), raw, now)
-                    .await;
-            }
+            Err(invalid) => return Ok(Err(invalid.to_string())),
         };
         match intake::enqueue(tx, &work, now).await? {
             Enqueued::Queued {
@@ -134,18 +147,14 @@ impl Intake {
                 intake::set_event_outcome(tx, &event.id, EventOutcome::Accepted, Some(recording))
                     .await?;
                 tracing::info!(event_id = %event.id, call_id = %work.call_id, recording, chunks = work.chunks.len(), new_jobs, "recording files queued");
-                Ok(EventOutcome::Accepted)
+                Ok(Ok(()))
             }
             Enqueued::IndexConflict {
                 index,
                 existing_document,
-            } => {
-                let reason = format!(
-                    "chunk index {index} is already taken by document {existing_document} of the same recording"
-                );
-                self.quarantine(tx, Some(&event.id), event, &reason, raw, now)
-                    .await
-            }
+            } => Ok(Err(format!(
+                "chunk index {index} is already taken by document {existing_document} of the same recording"
+            ))),
         }
     }
 
@@ -235,41 +244,15 @@ impl Intake {
         let mut tx = self.db.begin_write().await?;
         let outcome = match event.event_type.as_str() {
             envelope::RECORDING_FILE_STATUS_UPDATED => {
-                match announcement(
-                    &event,
-                    &self.guard,
-                    &self.acs_endpoint,
-                    self.retention,
-                    chrono::Utc::now(),
-                ) {
-                    Err(invalid) => Err(invalid.to_string()),
-                    Ok(work) => match intake::enqueue(&mut tx, &work, now).await? {
-                        Enqueued::Queued { recording, .. } => {
-                            intake::claim_event_id(
-                                &mut tx,
-                                &event.id,
-                                &event.event_type,
-                                EventOutcome::Accepted,
-                                now,
-                            )
-                            .await?;
-                            intake::set_event_outcome(
-                                &mut tx,
-                                &event.id,
-                                EventOutcome::Accepted,
-                                Some(recording),
-                            )
-                            .await?;
-                            Ok(())
-                        }
-                        Enqueued::IndexConflict {
-                            index,
-                            existing_document,
-                        } => Err(format!(
-                            "chunk index {index} is already taken by document {existing_document}"
-                        )),
-                    },
-                }
+                intake::claim_event_id(
+                    &mut tx,
+                    &event.id,
+                    &event.event_type,
+                    EventOutcome::Accepted,
+                    now,
+                )
+                .await?;
+                self.queue_recording_files(&mut tx, &event, now).await?
             }
             other => Err(format!("event type `{other}` cannot be replayed")),
         };

@@ -1,0 +1,89 @@
+//! `callvault emulator`: the ACS emulator alone, for users' own integration tests. The first
+//! line on stdout is its connection string, so a script can read it and hand it to callvault
+//! or an ACS SDK; the unsigned `/emulator/…` control routes (documented on
+//! `callvault::emulator`'s control module) add documents, set faults and deliver events.
+
+use std::io::Write;
+use std::net::TcpListener;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use callvault::emulator::{Emulator, EmulatorConfig};
+
+use super::CliError;
+
+#[derive(Debug, clap::Args)]
+pub struct EmulatorArgs {
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8090")]
+    bind: String,
+    /// Access key, base64 (random when absent).
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "CALLVAULT_EMULATOR_ACCESS_KEY",
+        hide_env_values = true
+    )]
+    access_key: Option<String>,
+    /// Webhook that `POST /emulator/deliver` delivers to; repeat for several
+    /// (e.g. http://127.0.0.1:8080/api/events?code=SECRET).
+    #[arg(long = "subscribe", value_name = "URL")]
+    subscribe: Vec<url::Url>,
+}
+
+pub async fn run(args: EmulatorArgs) -> Result<(), CliError> {
+    let mut config = EmulatorConfig::default();
+    if let Some(key) = &args.access_key {
+        config.access_key = STANDARD
+            .decode(key.trim())
+            .ok()
+            .filter(|key| !key.is_empty())
+            .ok_or_else(|| {
+                CliError::Usage(
+                    "--access-key is not a non-empty base64 string; pass e.g. the output of `openssl rand -base64 32`".into(),
+                )
+            })?;
+    }
+    callvault::telemetry::init(&callvault::config::LogSettings {
+        format: String::new(),
+        level: "info".into(),
+    });
+    let listener = TcpListener::bind(&args.bind).map_err(|err| {
+        CliError::Runtime(format!(
+            "cannot listen on {}: {err}; choose another address with --bind",
+            args.bind
+        ))
+    })?;
+    let emulator = Emulator::start(listener, config)
+        .await
+        .map_err(CliError::runtime)?;
+    emulator.set_subscribers(args.subscribe);
+    // The connection string is this command's output, read by scripts: first line, flushed.
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{}", emulator.connection_string())
+        .and_then(|()| stdout.flush())
+        .map_err(CliError::runtime)?;
+    drop(stdout);
+    wait_for_signal().await;
+    emulator.stop().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,0 +1,10 @@
+//! Integration tests: callvault against the ACS emulator, a real SQLite file or PostgreSQL,
+//! and real storage, all on loopback.
+
+mod support;
+
+mod crash;
+mod pipeline;
+mod postgres;
+mod sources;
+mod webhook;

@@ -1,0 +1,202 @@
+//! Shared helpers: an emulator and a callvault on loopback, a fresh database and archive per
+//! test, and polling for conditions instead of sleeping.
+
+pub mod database;
+
+use std::future::Future;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use callvault::app::{Role, RunningApp};
+use callvault::config::Settings;
+use callvault::emulator::{Emulator, EmulatorConfig};
+use callvault::queue::{Job, JobState, jobs};
+use serde_json::Value;
+
+pub use database::TestDatabase;
+
+pub const SECRET: &str = "test-secret";
+
+/// Waits until `check` yields a value, polling every 25 ms; panics naming `what` after `timeout`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let started = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            started.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+pub async fn start_emulator(config: EmulatorConfig) -> Emulator {
+    Emulator::start(TcpListener::bind("127.0.0.1:0").unwrap(), config)
+        .await
+        .unwrap()
+}
+
+/// Settings for a test: fast polling and backoff, a short lease, the emulator as ACS.
+pub fn test_settings(
+    connection_string: &str,
+    db: &TestDatabase,
+    archive: &Path,
+    extra: &[(&str, String)],
+) -> Settings {
+    let mut overrides: Vec<(&str, String)> = vec![
+        ("server.bind", "127.0.0.1:0".into()),
+        ("database.url", db.url.clone()),
+        ("acs.connection_string", connection_string.into()),
+        ("acs.allow_http", "true".into()),
+        ("acs.request_timeout_secs", "5".into()),
+        ("ingest.secret", SECRET.into()),
+        ("storage.path", archive.display().to_string()),
+        ("worker.poll_interval_ms", "50".into()),
+        ("worker.backoff_initial_ms", "50".into()),
+        ("worker.backoff_max_ms", "400".into()),
+        ("worker.lease_secs", "3".into()),
+        ("log.level", "callvault=debug,warn".into()),
+    ];
+    overrides.extend(extra.iter().cloned());
+    Settings::defaults_with(&overrides).unwrap()
+}
+
+/// A running callvault with its own database and archive folder.
+pub struct TestApp {
+    pub app: Option<RunningApp>,
+    pub db: TestDatabase,
+    pub archive: PathBuf,
+    pub client: reqwest::Client,
+    pub base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    /// Starts callvault (role all) against `emulator` on a fresh SQLite file.
+    pub async fn spawn(emulator: &Emulator, extra: &[(&str, String)]) -> TestApp {
+        Self::spawn_on(emulator, TestDatabase::sqlite().await, extra).await
+    }
+
+    pub async fn spawn_on(
+        emulator: &Emulator,
+        db: TestDatabase,
+        extra: &[(&str, String)],
+    ) -> TestApp {
+        init_logs();
+        let dir = tempfile::tempdir().unwrap();
+        let archive = dir.path().join("archive");
+        let settings = test_settings(&emulator.connection_string(), &db, &archive, extra);
+        let app = callvault::app::start(
+            settings,
+            Role::All,
+            Some(TcpListener::bind("127.0.0.1:0").unwrap()),
+        )
+        .await
+        .unwrap();
+        let base = app.base_url();
+        TestApp {
+            app: Some(app),
+            db,
+            archive,
+            client: reqwest::Client::new(),
+            base,
+            _dir: dir,
+        }
+    }
+
+    pub fn running(&self) -> &RunningApp {
+        self.app.as_ref().expect("the app is running")
+    }
+
+    pub fn events_url(&self) -> url::Url {
+        url::Url::parse(&format!("{}/api/events?code={SECRET}", self.base)).unwrap()
+    }
+
+    /// POSTs a JSON body to the webhook as Event Grid would.
+    pub async fn post_events(&self, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.events_url())
+            .header("aeg-event-type", "Notification")
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn jobs(&self) -> Vec<Job> {
+        jobs::list(&self.running().state.db, None, 1000)
+            .await
+            .unwrap()
+    }
+
+    /// Waits until every job exists in `count` and is in `state`.
+    pub async fn wait_for_jobs(
+        &self,
+        count: usize,
+        state: JobState,
+        timeout: Duration,
+    ) -> Vec<Job> {
+        eventually(&format!("{count} jobs {state}"), timeout, || async {
+            let jobs = self.jobs().await;
+            (jobs.len() == count && jobs.iter().all(|job| job.state() == state)).then_some(jobs)
+        })
+        .await
+    }
+
+    /// Waits until a manifest exists under the archive and returns it.
+    pub async fn wait_for_manifest(&self, folder: &Path, timeout: Duration) -> Value {
+        let path = self.archive.join(folder).join("manifest.json");
+        eventually(&format!("{}", path.display()), timeout, || async {
+            std::fs::read(&path)
+                .ok()
+                .map(|bytes| serde_json::from_slice(&bytes).unwrap())
+        })
+        .await
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(app) = self.app.take() {
+            app.stop().await;
+        }
+    }
+}
+
+/// Every file under `root`, relative, sorted.
+pub fn files_under(root: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut folders = vec![root.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                folders.push(path);
+            } else {
+                found.push(path.strip_prefix(root).unwrap().display().to_string());
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("callvault=debug,warn")
+        .with_test_writer()
+        .try_init();
+}

@@ -83,28 +83,36 @@ try {
   if (!lastError) throw new Error(`job ${jobId} shows no last error`);
   log(`job ${jobId} is failed: ${lastError}`);
 
-  await page.click(`#attention button.replay[data-job-id="${jobId}"]`);
-  const replayedState = page.locator(`#replayed tr[data-job-id="${jobId}"] .state-cell`);
-  await replayedState.filter({ hasText: /^(pending|running|archived)$/ }).waitFor();
-  const seen = [(await replayedState.innerText()).trim()];
-  log(`after Replay the page shows job ${jobId} ${seen[0]}`);
-  if (seen[0] === "archived") throw new Error("the page skipped pending/running");
-
-  // Record every state the page renders until it settles; each animation frame reads the DOM.
-  const settled = await page.waitForFunction(
-    ({ id, first }) => {
+  // Record every state the page renders for the job, from before the click: a fast worker
+  // can archive it within a second, and each render must still be seen.
+  await page.evaluate((id) => {
+    window.__jobStates = [];
+    const record = () => {
       const cell = document.querySelector(`#replayed tr[data-job-id="${id}"] .state-cell`);
       const text = cell ? cell.textContent.trim() : "";
-      window.__jobStates = window.__jobStates || [first];
-      if (text && window.__jobStates[window.__jobStates.length - 1] !== text) window.__jobStates.push(text);
-      return ["archived", "failed", "expired"].includes(text) ? window.__jobStates : false;
+      const states = window.__jobStates;
+      if (text && states[states.length - 1] !== text) states.push(text);
+    };
+    new MutationObserver(record).observe(document.getElementById("replayed"), {
+      childList: true,
+      subtree: true,
+      characterData: true,
+    });
+  }, jobId);
+  await page.click(`#attention button.replay[data-job-id="${jobId}"]`);
+  const settled = await page.waitForFunction(
+    () => {
+      const states = window.__jobStates;
+      const last = states[states.length - 1];
+      return ["archived", "failed", "expired"].includes(last) ? states : false;
     },
-    { id: jobId, first: seen[0] },
+    null,
     { polling: "raf", timeout: ARCHIVE_TIMEOUT_MS },
   );
-  seen.splice(0, seen.length, ...(await settled.jsonValue()));
-  log(`page showed job ${jobId}: ${seen.join(" → ")}`);
+  const seen = await settled.jsonValue();
+  log(`after Replay the page showed job ${jobId}: ${seen.join(" → ")}`);
   if (seen[seen.length - 1] !== "archived") throw new Error(`job ${jobId} ended ${seen[seen.length - 1]} again`);
+  if (!["pending", "running"].includes(seen[0])) throw new Error("the page did not show the job pending or running first");
   const stillFailed = await page.locator(`#attention tr[data-job-id="${jobId}"]`).count();
   if (stillFailed !== 0) throw new Error("the job is still listed as needing attention");
   if (consoleErrors.length) throw new Error(`the page logged errors: ${consoleErrors.join("; ")}`);

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Browser test of the operator page, self-contained: builds callvault, installs Chromium
-# and playwright-core when missing, starts a stand-in ACS download server that answers
-# 500, starts callvault (SQLite, local archive, one attempt per job) so the one job
-# fails, repairs the stand-in, then runs browser-test.mjs, which replays the job from the
-# page and waits for it to be archived. Exit code 0 when the page did all that.
+# and playwright-core when missing, starts the ACS emulator and callvault (SQLite, local
+# archive, one attempt per job), has the emulator answer the chunk's first download with
+# 500 and deliver its event, so the one job fails, then runs browser-test.mjs, which
+# replays the job from the page and waits for it to be archived. Exit 0 when it did.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -42,37 +42,18 @@ log "building callvault"
 cargo build --quiet --bin callvault
 bin="$root/target/debug/callvault"
 
-# The stand-in for ACS's download endpoints: 500 while $work/broken exists.
+# The ACS emulator serves the chunk (HMAC-checked downloads) and delivers the event the
+# way Event Grid does. Its first output line is its connection string.
 acs_port=$(free_port)
-touch "$work/broken"
-cat > "$work/acs.py" <<'PY'
-import json, os, sys
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-broken, port = sys.argv[1], int(sys.argv[2])
-
-class Handler(BaseHTTPRequestHandler):
-    def do_GET(self):
-        if os.path.exists(broken):
-            body, status, kind = b"storage hiccup", 500, "text/plain"
-        elif self.path.endswith("/acsmetadata"):
-            doc = self.path.split("/")[3]
-            body = json.dumps({"chunkDocumentId": doc, "participants": [{"participantId": "8:acs:browser-test"}]}).encode()
-            status, kind = 200, "application/octet-stream"
-        else:
-            body, status, kind = b"ID3" + b"\0" * 4096, 200, "audio/mpeg"
-        self.send_response(status)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
-PY
-python3 "$work/acs.py" "$work/broken" "$acs_port" >"$work/acs.log" 2>&1 &
-pids+=($!)
-
 port=$(free_port)
+base="http://127.0.0.1:$port"
+emulator="http://127.0.0.1:$acs_port"
+"$bin" emulator --bind "127.0.0.1:$acs_port" --subscribe "$base/api/events?code=browser-test" \
+  >"$work/emulator.out" 2>"$work/emulator.log" &
+pids+=($!)
+wait_until "the emulator's connection string" grep -q '^endpoint=' "$work/emulator.out"
+connection_string=$(head -n 1 "$work/emulator.out")
+
 token=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
 cat > "$work/callvault.toml" <<TOML
 [server]
@@ -80,7 +61,7 @@ bind = "127.0.0.1:$port"
 [database]
 url = "sqlite://$work/callvault.db"
 [acs]
-connection_string = "endpoint=http://127.0.0.1:$acs_port/;accesskey=aGVsbG8="
+connection_string = "$connection_string"
 allow_http = true
 [ingest]
 secret = "browser-test"
@@ -98,25 +79,32 @@ TOML
 log "starting callvault on 127.0.0.1:$port"
 "$bin" serve --config "$work/callvault.toml" >"$work/callvault.log" 2>&1 &
 pids+=($!)
-base="http://127.0.0.1:$port"
 wait_until "callvault to be ready" curl -sf "$base/readyz"
 
-start=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+# One chunk at the emulator, whose first GET answers 500: with one attempt per job,
+# the job fails; the fault is then used up, so a replay succeeds.
 doc="browser-doc-0"
-curl -sf -X POST "$base/api/events?code=browser-test" -H 'Content-Type: application/json' -d @- >/dev/null <<JSON || fail "the webhook refused the event"
-[{"id": "browser-test-event", "topic": "/subscriptions/x", "subject": "/recording/call/browser-call/recordingId/browser-recording",
+locations=$(curl -sf -X POST "$emulator/emulator/documents" -H 'Content-Type: application/json' \
+  -d "{\"documentId\": \"$doc\", \"callId\": \"browser-call\", \"bytes\": 65536}") \
+  || fail "the emulator refused the document"
+content=$(printf '%s' "$locations" | python3 -c 'import json,sys; print(json.load(sys.stdin)["contentLocation"])')
+metadata=$(printf '%s' "$locations" | python3 -c 'import json,sys; print(json.load(sys.stdin)["metadataLocation"])')
+curl -sf -X POST "$emulator/emulator/documents/$doc/fault" -H 'Content-Type: application/json' \
+  -d '{"kind": "status", "status": 500, "times": 1}' >/dev/null || fail "the emulator refused the fault"
+start=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+curl -sf -X POST "$emulator/emulator/deliver" -H 'Content-Type: application/json' -d @- >"$work/deliver.json" <<JSON \
+  || fail "the emulator could not deliver the event"
+{"events": [{"id": "browser-test-event", "topic": "/subscriptions/x", "subject": "/recording/call/browser-call/recordingId/browser-recording",
   "eventType": "Microsoft.Communication.RecordingFileStatusUpdated", "eventTime": "$start", "dataVersion": "1.0",
   "data": {"recordingStorageInfo": {"recordingChunks": [{"documentId": "$doc", "index": 0, "endReason": "SessionEnded",
-    "contentLocation": "http://127.0.0.1:$acs_port/v1/objects/$doc/content/audio",
-    "metadataLocation": "http://127.0.0.1:$acs_port/v1/objects/$doc/content/acsmetadata"}]},
-    "recordingStartTime": "$start", "recordingFormatType": "Mp3", "recordingContentType": "Audio", "recordingChannelType": "Mixed"}}]
+    "contentLocation": "$content", "metadataLocation": "$metadata"}]},
+    "recordingStartTime": "$start", "recordingFormatType": "Mp4", "recordingContentType": "AudioVideo", "recordingChannelType": "Mixed"}}]}
 JSON
 one_failed_job() {
   curl -sf -H "Authorization: Bearer $token" "$base/admin/jobs?state=failed" \
     | python3 -c 'import json,sys; sys.exit(0 if len(json.load(sys.stdin)["jobs"]) == 1 else 1)'
 }
 wait_until "the job to fail" one_failed_job
-log "the job failed; repairing the ACS stand-in and opening the page"
-rm "$work/broken"
+log "the job failed; opening the page"
 
 node scripts/browser-test.mjs "$base" "$token" || fail "the browser test failed"

@@ -80,3 +80,5 @@ log "cargo clippy --all-targets -- -D warnings"
 cargo clippy --quiet --all-targets -- -D warnings
 log "cargo test"
 cargo test
+log "browser test of the operator page"
+scripts/browser-test.sh

@@ -81,4 +81,6 @@ cargo fmt --check
 log "cargo clippy --all-targets -- -D warnings"
 cargo clippy --quiet --all-targets -- -D warnings
 log "cargo test"
-cargo test --all-targets
+cargo test
+log "browser test of the operator page"
+scripts/browser-test.sh

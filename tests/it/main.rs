@@ -4,6 +4,7 @@
 mod support;
 
 mod crash;
+mod idempotency;
 mod pipeline;
 mod postgres;
 mod remote_storage;

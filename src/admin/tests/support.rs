@@ -15,8 +15,8 @@ pub const SECRET: &str = "s";
 /// An endpoint nothing listens on; download URLs on it pass the guard (it is the ACS host).
 pub const DEAD_ACS: &str = "127.0.0.1:9";
 
-/// Where a test's queue lives. PostgreSQL runs only where `CALLVAULT_TEST_POSTGRES`
-/// names a server (`scripts/test.sh` sets it), with a fresh database per test.
+/// Where a test's queue lives. PostgreSQL needs `CALLVAULT_TEST_POSTGRES` to name a server
+/// (`scripts/test.sh` sets it); each test gets a fresh database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Store {
     Sqlite,
@@ -32,24 +32,24 @@ pub struct Fixture {
 }
 
 impl Fixture {
-    /// None when `store` is PostgreSQL and no test server is configured.
-    pub async fn new(store: Store) -> Option<Self> {
+    pub async fn new(store: Store) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         match store {
-            Store::Sqlite => Some(Self {
+            Store::Sqlite => Self {
                 database_url: format!("sqlite://{}/db.sqlite", dir.path().display()),
                 dir,
                 postgres: None,
-            }),
+            },
             Store::Postgres => {
-                let server = std::env::var("CALLVAULT_TEST_POSTGRES").ok()?;
+                let server = std::env::var("CALLVAULT_TEST_POSTGRES")
+                    .expect("CALLVAULT_TEST_POSTGRES names the test PostgreSQL server");
                 let name = format!("callvault_admin_{}", uuid::Uuid::new_v4().simple());
                 admin_sql(&server, &format!("CREATE DATABASE {name}")).await;
-                Some(Self {
+                Self {
                     database_url: format!("{server}/{name}"),
                     dir,
                     postgres: Some((server, name)),
-                })
+                }
             }
         }
     }
@@ -77,7 +77,7 @@ async fn admin_sql(server: &str, statement: &str) {
 }
 
 /// Runs an `async fn(Store)` test once per store: `on_every_store!(name);` makes
-/// `name::sqlite` and `name::postgres` (the latter passes with a note when no server is set).
+/// `name::sqlite` and `name::postgres` (the latter fails when no server is configured).
 macro_rules! on_every_store {
     ($name:ident) => {
         mod $name {
@@ -87,12 +87,10 @@ macro_rules! on_every_store {
             }
             #[tokio::test]
             async fn postgres() {
-                if std::env::var_os("CALLVAULT_TEST_POSTGRES").is_none() {
-                    eprintln!(
-                        "CALLVAULT_TEST_POSTGRES is not set; run scripts/test.sh for PostgreSQL"
-                    );
-                    return;
-                }
+                assert!(
+                    std::env::var_os("CALLVAULT_TEST_POSTGRES").is_some(),
+                    "CALLVAULT_TEST_POSTGRES is not set: run ./scripts/test.sh, which starts PostgreSQL"
+                );
                 super::$name(super::Store::Postgres).await;
             }
         }
@@ -138,7 +136,7 @@ impl TestApp {
         acs_authority: &str,
         extra: &[(&str, String)],
     ) -> Self {
-        let fixture = Fixture::new(store).await.expect("the store is configured");
+        let fixture = Fixture::new(store).await;
         Self::start_with(fixture, role, acs_authority, extra).await
     }
 

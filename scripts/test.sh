@@ -53,6 +53,8 @@ start_s3() {
   wait_for moto curl -sf "http://127.0.0.1:$port/moto-api/"
   export CALLVAULT_TEST_S3_ENDPOINT="http://127.0.0.1:$port"
   export CALLVAULT_TEST_S3_PORT="$port"
+  # moto accepts any credentials; callvault reads them from the standard variables.
+  export AWS_ACCESS_KEY_ID=callvault-test AWS_SECRET_ACCESS_KEY=callvault-test
 }
 
 start_azurite() {
@@ -79,4 +81,6 @@ cargo fmt --check
 log "cargo clippy --all-targets -- -D warnings"
 cargo clippy --quiet --all-targets -- -D warnings
 log "cargo test"
-cargo test --all-targets
+cargo test
+log "browser test of the operator page"
+scripts/browser-test.sh

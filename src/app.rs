@@ -161,6 +161,11 @@ pub async fn start(
         };
         let worker = Worker::new(ctx, options, wake.clone());
         tasks.spawn(worker.run(shutdown.clone()));
+        tasks.spawn(crate::admin::deadline::watch(
+            db.clone(),
+            settings.admin.deadline_warning_hours,
+            shutdown.clone(),
+        ));
     }
 
     let webhook = web::Data::new(WebhookState {
@@ -192,17 +197,20 @@ pub async fn start(
         source,
     })?;
     let serve_webhook = role != Role::Worker;
+    let admin_enabled = !settings.admin.token.is_empty();
     let app_state = state.clone();
     let server = HttpServer::new(move || {
         let mut app = App::new()
             .app_data(app_state.clone())
             .app_data(crate::http_error::json_config())
             .app_data(crate::http_error::query_config())
-            .configure(crate::health::configure);
+            .configure(crate::health::configure)
+            .configure(crate::admin::scrape::configure);
         if serve_webhook {
             app = app
                 .app_data(webhook.clone())
-                .configure(crate::ingest::routes::configure);
+                .configure(crate::ingest::routes::configure)
+                .configure(crate::admin::configure(admin_enabled));
         }
         app
     })

@@ -135,8 +135,10 @@ pub struct StorageSettings {
     pub server_side_encryption: String,
     /// KMS key for sse-kms.
     pub sse_kms_key_id: String,
-    /// Azure access tier.
+    /// Azure access tier: "", Hot, Cool, Cold or Archive.
     pub access_tier: String,
+    /// Seconds one storage request (e.g. one part upload) may take before it is abandoned.
+    pub request_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -6,6 +6,7 @@
 //! [`acs`] as the outside world the worker downloads from.
 
 pub mod acs;
+pub mod admin;
 pub mod app;
 pub mod config;
 pub mod demo;

@@ -1,5 +1,7 @@
 //! Process counters, rendered as Prometheus text together with gauges read from the database.
 
+mod exposition;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Upper bounds of the transfer-duration histogram, in seconds.
@@ -74,4 +76,18 @@ impl Metrics {
             Self::get(&self.transfer_count),
         )
     }
+}
+
+/// Gauges read from the database at scrape time, so every replica reports the same queue.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QueueGauges {
+    /// Jobs per state; a state missing here is rendered as 0.
+    pub jobs: Vec<(crate::queue::JobState, i64)>,
+    /// Age of the oldest pending job, in seconds (0 when none is pending).
+    pub oldest_pending_age_seconds: f64,
+    /// Smallest time left before a pending or running job's deadline, in seconds; negative
+    /// once a deadline has passed, `None` when no job is pending or running.
+    pub deadline_slack_seconds: Option<f64>,
+    /// Pending or running jobs whose deadline is within `admin.deadline_warning_hours`.
+    pub jobs_at_risk: i64,
 }

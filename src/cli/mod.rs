@@ -3,8 +3,11 @@
 
 mod demo;
 mod emulator;
+mod ops;
 mod recording;
 mod serve;
+mod table;
+mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,6 +31,14 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Apply database migrations and exit.
     Migrate(ConfigArgs),
+    /// Operator view of jobs, and replay of failed or expired ones.
+    #[command(subcommand)]
+    Jobs(ops::JobsCommand),
+    /// Operator view of recordings: chunks, states, object keys, deadline.
+    #[command(subcommand)]
+    Recordings(ops::RecordingsCommand),
+    /// Re-read archived objects and check sizes and sha256 against the manifests.
+    Verify(verify::VerifyArgs),
     /// Drive the ACS recording control API (GA by default, --preview for the 2021 API).
     Recording(recording::RecordingArgs),
     /// Base64Url-encode a conversationUrl into a conversationId (2021 preview API).
@@ -124,6 +135,9 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
     match command {
         Command::Serve(args) => serve::serve(args).await,
         Command::Migrate(args) => serve::migrate(args).await,
+        Command::Jobs(command) => ops::jobs(command).await,
+        Command::Recordings(command) => ops::recordings(command).await,
+        Command::Verify(args) => verify::verify(args).await,
         Command::Recording(args) => recording::run(args).await,
         Command::ConversationId { url } => {
             recording::print_conversation_id(&url);

@@ -2,69 +2,71 @@
 
 use std::sync::Arc;
 
+use object_store::ObjectStore;
 use object_store::local::LocalFileSystem;
-use object_store::{ObjectStore, PutMultipartOptions, PutOptions};
+use object_store::path::Path;
 
-use crate::config::{ConfigError, StorageSettings, invalid_key};
-
-use super::StorageError;
+use super::azure::AzureFinisher;
+use super::options::WriteOptions;
+use super::s3::S3Finisher;
+use super::validate::validate;
+use super::{StorageError, StorageSettings};
 
 /// Local parts are small: the local store needs no minimum part size, and memory stays flat.
 const LOCAL_PART_SIZE: usize = 1024 * 1024;
 
+/// A backend ready for use.
 pub(super) struct OpenedStore {
     pub store: Arc<dyn ObjectStore>,
+    /// Bytes per multipart part.
     pub part_size: usize,
+    /// Human description for logs; never holds a credential.
     pub description: String,
     pub options: WriteOptions,
+    pub finisher: Finisher,
 }
 
-/// Per-object options every write carries (storage class, encryption, tier, checksum metadata).
-#[derive(Debug, Clone, Default)]
-pub(super) struct WriteOptions {}
-
-impl WriteOptions {
-    pub fn put_options(&self, _sha256_hex: &str) -> PutOptions {
-        PutOptions::default()
-    }
-    pub fn multipart_options(&self) -> PutMultipartOptions {
-        PutMultipartOptions::default()
-    }
+/// The step after a multipart upload completes: object_store fixes attributes when the upload
+/// starts, before the hash is known, so the sha256 metadata is set with the service's own call.
+pub(super) enum Finisher {
+    /// A local folder keeps no metadata.
+    Local,
+    S3(S3Finisher),
+    Azure(AzureFinisher),
 }
 
-/// Checks the storage section without touching the network.
-pub fn validate(settings: &StorageSettings) -> Result<(), ConfigError> {
-    if settings.part_size_bytes < 5 * 1024 * 1024 {
-        return Err(invalid_key(
-            "storage.part_size_bytes",
-            "must be at least 5 MiB (the S3 minimum part size)",
-        ));
-    }
-    if settings.upload_concurrency == 0 {
-        return Err(invalid_key(
-            "storage.upload_concurrency",
-            "must be at least 1",
-        ));
-    }
-    match settings.kind.as_str() {
-        "local" => {
-            if settings.path.as_os_str().is_empty() {
-                return Err(invalid_key(
-                    "storage.path",
-                    "is required when storage.kind = local",
-                ));
-            }
-            Ok(())
+impl Finisher {
+    /// Records `sha256_hex` in the complete object's metadata.
+    pub async fn set_sha256(
+        &self,
+        key: &Path,
+        sha256_hex: &str,
+        e_tag: Option<&str>,
+        size: u64,
+    ) -> Result<(), StorageError> {
+        match self {
+            Finisher::Local => Ok(()),
+            Finisher::S3(s3) => s3.set_sha256(key, sha256_hex, e_tag, size).await,
+            Finisher::Azure(azure) => azure.set_sha256(key, sha256_hex, e_tag).await,
         }
-        other => Err(invalid_key(
-            "storage.kind",
-            format!("`{other}` is not supported; use local"),
-        )),
     }
 }
 
-pub(super) async fn open(settings: &StorageSettings) -> Result<OpenedStore, StorageError> {
+/// Opens the configured backend; `extra` are object_store config pairs (`aws_access_key_id`,
+/// `azure_storage_account_key`, …) applied after the environment, for tests.
+pub(super) async fn open(
+    settings: &StorageSettings,
+    extra: &[(&str, &str)],
+) -> Result<OpenedStore, StorageError> {
     validate(settings)?;
+    match settings.kind.as_str() {
+        "s3" => super::s3::open(settings, extra),
+        "azure" => super::azure::open(settings, extra),
+        _ => open_local(settings).await,
+    }
+}
+
+async fn open_local(settings: &StorageSettings) -> Result<OpenedStore, StorageError> {
     let root = &settings.path;
     tokio::fs::create_dir_all(root).await?;
     let removed = remove_staging_files(root).await?;
@@ -77,6 +79,7 @@ pub(super) async fn open(settings: &StorageSettings) -> Result<OpenedStore, Stor
         part_size: LOCAL_PART_SIZE,
         description: format!("local:{}", root.display()),
         options: WriteOptions::default(),
+        finisher: Finisher::Local,
     })
 }
 

@@ -1,23 +1,40 @@
 //! The archive: object_store backends, the key layout, streaming writes that hash as they go,
 //! and the manifest.
 
+mod azure;
 mod backend;
+mod client;
 pub mod layout;
 pub mod manifest;
+mod options;
+mod s3;
+mod validate;
+pub mod verify;
 mod writer;
+
+#[cfg(test)]
+mod test_scenarios;
+#[cfg(test)]
+mod test_servers;
+#[cfg(test)]
+mod tests_azure;
+#[cfg(test)]
+mod tests_s3;
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{Attribute, GetOptions, ObjectStore, ObjectStoreExt, PutPayload};
 use sha2::{Digest, Sha256};
 
 use crate::config::{ConfigError, StorageSettings};
-pub use backend::validate;
+use backend::Finisher;
 pub use layout::RecordingLayout;
 pub use manifest::{Manifest, ObjectDigest};
+pub use options::SHA256_METADATA;
+pub use validate::validate;
 pub use writer::ObjectWriter;
 
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +45,12 @@ pub enum StorageError {
     Config(#[from] ConfigError),
     #[error("storage I/O: {0}")]
     Io(#[from] std::io::Error),
+    /// A request object_store has no method for (setting metadata) failed.
+    #[error("storage request: {0}")]
+    Request(String),
+    /// A comparing writer found other bytes than the object already at the key.
+    #[error("{key} already exists with other content")]
+    ExistingDiffers { key: String },
 }
 
 /// The customer's archive (local folder, S3 bucket or Azure container).
@@ -41,7 +64,9 @@ pub struct Archive {
     upload_concurrency: usize,
     /// Human description for logs, e.g. `local:/srv/archive`.
     description: String,
-    options: backend::WriteOptions,
+    options: options::WriteOptions,
+    /// Sets the sha256 metadata after a multipart upload.
+    finisher: Arc<Finisher>,
 }
 
 impl std::fmt::Debug for Archive {
@@ -52,8 +77,18 @@ impl std::fmt::Debug for Archive {
 
 impl Archive {
     /// Opens the configured backend (and, for `local`, removes staging files a crash left).
+    /// Credentials come from the standard `AWS_*` / `AZURE_STORAGE_*` environment.
     pub async fn open(settings: &StorageSettings) -> Result<Self, StorageError> {
-        let opened = backend::open(settings).await?;
+        Self::open_with(settings, &[]).await
+    }
+
+    /// Like `open`, with object_store configuration pairs applied after the environment,
+    /// e.g. `("aws_access_key_id", "…")` or `("azure_storage_account_key", "…")`.
+    pub async fn open_with(
+        settings: &StorageSettings,
+        extra: &[(&str, &str)],
+    ) -> Result<Self, StorageError> {
+        let opened = backend::open(settings, extra).await?;
         Ok(Self {
             store: opened.store,
             prefix: settings.prefix.clone(),
@@ -61,6 +96,7 @@ impl Archive {
             upload_concurrency: settings.upload_concurrency.max(1),
             description: opened.description,
             options: opened.options,
+            finisher: Arc::new(opened.finisher),
         })
     }
 
@@ -69,25 +105,69 @@ impl Archive {
         RecordingLayout::new(&self.prefix, call_id, recording_key)
     }
 
-    /// Starts a streaming write to `key`; nothing is visible there until `finish`.
-    pub async fn writer(&self, key: &Path) -> Result<ObjectWriter, StorageError> {
-        ObjectWriter::start(
-            &*self.store,
-            key,
-            self.part_size,
-            self.upload_concurrency,
-            &self.options,
-        )
-        .await
+    fn target(&self, key: &Path) -> writer::Target {
+        writer::Target {
+            store: self.store.clone(),
+            key: key.clone(),
+            part_size: self.part_size,
+            upload_concurrency: self.upload_concurrency,
+            options: self.options.clone(),
+            finisher: self.finisher.clone(),
+        }
     }
 
-    /// Writes a small object in one put.
+    /// Starts a streaming write to `key`; nothing is visible there until `finish`.
+    pub async fn writer(&self, key: &Path) -> Result<ObjectWriter, StorageError> {
+        Ok(ObjectWriter::new(self.target(key)))
+    }
+
+    /// Starts a streaming write that skips the upload when `key` already holds a complete
+    /// object with a sha256 (see `existing_digest`): the stream is then only hashed, and
+    /// `finish` confirms it matches, or fails with `StorageError::ExistingDiffers`, after
+    /// which the caller writes again with `writer` to replace the object.
+    pub async fn writer_unless_archived(&self, key: &Path) -> Result<ObjectWriter, StorageError> {
+        Ok(match self.existing_digest(key).await? {
+            Some(existing) => ObjectWriter::comparing(self.target(key), existing),
+            None => ObjectWriter::new(self.target(key)),
+        })
+    }
+
+    /// The size and sha256 of a complete object at `key`, from its metadata (S3, Azure) or by
+    /// reading it (local folder); None when absent or written without a sha256.
+    pub async fn existing_digest(&self, key: &Path) -> Result<Option<ObjectDigest>, StorageError> {
+        if !self.options.metadata {
+            return self.digest_of(key).await;
+        }
+        let head = GetOptions {
+            head: true,
+            ..GetOptions::default()
+        };
+        let result = match self.store.get_opts(key, head).await {
+            Ok(result) => result,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(err) => return Err(err.into()),
+        };
+        let sha256 = result
+            .attributes
+            .get(&Attribute::Metadata(SHA256_METADATA.into()))
+            .map(|value| value.as_ref().to_ascii_lowercase());
+        Ok(sha256.map(|sha256| ObjectDigest {
+            key: key.to_string(),
+            bytes: result.meta.size,
+            sha256,
+        }))
+    }
+
+    /// Writes a small object in one put, unless the same bytes are already there.
     pub async fn put_bytes(&self, key: &Path, bytes: Bytes) -> Result<ObjectDigest, StorageError> {
         let digest = ObjectDigest {
             key: key.to_string(),
             bytes: bytes.len() as u64,
             sha256: hex::encode(Sha256::digest(&bytes)),
         };
+        if self.existing_digest(key).await?.as_ref() == Some(&digest) {
+            return Ok(digest);
+        }
         self.store
             .put_opts(
                 key,
@@ -142,6 +222,12 @@ impl Archive {
         &self.store
     }
 
+    /// Whether objects carry `sha256` user metadata (S3, Azure; not a local folder).
+    pub fn keeps_metadata(&self) -> bool {
+        self.options.metadata
+    }
+
+    /// Where objects go, for logs (no credentials).
     pub fn description(&self) -> &str {
         &self.description
     }

@@ -1,51 +1,123 @@
-//! A streaming object write that hashes and counts as it goes and never buffers more than
-//! `part_size × upload_concurrency` bytes.
+//! A streaming object write that hashes and counts as it goes. It keeps the first part in
+//! memory so that a small object goes in one put; past one part it becomes a multipart upload
+//! holding at most `upload_concurrency` parts in flight plus the part being filled.
+
+use std::sync::Arc;
 
 use bytes::Bytes;
 use object_store::path::Path;
-use object_store::{ObjectStore, WriteMultipart};
+use object_store::{ObjectStore, PutPayload, WriteMultipart};
 use sha2::{Digest, Sha256};
 
-use super::backend::WriteOptions;
+use super::backend::Finisher;
+use super::options::WriteOptions;
 use super::{ObjectDigest, StorageError};
 
+/// Where and how an object is written.
+pub(super) struct Target {
+    pub store: Arc<dyn ObjectStore>,
+    pub key: Path,
+    pub part_size: usize,
+    pub upload_concurrency: usize,
+    pub options: WriteOptions,
+    pub finisher: Arc<Finisher>,
+}
+
+enum Mode {
+    /// Collecting the first part: an object that ends within it is sent in one put.
+    Buffering { pieces: Vec<Bytes>, len: usize },
+    /// Past one part: parts are uploading.
+    Uploading(WriteMultipart),
+    /// This object is already archived: only hash, to confirm it is the same.
+    Comparing(ObjectDigest),
+}
+
+/// A streaming write to one key; nothing appears there until `finish`.
 pub struct ObjectWriter {
-    upload: WriteMultipart,
+    target: Target,
+    mode: Mode,
     hasher: Sha256,
     bytes: u64,
-    key: Path,
-    upload_concurrency: usize,
 }
 
 impl ObjectWriter {
-    pub(super) async fn start(
-        store: &dyn ObjectStore,
-        key: &Path,
-        part_size: usize,
-        upload_concurrency: usize,
-        options: &WriteOptions,
-    ) -> Result<Self, StorageError> {
-        let upload = store
-            .put_multipart_opts(key, options.multipart_options())
-            .await?;
-        Ok(Self {
-            upload: WriteMultipart::new_with_chunk_size(upload, part_size),
+    pub(super) fn new(target: Target) -> Self {
+        Self {
+            target,
+            mode: Mode::Buffering {
+                pieces: Vec::new(),
+                len: 0,
+            },
             hasher: Sha256::new(),
             bytes: 0,
-            key: key.clone(),
-            upload_concurrency,
-        })
+        }
     }
 
-    /// Appends bytes, waiting while too many parts are in flight.
-    pub async fn write(&mut self, piece: Bytes) -> Result<(), StorageError> {
-        self.upload
-            .wait_for_capacity(self.upload_concurrency)
-            .await?;
-        self.hasher.update(&piece);
-        self.bytes += piece.len() as u64;
-        self.upload.put(piece);
+    /// A writer that uploads nothing and, at `finish`, checks the stream against `existing`.
+    pub(super) fn comparing(target: Target, existing: ObjectDigest) -> Self {
+        Self {
+            mode: Mode::Comparing(existing),
+            ..Self::new(target)
+        }
+    }
+
+    /// Appends bytes, waiting while too many parts are in flight. A piece larger than a part
+    /// is cut, so memory stays bounded whatever the size of the pieces.
+    pub async fn write(&mut self, mut piece: Bytes) -> Result<(), StorageError> {
+        while !piece.is_empty() {
+            let slice = piece.split_to(piece.len().min(self.target.part_size));
+            self.write_slice(slice).await?;
+        }
         Ok(())
+    }
+
+    async fn write_slice(&mut self, slice: Bytes) -> Result<(), StorageError> {
+        let len = slice.len();
+        let mut first_part_full = false;
+        match &mut self.mode {
+            Mode::Comparing(_) => self.hasher.update(&slice),
+            Mode::Uploading(upload) => {
+                upload
+                    .wait_for_capacity(self.target.upload_concurrency)
+                    .await?;
+                self.hasher.update(&slice);
+                upload.put(slice);
+            }
+            Mode::Buffering { pieces, len: held } => {
+                self.hasher.update(&slice);
+                pieces.push(slice);
+                *held += len;
+                first_part_full = *held >= self.target.part_size;
+            }
+        }
+        self.bytes += len as u64;
+        if first_part_full {
+            self.start_multipart().await?;
+        }
+        Ok(())
+    }
+
+    /// The object has outgrown one part: start the upload with what is buffered.
+    async fn start_multipart(&mut self) -> Result<(), StorageError> {
+        let upload = self
+            .target
+            .store
+            .put_multipart_opts(&self.target.key, self.target.options.multipart_options())
+            .await?;
+        let mut upload = WriteMultipart::new_with_chunk_size(upload, self.target.part_size);
+        if let Mode::Buffering { pieces, .. } = &mut self.mode {
+            for piece in pieces.drain(..) {
+                upload.put(piece);
+            }
+        }
+        self.mode = Mode::Uploading(upload);
+        Ok(())
+    }
+
+    /// Whether a multipart upload has started (tests check when one does).
+    #[cfg(test)]
+    pub(super) fn is_multipart(&self) -> bool {
+        matches!(self.mode, Mode::Uploading(_))
     }
 
     /// Bytes written so far.
@@ -53,21 +125,50 @@ impl ObjectWriter {
         self.bytes
     }
 
-    /// Completes the object; only now does it appear at its key.
+    /// Completes the object: one put when it fits in a part, else the multipart completion
+    /// followed by the sha256 metadata. Only now does it appear at its key.
     pub async fn finish(self) -> Result<ObjectDigest, StorageError> {
+        let Target {
+            store,
+            key,
+            options,
+            finisher,
+            ..
+        } = self.target;
         let digest = ObjectDigest {
-            key: self.key.to_string(),
+            key: key.to_string(),
             bytes: self.bytes,
             sha256: hex::encode(self.hasher.finalize()),
         };
-        self.upload.finish().await?;
+        match self.mode {
+            Mode::Buffering { pieces, .. } => {
+                let payload: PutPayload = pieces.into_iter().collect();
+                store
+                    .put_opts(&key, payload, options.put_options(&digest.sha256))
+                    .await?;
+            }
+            Mode::Uploading(upload) => {
+                let result = upload.finish().await?;
+                finisher
+                    .set_sha256(&key, &digest.sha256, result.e_tag.as_deref(), digest.bytes)
+                    .await?;
+            }
+            Mode::Comparing(existing) => {
+                if existing.bytes != digest.bytes || existing.sha256 != digest.sha256 {
+                    return Err(StorageError::ExistingDiffers { key: digest.key });
+                }
+                tracing::info!(key = %key, bytes = digest.bytes, "already archived with the same sha256; upload skipped");
+            }
+        }
         Ok(digest)
     }
 
-    /// Abandons the object, removing whatever was staged.
+    /// Abandons the object, removing whatever parts were uploaded.
     pub async fn abort(self) {
-        if let Err(err) = self.upload.abort().await {
-            tracing::warn!(key = %self.key, error = %err, "could not abort a partial upload");
+        if let Mode::Uploading(upload) = self.mode
+            && let Err(err) = upload.abort().await
+        {
+            tracing::warn!(key = %self.target.key, error = %err, "could not abort a partial upload");
         }
     }
 }

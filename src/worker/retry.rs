@@ -6,6 +6,7 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 
 use crate::acs::download::AcsError;
 use crate::queue::jobs::Finish;
+use crate::storage::StorageError;
 
 /// 401/403 may be a clock skew or a key being rotated: retry this many attempts, then fail.
 const AUTH_ATTEMPTS: i64 = 3;
@@ -104,6 +105,13 @@ impl RetryPolicy {
             TransferError::Refused(_) | TransferError::MissingRecording => {
                 Finish::Failed { error: message }
             }
+            // ACS content does not change, so another object at the key is most likely a
+            // different recording whose ids sanitise to the same key: never overwrite it.
+            TransferError::Storage(StorageError::ExistingDiffers { key }) => Finish::Failed {
+                error: format!(
+                    "an object with other content already exists at {key}; it was kept. Inspect it, move it away, then replay this job"
+                ),
+            },
             _ => retry(message),
         }
     }

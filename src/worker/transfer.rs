@@ -153,6 +153,9 @@ pub fn parse_content_range(value: &str) -> Option<(u64, Option<u64>)> {
     Some((start.trim().parse().ok()?, total.trim().parse().ok()))
 }
 
+/// Streams the media into `key`. When an object is already there (an earlier attempt that
+/// completed its upload but not its bookkeeping), the bytes are only hashed and compared,
+/// never uploaded again.
 async fn stream_media(
     ctx: &WorkerContext,
     url: &DownloadUrl,
@@ -160,7 +163,7 @@ async fn stream_media(
     attempts: i64,
     cancel: &CancellationToken,
 ) -> Result<ObjectDigest, TransferError> {
-    let mut writer = ctx.archive.writer(key).await?;
+    let mut writer = ctx.archive.writer_unless_archived(key).await?;
     let outcome = copy_with_resume(ctx, url, &mut writer, cancel).await;
     let total = match outcome {
         Ok(total) => total,

@@ -179,6 +179,11 @@ async fn a_process_killed_mid_transfer_is_archived_exactly_once_after_restart() 
     let archive = dir.path().join("archive");
     let folder = format!("call-kill/{}", start.format("%Y%m%dT%H%M%SZ"));
     assert_chunk_archived(&emulator, &archive, &folder, 0, "doc-kill", "mp4");
+    let manifest = archive.join(&folder).join("manifest.json");
+    eventually("the manifest", WAIT, || async {
+        manifest.exists().then_some(())
+    })
+    .await;
     let files = files_under(&archive);
     assert_eq!(
         files.len(),

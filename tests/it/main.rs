@@ -4,7 +4,9 @@
 mod support;
 
 mod crash;
+mod idempotency;
 mod pipeline;
 mod postgres;
+mod remote_storage;
 mod sources;
 mod webhook;

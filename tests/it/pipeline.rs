@@ -378,15 +378,15 @@ async fn hostile_ids_cannot_escape_the_archive_root() {
     );
     event["data"]["recordingId"] = json!("../../../../escape#1");
     assert_eq!(app.post_events(&json!([event])).await.status(), 200);
-    app.wait_for_jobs(1, JobState::Archived, WAIT).await;
-    let files = files_under(&app.archive);
-    assert_eq!(files.len(), 3, "{files:?}");
     let folder = format!(
         "{}/{}/",
         sanitise_segment(".."),
         sanitise_segment("../../../../escape#1")
     );
     assert_eq!(folder, "_./_._.._.._.._escape_1/");
+    app.wait_for_manifest(Path::new(&folder), WAIT).await;
+    let files = files_under(&app.archive);
+    assert_eq!(files.len(), 3, "{files:?}");
     for file in &files {
         assert!(
             file.starts_with(&folder),

@@ -1,0 +1,129 @@
+// Drives the operator page of a running callvault in Chromium: signs in with the admin
+// token, finds the one failed job, clicks Replay, and waits until the page shows the job
+// pending or running and then archived.
+//
+//   node scripts/browser-test.mjs BASE_URL ADMIN_TOKEN
+//
+// (or CALLVAULT_URL / CALLVAULT_ADMIN_TOKEN). playwright-core comes from
+// scripts/browser/node_modules; browser-test.sh installs it and sets up the scenario.
+
+import { createRequire } from "node:module";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const require = createRequire(new URL("./browser/package.json", import.meta.url));
+const { chromium } = require("playwright-core");
+
+const baseUrl = (process.argv[2] || process.env.CALLVAULT_URL || "").replace(/\/$/, "");
+const token = process.argv[3] || process.env.CALLVAULT_ADMIN_TOKEN || "";
+if (!baseUrl || !token) {
+  console.error("usage: node scripts/browser-test.mjs BASE_URL ADMIN_TOKEN");
+  process.exit(2);
+}
+const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
+const ARCHIVE_TIMEOUT_MS = Number(process.env.BROWSER_TEST_TIMEOUT_MS || 90_000);
+
+function log(message) {
+  console.log(`browser-test: ${message}`);
+}
+
+const profile = mkdtempSync(join(tmpdir(), "callvault-chromium-"));
+// launchPersistentContext is how Playwright takes a fresh --user-data-dir.
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath,
+  headless: true,
+  args: [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+  ],
+});
+const page = context.pages()[0] || (await context.newPage());
+const consoleErrors = [];
+// Refused requests (the wrong-token attempt) are logged by Chromium as console errors too;
+// only script errors count.
+page.on("console", (message) => {
+  if (message.type() === "error" && !message.text().startsWith("Failed to load resource")) {
+    consoleErrors.push(message.text());
+  }
+});
+page.on("pageerror", (error) => consoleErrors.push(String(error)));
+
+let failed = false;
+try {
+  await page.goto(`${baseUrl}/admin/ui`);
+
+  // The page holds nothing until it has the token.
+  await page.locator("#login").waitFor({ state: "visible" });
+  if (await page.locator("#app").isVisible()) throw new Error("data shown before the token was given");
+  await page.fill("#token", "not-the-token");
+  await page.click("#login button[type=submit]");
+  await page.locator("#login-error").filter({ hasText: "refused" }).waitFor();
+  log("a wrong token is refused");
+
+  await page.fill("#token", token);
+  await page.click("#login button[type=submit]");
+  await page.locator("#app").waitFor({ state: "visible" });
+  log("signed in");
+
+  const failedRows = page.locator("#attention tr[data-job-id]");
+  await failedRows.first().waitFor();
+  const count = await failedRows.count();
+  if (count !== 1) throw new Error(`expected one failed job on the page, found ${count}`);
+  const jobId = await failedRows.first().getAttribute("data-job-id");
+  const shownState = (await failedRows.first().locator(".state-cell").innerText()).trim();
+  const lastError = (await failedRows.first().locator("td.error").innerText()).trim();
+  if (shownState !== "failed") throw new Error(`job ${jobId} shows ${shownState}, not failed`);
+  if (!lastError) throw new Error(`job ${jobId} shows no last error`);
+  log(`job ${jobId} is failed: ${lastError}`);
+
+  // Record every state the page renders for the job, from before the click: a fast worker
+  // can archive it within a second, and each render must still be seen.
+  await page.evaluate((id) => {
+    window.__jobStates = [];
+    const record = () => {
+      const cell = document.querySelector(`#replayed tr[data-job-id="${id}"] .state-cell`);
+      const text = cell ? cell.textContent.trim() : "";
+      const states = window.__jobStates;
+      if (text && states[states.length - 1] !== text) states.push(text);
+    };
+    new MutationObserver(record).observe(document.getElementById("replayed"), {
+      childList: true,
+      subtree: true,
+      characterData: true,
+    });
+  }, jobId);
+  await page.click(`#attention button.replay[data-job-id="${jobId}"]`);
+  const settled = await page.waitForFunction(
+    () => {
+      const states = window.__jobStates;
+      const last = states[states.length - 1];
+      return ["archived", "failed", "expired"].includes(last) ? states : false;
+    },
+    null,
+    { polling: "raf", timeout: ARCHIVE_TIMEOUT_MS },
+  );
+  const seen = await settled.jsonValue();
+  log(`after Replay the page showed job ${jobId}: ${seen.join(" → ")}`);
+  if (seen[seen.length - 1] !== "archived") throw new Error(`job ${jobId} ended ${seen[seen.length - 1]} again`);
+  if (!["pending", "running"].includes(seen[0])) throw new Error("the page did not show the job pending or running first");
+  const stillFailed = await page.locator(`#attention tr[data-job-id="${jobId}"]`).count();
+  if (stillFailed !== 0) throw new Error("the job is still listed as needing attention");
+  if (consoleErrors.length) throw new Error(`the page logged errors: ${consoleErrors.join("; ")}`);
+  log(`passed: ${seen.join(" → ")}`);
+} catch (error) {
+  failed = true;
+  const shot = join(tmpdir(), `callvault-browser-test-${Date.now()}.png`);
+  await page.screenshot({ path: shot, fullPage: true }).catch(() => {});
+  console.error(`browser-test: FAILED: ${error.message} (screenshot: ${shot})`);
+} finally {
+  await context.close();
+  rmSync(profile, { recursive: true, force: true });
+}
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,47 @@
+//! Operating callvault: the `/admin` API and operator page (behind `admin.token`), the
+//! `/metrics` endpoint, the deadline watch, and the queries the `jobs` / `recordings`
+//! commands share with the API.
+//!
+//! A recording's state is derived, never stored: see [`state::RecordingState`].
+
+pub mod auth;
+pub mod deadline;
+pub mod operations;
+pub mod queries;
+mod routes;
+pub mod scrape;
+pub mod state;
+pub mod stats;
+mod ui;
+pub mod views;
+
+#[cfg(test)]
+mod tests;
+
+use actix_web::web;
+
+use crate::http_error::ApiError;
+
+pub use state::RecordingState;
+
+/// Registers `/admin/*`. With `enabled` false (an empty `admin.token`) every `/admin` path
+/// answers 404, so a disabled admin API is indistinguishable from none.
+pub fn configure(enabled: bool) -> impl Fn(&mut web::ServiceConfig) {
+    move |cfg: &mut web::ServiceConfig| {
+        if !enabled {
+            cfg.service(web::scope("/admin").default_service(web::to(not_found)));
+            return;
+        }
+        // The page holds no data, so it is served without the token; it asks for it.
+        cfg.route("/admin/ui", web::get().to(ui::page)).service(
+            web::scope("/admin")
+                .wrap(actix_web::middleware::from_fn(auth::require_token))
+                .configure(routes::data_routes)
+                .default_service(web::to(not_found)),
+        );
+    }
+}
+
+async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::not_found("no such endpoint"))
+}

@@ -1,0 +1,254 @@
+//! The SQL behind the operator views, beyond what `queue` offers. Written for sqlx `Any`:
+//! `$n` placeholders, BIGINT epoch milliseconds, sums cast to BIGINT (PostgreSQL would
+//! otherwise answer NUMERIC).
+
+use sqlx::AssertSqlSafe;
+
+use super::state::{ChunkCounts, RecordingState};
+use crate::queue::recordings::Recording;
+use crate::queue::{Db, Job, JobState, QueueError};
+
+/// A recording with the job counts its state is derived from.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RecordingRow {
+    #[sqlx(flatten)]
+    pub recording: Recording,
+    #[sqlx(flatten)]
+    pub counts: ChunkCounts,
+    /// Media and metadata bytes of its archived chunks.
+    pub archived_bytes: i64,
+}
+
+/// Correlated subqueries rather than a GROUP BY over all jobs: with keyset pagination only
+/// the rows scanned up to the page limit are counted.
+const RECORDING_COLUMNS: &str = "r.*,
+    (SELECT COUNT(*) FROM jobs j WHERE j.recording_id = r.id) AS chunks,
+    (SELECT COUNT(*) FROM jobs j WHERE j.recording_id = r.id AND j.state = 'archived') AS archived_chunks,
+    (SELECT COUNT(*) FROM jobs j WHERE j.recording_id = r.id AND j.state IN ('pending', 'running')) AS active_chunks,
+    (SELECT COUNT(*) FROM jobs j WHERE j.recording_id = r.id AND j.state IN ('failed', 'expired')) AS broken_chunks,
+    (SELECT CAST(COALESCE(SUM(COALESCE(j.media_bytes, 0) + COALESCE(j.metadata_bytes, 0)), 0) AS BIGINT)
+       FROM jobs j WHERE j.recording_id = r.id AND j.state = 'archived') AS archived_bytes";
+
+/// Recordings newest first, with ids below `before` (the cursor), optionally in one state.
+pub async fn recordings(
+    db: &Db,
+    state: Option<RecordingState>,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<RecordingRow>, QueueError> {
+    let condition = state.map_or("1 = 1", RecordingState::sql_condition);
+    let sql = format!(
+        "SELECT * FROM (SELECT {RECORDING_COLUMNS} FROM recordings r WHERE ($1 IS NULL OR r.id < $1)) x
+         WHERE {condition} ORDER BY id DESC LIMIT $2"
+    );
+    Ok(sqlx::query_as(AssertSqlSafe(sql))
+        .bind(before)
+        .bind(limit)
+        .fetch_all(db.pool())
+        .await?)
+}
+
+/// One recording by row id.
+pub async fn recording(db: &Db, id: i64) -> Result<Option<RecordingRow>, QueueError> {
+    let sql = format!("SELECT {RECORDING_COLUMNS} FROM recordings r WHERE r.id = $1");
+    Ok(sqlx::query_as(AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?)
+}
+
+/// The row id of the newest recording whose ACS recording id or recording key is `key`.
+pub async fn recording_id_by_key(db: &Db, key: &str) -> Result<Option<i64>, QueueError> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM recordings WHERE recording_id = $1 OR recording_key = $1 ORDER BY id DESC LIMIT 1",
+    )
+    .bind(key)
+    .fetch_optional(db.pool())
+    .await?)
+}
+
+/// Recordings in one derived state.
+pub async fn count_recordings(db: &Db, state: RecordingState) -> Result<i64, QueueError> {
+    let sql = format!(
+        "SELECT COUNT(*) FROM (SELECT {RECORDING_COLUMNS} FROM recordings r) x WHERE {}",
+        state.sql_condition()
+    );
+    Ok(sqlx::query_scalar(AssertSqlSafe(sql))
+        .fetch_one(db.pool())
+        .await?)
+}
+
+/// A job with the names of its recording.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct JobRow {
+    #[sqlx(flatten)]
+    pub job: Job,
+    pub call_id: String,
+    pub recording_key: String,
+}
+
+const JOB_SELECT: &str =
+    "SELECT j.*, r.call_id, r.recording_key FROM jobs j JOIN recordings r ON r.id = j.recording_id";
+
+/// Jobs in any of `states` (all when empty), most urgent deadline first.
+pub async fn jobs(db: &Db, states: &[JobState], limit: i64) -> Result<Vec<JobRow>, QueueError> {
+    // The states come from a closed enum, so spelling them into the SQL is safe.
+    let filter = if states.is_empty() {
+        "1 = 1".to_owned()
+    } else {
+        let list: Vec<String> = states.iter().map(|s| format!("'{}'", s.as_str())).collect();
+        format!("j.state IN ({})", list.join(", "))
+    };
+    let sql = format!(
+        "{JOB_SELECT} WHERE {filter} ORDER BY j.deadline_at, j.recording_id, j.chunk_index LIMIT $1"
+    );
+    Ok(sqlx::query_as(AssertSqlSafe(sql))
+        .bind(limit)
+        .fetch_all(db.pool())
+        .await?)
+}
+
+/// One job by id.
+pub async fn job(db: &Db, id: i64) -> Result<Option<JobRow>, QueueError> {
+    Ok(
+        sqlx::query_as(AssertSqlSafe(format!("{JOB_SELECT} WHERE j.id = $1")))
+            .bind(id)
+            .fetch_optional(db.pool())
+            .await?,
+    )
+}
+
+/// One attempt at a job.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct AttemptRow {
+    pub job_id: i64,
+    pub attempt: i64,
+    pub worker: String,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    pub outcome: Option<String>,
+    pub error: Option<String>,
+}
+
+/// Every attempt at any chunk of a recording, oldest first.
+pub async fn attempts(db: &Db, recording: i64) -> Result<Vec<AttemptRow>, QueueError> {
+    Ok(sqlx::query_as(
+        "SELECT a.job_id, a.attempt, a.worker, a.started_at, a.finished_at, a.outcome, a.error
+         FROM attempts a JOIN jobs j ON j.id = a.job_id WHERE j.recording_id = $1
+         ORDER BY a.started_at, a.id",
+    )
+    .bind(recording)
+    .fetch_all(db.pool())
+    .await?)
+}
+
+/// A RecordingStateChanged event (the payload is left out: it repeats these fields).
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct StateEventRow {
+    pub event_id: String,
+    pub state: String,
+    pub start_date_time: Option<String>,
+    pub server_call_id: Option<String>,
+    pub event_time: Option<String>,
+    pub received_at: i64,
+}
+
+/// RecordingStateChanged events of an ACS recording id, in the order they happened.
+pub async fn state_events(db: &Db, recording_id: &str) -> Result<Vec<StateEventRow>, QueueError> {
+    Ok(sqlx::query_as(
+        "SELECT event_id, state, start_date_time, server_call_id, event_time, received_at
+         FROM recording_state_events WHERE recording_id = $1 ORDER BY event_time, received_at",
+    )
+    .bind(recording_id)
+    .fetch_all(db.pool())
+    .await?)
+}
+
+/// A quarantined event.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct QuarantineRow {
+    pub id: i64,
+    pub event_id: Option<String>,
+    pub event_type: Option<String>,
+    pub reason: String,
+    pub payload: String,
+    pub received_at: i64,
+    pub replayed_at: Option<i64>,
+    pub replay_outcome: Option<String>,
+}
+
+/// Quarantined events, newest first; replayed ones only when asked.
+pub async fn quarantine(
+    db: &Db,
+    include_replayed: bool,
+    limit: i64,
+) -> Result<Vec<QuarantineRow>, QueueError> {
+    let sql = if include_replayed {
+        "SELECT * FROM quarantine ORDER BY id DESC LIMIT $1"
+    } else {
+        "SELECT * FROM quarantine WHERE replayed_at IS NULL ORDER BY id DESC LIMIT $1"
+    };
+    Ok(sqlx::query_as(sql).bind(limit).fetch_all(db.pool()).await?)
+}
+
+/// One quarantine entry.
+pub async fn quarantine_entry(db: &Db, id: i64) -> Result<Option<QuarantineRow>, QueueError> {
+    Ok(sqlx::query_as("SELECT * FROM quarantine WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?)
+}
+
+/// Quarantine entries not replayed yet.
+pub async fn open_quarantine_count(db: &Db) -> Result<i64, QueueError> {
+    Ok(
+        sqlx::query_scalar("SELECT COUNT(*) FROM quarantine WHERE replayed_at IS NULL")
+            .fetch_one(db.pool())
+            .await?,
+    )
+}
+
+/// The queue's urgency in one round trip.
+#[derive(Debug, Clone, Copy, sqlx::FromRow)]
+pub struct Urgency {
+    /// `created_at` of the oldest pending job.
+    pub oldest_pending_created_at: Option<i64>,
+    /// The earliest deadline of a pending or running job.
+    pub earliest_deadline_at: Option<i64>,
+    /// Pending or running jobs whose deadline is before the `at_risk_before` argument.
+    pub at_risk: i64,
+}
+
+pub async fn urgency(db: &Db, at_risk_before: i64) -> Result<Urgency, QueueError> {
+    Ok(sqlx::query_as(
+        "SELECT
+            (SELECT MIN(created_at) FROM jobs WHERE state = 'pending') AS oldest_pending_created_at,
+            (SELECT MIN(deadline_at) FROM jobs WHERE state IN ('pending', 'running')) AS earliest_deadline_at,
+            (SELECT COUNT(*) FROM jobs WHERE state IN ('pending', 'running') AND deadline_at < $1) AS at_risk",
+    )
+    .bind(at_risk_before)
+    .fetch_one(db.pool())
+    .await?)
+}
+
+/// Pending or running jobs whose deadline is before `before`, most urgent first.
+pub async fn jobs_at_risk(db: &Db, before: i64, limit: i64) -> Result<Vec<JobRow>, QueueError> {
+    Ok(sqlx::query_as(AssertSqlSafe(format!(
+        "{JOB_SELECT} WHERE j.state IN ('pending', 'running') AND j.deadline_at < $1
+         ORDER BY j.deadline_at, j.recording_id, j.chunk_index LIMIT $2"
+    )))
+    .bind(before)
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?)
+}
+
+/// Media and metadata bytes of every archived chunk.
+pub async fn archived_bytes(db: &Db) -> Result<i64, QueueError> {
+    Ok(sqlx::query_scalar(
+        "SELECT CAST(COALESCE(SUM(COALESCE(media_bytes, 0) + COALESCE(metadata_bytes, 0)), 0) AS BIGINT)
+         FROM jobs WHERE state = 'archived'",
+    )
+    .fetch_one(db.pool())
+    .await?)
+}

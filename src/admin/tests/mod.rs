@@ -1,0 +1,9 @@
+//! The admin API, `/metrics` and the deadline watch against a real app and SQLite file.
+
+mod access;
+mod jobs;
+mod metrics;
+mod quarantine;
+mod recordings;
+mod support;
+mod worker;

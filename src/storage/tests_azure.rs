@@ -1,0 +1,65 @@
+//! The archive against a real Azure Blob emulator (Azurite): `./scripts/test.sh` starts it.
+
+use object_store::path::Path;
+
+use super::test_scenarios as scenario;
+use super::test_servers::{
+    PART, PrivateServer, azure_archive, azure_archive_at, azure_blob_headers, create_container,
+    pattern,
+};
+
+#[tokio::test]
+async fn a_chunk_larger_than_two_parts_streams_to_azure_and_reads_back() {
+    scenario::a_chunk_larger_than_two_parts_round_trips(&azure_archive(&[]).await.0).await;
+}
+
+#[tokio::test]
+async fn a_small_object_goes_to_azure_in_one_put() {
+    scenario::a_small_object_goes_in_one_put(&azure_archive(&[]).await.0).await;
+}
+
+#[tokio::test]
+async fn an_aborted_azure_upload_leaves_no_object() {
+    scenario::an_aborted_upload_leaves_no_object(&azure_archive(&[]).await.0).await;
+}
+
+#[tokio::test]
+async fn a_rerun_on_azure_skips_the_upload_of_an_identical_object() {
+    scenario::a_rerun_skips_the_upload_of_an_identical_object(&azure_archive(&[]).await.0).await;
+}
+
+#[tokio::test]
+async fn verify_detects_a_tampered_azure_object() {
+    scenario::verify_detects_tampering(&azure_archive(&[]).await.0).await;
+}
+
+#[tokio::test]
+async fn the_sha256_and_access_tier_reach_azure_on_both_write_paths() {
+    for tier in ["Cool", "Archive"] {
+        let (archive, container) = azure_archive(&[("storage.access_tier", tier.to_owned())]).await;
+        for size in [1000, 2 * PART + 1] {
+            let key = Path::from(format!("call/rec/chunk-{size}.mp4"));
+            let mut writer = archive.writer(&key).await.unwrap();
+            writer.write(pattern(size, 9)).await.unwrap();
+            let digest = writer.finish().await.unwrap();
+            let headers = azure_blob_headers(&container, &key).await;
+            let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+            assert_eq!(header("x-ms-meta-sha256"), Some(digest.sha256.as_str()));
+            assert_eq!(header("x-ms-access-tier"), Some(tier), "{size} bytes");
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_azure_outage_fails_the_attempt_promptly_and_the_next_attempt_completes() {
+    let mut azurite = PrivateServer::azurite().await;
+    let endpoint = format!("{}/devstoreaccount1", azurite.endpoint());
+    let (archive, container) = azure_archive_at(&endpoint, &[]).await;
+    scenario::an_outage_fails_the_attempt_promptly_and_the_retry_completes(
+        &archive,
+        &mut azurite,
+        // Killed, Azurite loses what it had not flushed to disk, the container included.
+        async || create_container(&endpoint, &container).await,
+    )
+    .await;
+}

@@ -1,0 +1,135 @@
+//! Re-reading an archived recording and checking every object against its manifest.
+
+use std::fmt;
+
+use object_store::path::Path;
+
+use super::manifest::{Manifest, ObjectDigest};
+use super::{Archive, StorageError};
+
+/// What was found at one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    /// Size and sha256 match the manifest.
+    Ok,
+    /// The object is there with other content; the text says what differs.
+    Mismatch(String),
+    /// Nothing at the key.
+    Missing,
+}
+
+/// One object's verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectCheck {
+    pub key: String,
+    pub status: Status,
+}
+
+impl fmt::Display for ObjectCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.status {
+            Status::Ok => write!(f, "ok        {}", self.key),
+            Status::Mismatch(detail) => write!(f, "MISMATCH  {}: {detail}", self.key),
+            Status::Missing => write!(f, "MISSING   {}", self.key),
+        }
+    }
+}
+
+/// Reads `manifest_key`, then streams back each chunk's media and metadata and compares size
+/// and sha256 with the manifest (and with the object's own sha256 metadata, when it has one).
+pub async fn verify_recording(
+    archive: &Archive,
+    manifest_key: &Path,
+) -> Result<Vec<ObjectCheck>, StorageError> {
+    let manifest_check = |status| {
+        vec![ObjectCheck {
+            key: manifest_key.to_string(),
+            status,
+        }]
+    };
+    let body = match archive.read(manifest_key).await {
+        Ok(body) => body,
+        Err(StorageError::Store(object_store::Error::NotFound { .. })) => {
+            return Ok(manifest_check(Status::Missing));
+        }
+        Err(err) => return Err(err),
+    };
+    let manifest: Manifest = match serde_json::from_slice(&body) {
+        Ok(manifest) => manifest,
+        Err(err) => {
+            return Ok(manifest_check(Status::Mismatch(format!(
+                "not a readable manifest: {err}"
+            ))));
+        }
+    };
+    let mut checks = Vec::with_capacity(manifest.chunks.len() * 2);
+    for chunk in &manifest.chunks {
+        for expected in [&chunk.media, &chunk.metadata] {
+            checks.push(verify_object(archive, expected).await?);
+        }
+    }
+    Ok(checks)
+}
+
+/// Streams one object back and compares it with what the manifest recorded.
+pub async fn verify_object(
+    archive: &Archive,
+    expected: &ObjectDigest,
+) -> Result<ObjectCheck, StorageError> {
+    let key = Path::from(expected.key.as_str());
+    let check = |status| ObjectCheck {
+        key: expected.key.clone(),
+        status,
+    };
+    let Some(found) = archive.digest_of(&key).await? else {
+        return Ok(check(Status::Missing));
+    };
+    if found.bytes != expected.bytes {
+        return Ok(check(Status::Mismatch(format!(
+            "{} bytes, the manifest says {}",
+            found.bytes, expected.bytes
+        ))));
+    }
+    if found.sha256 != expected.sha256 {
+        return Ok(check(Status::Mismatch(format!(
+            "sha256 {}, the manifest says {}",
+            found.sha256, expected.sha256
+        ))));
+    }
+    if !archive.keeps_metadata() {
+        return Ok(check(Status::Ok));
+    }
+    if let Some(stamped) = archive.existing_digest(&key).await?
+        && stamped.sha256 != expected.sha256
+    {
+        return Ok(check(Status::Mismatch(format!(
+            "its sha256 metadata says {}, the manifest and the bytes say {}",
+            stamped.sha256, expected.sha256
+        ))));
+    }
+    Ok(check(Status::Ok))
+}
+
+/// Counts of a verification run.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    pub ok: usize,
+    pub mismatched: usize,
+    pub missing: usize,
+}
+
+impl Summary {
+    /// Adds one verdict.
+    pub fn add(&mut self, check: &ObjectCheck) {
+        match check.status {
+            Status::Ok => self.ok += 1,
+            Status::Mismatch(_) => self.mismatched += 1,
+            Status::Missing => self.missing += 1,
+        }
+    }
+
+    /// True when every object was found intact.
+    pub fn all_ok(&self) -> bool {
+        self.mismatched == 0 && self.missing == 0
+    }
+}

@@ -107,7 +107,11 @@ async fn delete(
 
 /// Checks the signature (wall clock, not the shifted one: the client's date is real),
 /// notes the outcome for the request log, and returns the 401 when it fails.
-fn refuse_unsigned(request: &HttpRequest, body: &[u8], shared: &Shared) -> Option<HttpResponse> {
+pub(crate) fn refuse_unsigned(
+    request: &HttpRequest,
+    body: &[u8],
+    shared: &Shared,
+) -> Option<HttpResponse> {
     let outcome = auth::verify(
         &Presented::from_request(request, body),
         &shared.host,

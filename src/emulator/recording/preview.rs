@@ -21,7 +21,7 @@ use super::ops::{Action, Failure, Start, Target};
 use super::registry::Generation;
 use super::request::{self, RecordingTypes};
 use crate::emulator::errors::preview_error;
-use crate::emulator::routes::refuse_unsigned;
+use crate::emulator::routes::check_signature;
 use crate::emulator::state::Shared;
 
 /// Mounts the preview routes.
@@ -57,8 +57,8 @@ fn admit(
     conversation: &str,
     kind: &str,
 ) -> Option<HttpResponse> {
-    if let Some(refused) = refuse_unsigned(request, body, shared) {
-        return Some(refused);
+    if let Err(err) = check_signature(request, body, shared) {
+        return Some(preview_error(401, &err.to_string(), None));
     }
     if !kind.eq_ignore_ascii_case("recordings") {
         return Some(preview_error(404, "no such resource", None));

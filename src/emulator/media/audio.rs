@@ -14,6 +14,10 @@ pub const SAMPLES_PER_MS: u64 = SAMPLE_RATE as u64 / 1000;
 /// Whole periods keep a tone exact at any sample index; later participants reuse them.
 const PERIODS: [u64; 5] = [40, 32, 25, 20, 16];
 
+/// Samples after which every channel repeats: the least common multiple of [`PERIODS`]
+/// (50 ms), so a channel can be tabulated once and read from the table.
+pub const CYCLE: u64 = 800;
+
 /// Peak level of a channel, as a share of full scale: clearly audible, never clipping.
 const LEVEL: f64 = 0.3;
 
@@ -44,10 +48,24 @@ impl Audio {
 
     /// Sample `index` of `channel`: the mean of its participants' tones, or silence.
     pub fn sample(&self, index: u64, channel: usize) -> i16 {
+        if self.is_paused(index) {
+            0
+        } else {
+            self.voice(index, channel)
+        }
+    }
+
+    /// One [`CYCLE`] of `channel` as if never paused: every later sample repeats it.
+    pub fn cycle(&self, channel: usize) -> Vec<i16> {
+        (0..CYCLE).map(|index| self.voice(index, channel)).collect()
+    }
+
+    /// Sample `index` of `channel`, pauses aside.
+    fn voice(&self, index: u64, channel: usize) -> i16 {
         let Some(speakers) = self.channels.get(channel) else {
             return 0;
         };
-        if speakers.is_empty() || self.is_paused(index) {
+        if speakers.is_empty() {
             return 0;
         }
         let sum: f64 = speakers
@@ -102,6 +120,21 @@ mod tests {
         assert!(!audio.is_paused(200) && !audio.is_paused(301));
         assert!((100..200).all(|i| audio.sample(i, 0) == 0));
         assert!((0..100).any(|i| audio.sample(i, 0) != 0));
+    }
+
+    #[test]
+    fn every_channel_repeats_after_a_cycle() {
+        let audio = audio(vec![vec![0, 1, 2, 3, 4], vec![2]], vec![]);
+        for channel in 0..2 {
+            let cycle = audio.cycle(channel);
+            for index in [0, 1, 399, 799] {
+                assert_eq!(
+                    audio.sample(index + 3 * CYCLE, channel),
+                    cycle[index as usize]
+                );
+            }
+        }
+        assert!(PERIODS.iter().all(|period| CYCLE.is_multiple_of(*period)));
     }
 
     #[test]

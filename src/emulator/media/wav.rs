@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::audio::{Audio, SAMPLE_RATE, SAMPLES_PER_MS};
+use super::audio::{Audio, CYCLE, SAMPLE_RATE, SAMPLES_PER_MS};
 
 /// Bytes before the first sample: the RIFF, `fmt ` and `data` headers.
 pub const HEADER_LEN: u64 = 44;
@@ -15,13 +15,19 @@ const SAMPLE_BYTES: u64 = 2;
 #[derive(Debug, Clone)]
 pub struct Wav {
     audio: Arc<Audio>,
+    /// One cycle of each channel, computed once: serving reads samples from here.
+    cycles: Arc<Vec<Vec<i16>>>,
 }
 
 impl Wav {
     /// The WAV file of `audio`.
     pub fn new(audio: Audio) -> Self {
+        let cycles = (0..usize::from(audio.channel_count()))
+            .map(|channel| audio.cycle(channel))
+            .collect();
         Self {
             audio: Arc::new(audio),
+            cycles: Arc::new(cycles),
         }
     }
 
@@ -104,8 +110,8 @@ impl Wav {
             let slot = data / SAMPLE_BYTES;
             let skip = (data % SAMPLE_BYTES) as usize;
             let frame = slot / channels;
-            let sample = if frame < self.audio.samples {
-                self.audio.sample(frame, (slot % channels) as usize)
+            let sample = if frame < self.audio.samples && !self.audio.is_paused(frame) {
+                self.cycles[(slot % channels) as usize][(frame % CYCLE) as usize]
             } else {
                 0
             }

@@ -1,9 +1,11 @@
-//! How an emulator behaves: its key, how long it keeps documents, its clock, and how
-//! patiently it redelivers events.
+//! How an emulator behaves: its key, how long it keeps documents, its clock, how patiently
+//! it redelivers events, and how it cuts recordings into chunks.
 
 use std::time::Duration;
 
 use rand::RngCore;
+
+use super::recording::RecordingConfig;
 
 /// Settings of one emulator. `Default` gives a random key and ACS's and Event Grid's real
 /// timings; tests shorten the delivery schedule and shift the clock.
@@ -19,6 +21,8 @@ pub struct EmulatorConfig {
     pub clock_offset: chrono::Duration,
     /// Waits between delivery attempts of one batch; when they run out the batch is given up.
     pub delivery_retry_delays: Vec<Duration>,
+    /// How recordings started through the control API are chunked and timed.
+    pub recording: RecordingConfig,
 }
 
 /// Event Grid's published retry schedule: 10 s, 30 s, 1 min, 5 min, 10 min, 30 min, 1 h,
@@ -48,6 +52,7 @@ impl Default for EmulatorConfig {
             retention: chrono::Duration::hours(48),
             clock_offset: chrono::Duration::zero(),
             delivery_retry_delays: event_grid_retry_schedule(),
+            recording: RecordingConfig::default(),
         }
     }
 }
@@ -59,6 +64,7 @@ impl std::fmt::Debug for EmulatorConfig {
             .field("retention", &self.retention)
             .field("clock_offset", &self.clock_offset)
             .field("delivery_retry_delays", &self.delivery_retry_delays)
+            .field("recording", &self.recording)
             .finish()
     }
 }

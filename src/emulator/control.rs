@@ -16,6 +16,12 @@
 //!   subscriber and answers `{"reports": [{"subscriber", "attempts", "delivered", "failed",
 //!   "validated"}]}` once done. Without `retryDelaysMs` Event Grid's real schedule applies,
 //!   and a failing subscriber keeps the call waiting for hours: tests pass short delays.
+//! - `POST /emulator/calls` with `{"serverCallId", "participants": ["8:acs:…", …]}` sets
+//!   the participants of a call (for the preview API, `serverCallId` is the
+//!   `conversationId`); answers 201 with `{"serverCallId", "callId", "participants"}`.
+//! - `GET /emulator/recordings/{recordingId}` answers what the emulator knows of a recording
+//!   started through the control API: state, types, times, participants, document ids and
+//!   its RecordingFileStatusUpdated event once stopped.
 //! - `GET /emulator/requests` answers every request seen on the ACS routes, in order.
 //! - `GET /emulator/validate?id=CODE` is the `validationUrl` of validation events (the
 //!   manual handshake).
@@ -49,6 +55,8 @@ pub(crate) fn configure(config: &mut web::ServiceConfig) {
             .route("/documents/{id}", web::get().to(document))
             .route("/documents/{id}/fault", web::post().to(set_fault))
             .route("/deliver", web::post().to(deliver))
+            .route("/calls", web::post().to(register_call))
+            .route("/recordings/{id}", web::get().to(recording))
             .route("/requests", web::get().to(requests))
             .route("/validate", web::get().to(validate)),
     );
@@ -199,6 +207,45 @@ async fn deliver(
         reports.push(entry);
     }
     Ok(HttpResponse::Ok().json(json!({ "reports": reports })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NewCall {
+    server_call_id: String,
+    participants: Vec<String>,
+}
+
+async fn register_call(
+    shared: web::Data<Shared>,
+    body: web::Json<NewCall>,
+) -> Result<HttpResponse, ApiError> {
+    let NewCall {
+        server_call_id,
+        participants,
+    } = body.into_inner();
+    if server_call_id.trim().is_empty() || participants.iter().any(|id| id.trim().is_empty()) {
+        return Err(ApiError::bad_request(
+            "invalid_call",
+            "`serverCallId` and every participant id must be non-empty",
+        ));
+    }
+    let call_id = shared.register_call(&server_call_id, participants.clone());
+    Ok(HttpResponse::Created().json(json!({
+        "serverCallId": server_call_id,
+        "callId": call_id,
+        "participants": participants,
+    })))
+}
+
+async fn recording(
+    shared: web::Data<Shared>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    shared
+        .recording_snapshot(&id)
+        .map(|snapshot| HttpResponse::Ok().json(snapshot))
+        .ok_or_else(|| ApiError::not_found(format!("no recording `{id}`")))
 }
 
 async fn requests(shared: web::Data<Shared>) -> HttpResponse {

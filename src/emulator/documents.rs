@@ -137,7 +137,7 @@ pub fn generated_metadata(
 }
 
 /// A stable ACS user id (`8:acs:{resource}_{guid}`) for participant `n` of a call.
-fn participant_id(call_id: &str, n: u8) -> String {
+pub(crate) fn participant_id(call_id: &str, n: u8) -> String {
     let digest = hex::encode(Sha256::digest(format!("{call_id}/{n}")));
     format!(
         "8:acs:{RESOURCE_ID}_{}-{}-{}-{}-{}",

@@ -34,3 +34,15 @@ pub(crate) fn acs_error(status: u16, message: &str, target: Option<&str>) -> Htt
         }
     }))
 }
+
+/// The 2021 preview API's error: the same fields, not wrapped in `error` (the seed
+/// document's shape).
+pub(crate) fn preview_error(status: u16, message: &str, target: Option<&str>) -> HttpResponse {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    HttpResponse::build(status).json(serde_json::json!({
+        "code": code_for(status.as_u16()),
+        "message": message,
+        "target": target,
+        "details": [],
+    }))
+}

@@ -40,7 +40,7 @@ pub fn azure_time(time: DateTime<Utc>) -> String {
 /// When any chunk has URLs the GA fields (`recordingContentType`, `recordingChannelType`,
 /// `recordingFormatType`, each chunk's locations) are present, derived from `format`
 /// (`Mp4`: AudioVideo/Mixed, `Mp3`: Audio/Mixed, `Wav`: Audio/Unmixed); without URLs the
-/// event has the preview shape and `format` is not used.
+/// event has the preview shape and `format` is not used. Each chunk claims to last 10 min.
 pub fn recording_file_status_updated(
     event_id: &str,
     subject: &str,
@@ -49,35 +49,68 @@ pub fn recording_file_status_updated(
     format: &str,
 ) -> Value {
     let duration_ms = CHUNK_DURATION_MS * chunks.len().max(1) as u64;
-    let recording_chunks: Vec<Value> = chunks.iter().map(chunk_json).collect();
+    let (content, channel) = match format {
+        "Mp4" => ("AudioVideo", "Mixed"),
+        "Wav" => ("Audio", "Unmixed"),
+        _ => ("Audio", "Mixed"),
+    };
+    let ga = chunks.iter().any(|chunk| chunk.urls.is_some());
+    file_status_updated(&FileStatus {
+        event_id,
+        subject,
+        start_time,
+        duration_ms,
+        chunks,
+        ga_types: ga.then_some([content, channel, format]),
+        // Event Grid publishes a few minutes after the recording stops.
+        event_time: start_time + chrono::Duration::milliseconds(duration_ms as i64 + 3 * 60 * 1000),
+    })
+}
+
+/// Everything a RecordingFileStatusUpdated event says.
+#[derive(Debug, Clone)]
+pub struct FileStatus<'a> {
+    /// The event's `id`.
+    pub event_id: &'a str,
+    /// `/recording/call/{callId}[/serverCallId/{serverCallId}]`.
+    pub subject: &'a str,
+    /// `recordingStartTime`.
+    pub start_time: DateTime<Utc>,
+    /// `recordingDurationMs`.
+    pub duration_ms: u64,
+    /// `recordingStorageInfo.recordingChunks`.
+    pub chunks: &'a [ChunkEvent],
+    /// `recordingContentType`, `recordingChannelType`, `recordingFormatType` as the event
+    /// spells them (`AudioVideo`, `Mixed`, `Mp4`); `None` gives the preview shape.
+    pub ga_types: Option<[&'a str; 3]>,
+    /// `eventTime`.
+    pub event_time: DateTime<Utc>,
+}
+
+/// A `Microsoft.Communication.RecordingFileStatusUpdated` event in the Event Grid schema,
+/// saying exactly what `status` says (`sessionEndReason` is `CallEnded`).
+pub fn file_status_updated(status: &FileStatus<'_>) -> Value {
+    let recording_chunks: Vec<Value> = status.chunks.iter().map(chunk_json).collect();
     let mut data = json!({
         "recordingStorageInfo": { "recordingChunks": recording_chunks },
-        "recordingStartTime": azure_time(start_time),
-        "recordingDurationMs": duration_ms,
+        "recordingStartTime": azure_time(status.start_time),
+        "recordingDurationMs": status.duration_ms,
         "sessionEndReason": "CallEnded",
     });
-    if chunks.iter().any(|chunk| chunk.urls.is_some()) {
-        let (content_type, channel_type) = match format {
-            "Mp4" => ("AudioVideo", "Mixed"),
-            "Wav" => ("Audio", "Unmixed"),
-            _ => ("Audio", "Mixed"),
-        };
-        data["recordingContentType"] = json!(content_type);
-        data["recordingChannelType"] = json!(channel_type);
+    if let Some([content, channel, format]) = status.ga_types {
+        data["recordingContentType"] = json!(content);
+        data["recordingChannelType"] = json!(channel);
         data["recordingFormatType"] = json!(format);
     }
-    // Event Grid publishes a few minutes after the recording stops.
-    let event_time =
-        start_time + chrono::Duration::milliseconds(duration_ms as i64 + 3 * 60 * 1000);
     json!({
-        "id": event_id,
+        "id": status.event_id,
         "topic": TOPIC,
-        "subject": subject,
+        "subject": status.subject,
         "data": data,
         "eventType": RECORDING_FILE_STATUS_UPDATED,
         "dataVersion": "1.0",
         "metadataVersion": "1",
-        "eventTime": azure_time(event_time),
+        "eventTime": azure_time(status.event_time),
     })
 }
 

@@ -1,7 +1,9 @@
-//! The ACS emulator: the download side of Azure Communication Services call recording
-//! (HMAC-verified GA and preview download routes, ranges, deletion, 48 h retention, faults)
-//! and Event Grid's webhook delivery (handshakes, batches, retries, duplicates), faithful to
-//! PROTOCOL.md so callvault can be tested end to end without Azure.
+//! The ACS emulator: Azure Communication Services call recording, faithful to PROTOCOL.md so
+//! callvault can be tested end to end without Azure. It has the recording control API of
+//! both generations (start, state, pause, resume, stop, RecordingStateChanged callbacks;
+//! a stopped recording becomes chunks of WAV, MP3 or MP4 media with metadata), the download
+//! side (HMAC-verified GA and preview download routes, ranges, deletion, 48 h retention,
+//! faults) and Event Grid's webhook delivery (handshakes, batches, retries, duplicates).
 //!
 //! ```no_run
 //! # async fn example() -> std::io::Result<()> {
@@ -32,6 +34,7 @@ mod faults;
 mod handshake;
 mod media;
 mod range;
+mod recording;
 mod routes;
 mod state;
 
@@ -53,7 +56,8 @@ pub use delivery::{DeliveryOptions, DeliveryReport, SUBSCRIPTION_NAME, Schema};
 pub use documents::{DocumentSpec, DocumentUrls, generated_metadata};
 pub use events::{ChunkEvent, recording_file_status_updated, to_cloud_event};
 pub use faults::Fault;
-pub use media::{MediaSpec, fill_synthetic};
+pub use media::{Audio, MediaSpec, Mp3, Mp4, Wav, fill_synthetic, tone_hz};
+pub use recording::{RecordingConfig, RecordingSnapshot};
 pub use state::RequestRecord;
 
 use state::{Shared, SignedOk, lock};
@@ -100,6 +104,9 @@ impl Emulator {
             subscribers: Mutex::default(),
             visited_validation_codes: Mutex::default(),
             http,
+            recording: config.recording,
+            recordings: Mutex::default(),
+            runtime: tokio::runtime::Handle::current(),
         });
         let data = web::Data::from(shared.clone());
         let server = HttpServer::new(move || {
@@ -141,6 +148,7 @@ impl Emulator {
                     }
                 })
                 .configure(routes::configure)
+                .configure(recording::configure)
                 .configure(control::configure)
                 .default_service(web::to(routes::not_found))
         })
@@ -229,6 +237,27 @@ impl Emulator {
     /// The webhooks `POST /emulator/deliver` delivers to.
     pub fn set_subscribers(&self, subscribers: Vec<url::Url>) {
         *lock(&self.shared.subscribers) = subscribers;
+    }
+
+    /// Registers the participants (ACS user ids such as `8:acs:…`, in the order they
+    /// joined) of the call with `server_call_id` (for the preview API: the
+    /// `conversationId`), replacing earlier ones; answers the call's `callId`. A call that
+    /// was never registered has two generated participants. The participants of a
+    /// recording's metadata and unmixed channels are those registered when it stops.
+    pub fn register_call(
+        &self,
+        server_call_id: impl Into<String>,
+        participants: impl IntoIterator<Item = impl Into<String>>,
+    ) -> String {
+        self.shared.register_call(
+            &server_call_id.into(),
+            participants.into_iter().map(Into::into).collect(),
+        )
+    }
+
+    /// The emulator's view of a recording started through the control API.
+    pub fn recording(&self, recording_id: &str) -> Option<RecordingSnapshot> {
+        self.shared.recording_snapshot(recording_id)
     }
 
     /// Moves the emulator's retention clock (a test jumping past the 48 h deadline).

@@ -107,7 +107,23 @@ async fn delete(
 
 /// Checks the signature (wall clock, not the shifted one: the client's date is real),
 /// notes the outcome for the request log, and returns the 401 when it fails.
-fn refuse_unsigned(request: &HttpRequest, body: &[u8], shared: &Shared) -> Option<HttpResponse> {
+pub(crate) fn refuse_unsigned(
+    request: &HttpRequest,
+    body: &[u8],
+    shared: &Shared,
+) -> Option<HttpResponse> {
+    check_signature(request, body, shared)
+        .err()
+        .map(|err| acs_error(401, &err.to_string(), None))
+}
+
+/// Checks the signature and notes the outcome for the request log; the caller shapes the
+/// 401 (the preview API's errors are not wrapped).
+pub(crate) fn check_signature(
+    request: &HttpRequest,
+    body: &[u8],
+    shared: &Shared,
+) -> Result<(), auth::AuthError> {
     let outcome = auth::verify(
         &Presented::from_request(request, body),
         &shared.host,
@@ -115,10 +131,10 @@ fn refuse_unsigned(request: &HttpRequest, body: &[u8], shared: &Shared) -> Optio
         chrono::Utc::now(),
     );
     request.extensions_mut().insert(SignedOk(outcome.is_ok()));
-    outcome.err().map(|err| {
+    if let Err(err) = &outcome {
         tracing::debug!(path = request.path(), reason = %err, "emulator refused a signature");
-        acs_error(401, &err.to_string(), None)
-    })
+    }
+    outcome
 }
 
 /// Answers a GET of a document's media or metadata.

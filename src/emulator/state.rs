@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::documents::{Document, DocumentSpec, DocumentUrls};
 use super::faults::{ActiveFault, Fault};
+use super::recording::{RecordingConfig, Registry};
 
 /// One request the emulator answered on its ACS routes (the `/emulator/` control routes are
 /// not recorded, so tests see exactly what a client sent to "ACS").
@@ -62,6 +63,13 @@ pub(crate) struct Shared {
     pub(crate) visited_validation_codes: Mutex<HashSet<String>>,
     /// The client that delivers events.
     pub(crate) http: reqwest::Client,
+    /// How recordings are chunked and timed.
+    pub(crate) recording: RecordingConfig,
+    /// Recordings and calls of the control API.
+    pub(crate) recordings: Mutex<Registry>,
+    /// The runtime the emulator was started on: background deliveries run there, not on
+    /// an HTTP worker's, so they outlive the request that caused them.
+    pub(crate) runtime: tokio::runtime::Handle,
 }
 
 impl Shared {

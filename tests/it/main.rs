@@ -3,6 +3,7 @@
 
 mod support;
 
+mod control;
 mod crash;
 mod idempotency;
 mod pipeline;

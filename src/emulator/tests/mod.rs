@@ -6,6 +6,7 @@ mod delivery;
 mod downloads;
 mod faults;
 mod lifecycle;
+mod recordings;
 mod signatures;
 mod subscriber;
 

@@ -1,5 +1,16 @@
-//! Media bytes: given ones, or synthetic ones computed from `(seed, offset)` on demand so a
-//! GiB-sized recording costs no memory and any range of it can be served directly.
+//! Media bytes: given ones, synthetic ones computed from `(seed, offset)`, or recorded calls
+//! in ACS's formats (WAV, MP3, MP4), all computed on demand so a GiB-sized recording costs no
+//! memory and any range of it can be served directly.
+
+mod audio;
+mod mp3;
+mod mp4;
+mod wav;
+
+pub use audio::{Audio, SAMPLE_RATE, SAMPLES_PER_MS, tone_hz};
+pub use mp3::Mp3;
+pub use mp4::Mp4;
+pub use wav::Wav;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
@@ -17,6 +28,12 @@ pub enum MediaSpec {
     /// Deterministic pseudo-random bytes generated on the fly from (seed, offset) — never
     /// held in memory; any length, 1 GiB and beyond.
     Synthetic { len: u64, seed: u64 },
+    /// A playable WAV of a recorded call (tones per participant, silent pauses).
+    Wav(Wav),
+    /// Valid MP3 frames of silence (see [`Mp3`]).
+    Mp3(Mp3),
+    /// A valid MP4 container around synthetic media data (see [`Mp4`]).
+    Mp4(Mp4),
 }
 
 impl MediaSpec {
@@ -25,6 +42,25 @@ impl MediaSpec {
         match self {
             MediaSpec::Bytes(bytes) => bytes.len() as u64,
             MediaSpec::Synthetic { len, .. } => *len,
+            MediaSpec::Wav(wav) => wav.len(),
+            MediaSpec::Mp3(mp3) => mp3.len(),
+            MediaSpec::Mp4(mp4) => mp4.len(),
+        }
+    }
+
+    /// Fills `buf` with the bytes from `offset` on; given bytes are copied, the rest computed.
+    fn fill(&self, offset: u64, buf: &mut [u8]) {
+        match self {
+            MediaSpec::Bytes(bytes) => {
+                let start = (offset as usize).min(bytes.len());
+                let n = (bytes.len() - start).min(buf.len());
+                buf[..n].copy_from_slice(&bytes[start..start + n]);
+                buf[n..].fill(0);
+            }
+            MediaSpec::Synthetic { seed, .. } => fill_synthetic(*seed, offset, buf),
+            MediaSpec::Wav(wav) => wav.fill(offset, buf),
+            MediaSpec::Mp3(mp3) => mp3.fill(offset, buf),
+            MediaSpec::Mp4(mp4) => mp4.fill(offset, buf),
         }
     }
 
@@ -42,9 +78,9 @@ impl MediaSpec {
         }
         match self {
             MediaSpec::Bytes(bytes) => bytes.slice(start as usize..end as usize),
-            MediaSpec::Synthetic { seed, .. } => {
+            _ => {
                 let mut buf = BytesMut::zeroed((end - start) as usize);
-                fill_synthetic(*seed, start, &mut buf);
+                self.fill(start, &mut buf);
                 buf.freeze()
             }
         }
@@ -66,12 +102,13 @@ impl MediaSpec {
         let mut hasher = Sha256::new();
         match self {
             MediaSpec::Bytes(bytes) => hasher.update(bytes),
-            MediaSpec::Synthetic { len, seed } => {
+            _ => {
+                let len = self.len();
                 let mut buf = vec![0u8; 1 << 20];
                 let mut offset = 0u64;
-                while offset < *len {
-                    let n = (*len - offset).min(buf.len() as u64) as usize;
-                    fill_synthetic(*seed, offset, &mut buf[..n]);
+                while offset < len {
+                    let n = (len - offset).min(buf.len() as u64) as usize;
+                    self.fill(offset, &mut buf[..n]);
                     hasher.update(&buf[..n]);
                     offset += n as u64;
                 }

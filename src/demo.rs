@@ -175,7 +175,7 @@ async fn record_and_archive(
     let callback = format!("{}/api/recording-state?code={secret}", archiver.base_url());
     let calls = (0..options.calls).map(|n| {
         let server_call_id = format!("demo-call-{}", n + 1);
-        let participants = (1..=2)
+        let participants: Vec<String> = (1..=2)
             .map(|p| format!("8:acs:demo-{}_participant-{p}", n + 1))
             .collect();
         emulator.register_call(&server_call_id, participants);
@@ -301,6 +301,7 @@ async fn summarise(db: &Db, archive: &Archive) -> Result<Vec<DemoRow>, DemoError
         let seconds = event_to_archive_seconds(db, recording.id).await?;
         rows.push(row(&recording, &manifest.chunks, verified, seconds));
     }
+    rows.sort_by(|a, b| a.server_call_id.cmp(&b.server_call_id));
     Ok(rows)
 }
 

@@ -12,7 +12,7 @@ pub struct DemoArgs {
     /// Calls to record (each with a pause and a resume; the first spans several chunks).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=50))]
     calls: u16,
-    /// Folder for the demo's database and archive.
+    /// Folder for the demo's database and archive (its callvault.db and archive/ are replaced on each run).
     #[arg(long, default_value = "./callvault-demo")]
     dir: PathBuf,
     /// Seconds to wait for the archive before giving up.
@@ -40,7 +40,11 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
         archive.display()
     );
     for row in &rows {
-        println!("  {}/", archive.join(&row.folder).display());
+        println!(
+            "  {}: {}/",
+            row.server_call_id,
+            archive.join(&row.folder).display()
+        );
     }
     println!("Database: {}", args.dir.join("callvault.db").display());
     Ok(())

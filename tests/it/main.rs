@@ -5,6 +5,7 @@ mod support;
 
 mod control;
 mod crash;
+mod demo;
 mod idempotency;
 mod pipeline;
 mod postgres;

@@ -25,14 +25,32 @@ pub struct EmulatorArgs {
         hide_env_values = true
     )]
     access_key: Option<String>,
-    /// Webhook that `POST /emulator/deliver` delivers to; repeat for several
+    /// Webhook that receives RecordingFileStatusUpdated (when a recording stops, and from
+    /// `POST /emulator/deliver`); repeat for several
     /// (e.g. http://127.0.0.1:8080/api/events?code=SECRET).
     #[arg(long = "subscribe", value_name = "URL")]
     subscribe: Vec<url::Url>,
+    /// Longest media of one recording chunk, in seconds (ACS: 4 hours).
+    #[arg(long, value_name = "SECONDS", default_value_t = 4 * 60 * 60)]
+    chunk_max_seconds: u64,
+    /// Seconds between stopping a recording and announcing its files (ACS: minutes).
+    #[arg(long, value_name = "SECONDS", default_value_t = 3.0)]
+    file_ready_delay: f64,
+    /// Media seconds recorded per wall-clock second, to record long calls quickly.
+    #[arg(long, value_name = "FACTOR", default_value_t = 1.0)]
+    time_scale: f64,
 }
 
 pub async fn run(args: EmulatorArgs) -> Result<(), CliError> {
+    if !(args.time_scale > 0.0 && args.file_ready_delay >= 0.0 && args.chunk_max_seconds > 0) {
+        return Err(CliError::Usage(
+            "--time-scale and --chunk-max-seconds must be positive and --file-ready-delay not negative".into(),
+        ));
+    }
     let mut config = EmulatorConfig::default();
+    config.recording.chunk_max_duration = std::time::Duration::from_secs(args.chunk_max_seconds);
+    config.recording.file_ready_delay = std::time::Duration::from_secs_f64(args.file_ready_delay);
+    config.recording.time_scale = args.time_scale;
     if let Some(key) = &args.access_key {
         config.access_key = STANDARD
             .decode(key.trim())

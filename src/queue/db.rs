@@ -4,8 +4,13 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+
+use sqlx::AnyConnection;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor, Transaction};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use super::QueueError;
 
@@ -23,9 +28,36 @@ pub enum Backend {
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite has one writer at a time; queueing writers here, first come first served,
+    /// replaces SQLite's sleep-and-retry busy handler, whose waits made the slowest
+    /// webhook deliveries take seconds under load.
+    writer: Arc<Mutex<()>>,
 }
 
-pub type Tx = Transaction<'static, sqlx::Any>;
+/// A write transaction; on SQLite it also holds this process's writer turn until it ends.
+pub struct Tx {
+    transaction: Transaction<'static, sqlx::Any>,
+    _turn: Option<OwnedMutexGuard<()>>,
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.transaction.commit().await
+    }
+}
+
+impl Deref for Tx {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        &self.transaction
+    }
+}
+
+impl DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.transaction
+    }
+}
 
 impl Db {
     /// Connects (creating a SQLite file and its folder when missing). Does not migrate.
@@ -56,7 +88,11 @@ impl Db {
             });
         }
         let pool = options.connect(&url).await.map_err(QueueError::Connect)?;
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            writer: Arc::new(Mutex::new(())),
+        })
     }
 
     /// Applies the migrations of this backend.
@@ -73,8 +109,17 @@ impl Db {
     /// so a read-then-write never fails with SQLITE_BUSY_SNAPSHOT.
     pub async fn begin_write(&self) -> Result<Tx, QueueError> {
         Ok(match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
+            Backend::Sqlite => {
+                let turn = self.writer.clone().lock_owned().await;
+                Tx {
+                    transaction: self.pool.begin_with("BEGIN IMMEDIATE").await?,
+                    _turn: Some(turn),
+                }
+            }
+            Backend::Postgres => Tx {
+                transaction: self.pool.begin().await?,
+                _turn: None,
+            },
         })
     }
 

@@ -127,10 +127,12 @@ pub async fn recording_detail(db: &Db, key: &str, now: i64) -> Result<RecordingD
             }
         })
         .collect();
-    let state_events = match &recording.recording_id {
-        Some(acs_id) => queries::state_events(db, acs_id).await?,
-        None => Vec::new(),
-    };
+    let state_events = queries::state_events(
+        db,
+        recording.recording_id.as_deref(),
+        recording.server_call_id.as_deref(),
+    )
+    .await?;
     Ok(RecordingDetail {
         duration_ms: recording.duration_ms,
         session_end_reason: recording.session_end_reason.clone(),

@@ -146,6 +146,8 @@ pub async fn attempts(db: &Db, recording: i64) -> Result<Vec<AttemptRow>, QueueE
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
 pub struct StateEventRow {
     pub event_id: String,
+    /// ACS's recording id, telling apart several recordings of one call.
+    pub recording_id: String,
     pub state: String,
     pub start_date_time: Option<String>,
     pub server_call_id: Option<String>,
@@ -153,13 +155,22 @@ pub struct StateEventRow {
     pub received_at: i64,
 }
 
-/// RecordingStateChanged events of an ACS recording id, in the order they happened.
-pub async fn state_events(db: &Db, recording_id: &str) -> Result<Vec<StateEventRow>, QueueError> {
+/// RecordingStateChanged events of a recording, in the order they happened: by ACS recording
+/// id when the recording has one; otherwise (events whose subject names only the
+/// serverCallId) those of its call.
+pub async fn state_events(
+    db: &Db,
+    recording_id: Option<&str>,
+    server_call_id: Option<&str>,
+) -> Result<Vec<StateEventRow>, QueueError> {
     Ok(sqlx::query_as(
-        "SELECT event_id, state, start_date_time, server_call_id, event_time, received_at
-         FROM recording_state_events WHERE recording_id = $1 ORDER BY event_time, received_at",
+        "SELECT event_id, recording_id, state, start_date_time, server_call_id, event_time, received_at
+         FROM recording_state_events
+         WHERE ($1 IS NOT NULL AND recording_id = $1) OR ($1 IS NULL AND server_call_id = $2)
+         ORDER BY event_time, received_at",
     )
     .bind(recording_id)
+    .bind(server_call_id)
     .fetch_all(db.pool())
     .await?)
 }

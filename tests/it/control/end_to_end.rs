@@ -131,3 +131,50 @@ async fn a_preview_recording_is_archived_from_the_preview_download_routes() {
         "media and metadata come from the preview routes"
     );
 }
+
+#[tokio::test]
+async fn an_archived_recordings_state_changes_show_in_the_admin_api() {
+    let emulator = emulator().await;
+    let app = TestApp::spawn(&emulator, &[("admin.token", "ops".into())]).await;
+    emulator.set_subscribers(vec![app.events_url()]);
+    let options = StartOptions {
+        recording_state_callback_uri: Some(format!(
+            "{}/api/recording-state?code={}",
+            app.base,
+            crate::support::SECRET
+        )),
+        ..options("audio", "mixed", "wav")
+    };
+    let id = record(&client(&emulator), &ga("srv-states"), &options).await;
+    assert_archived(&emulator, &app, &id, "wav").await;
+
+    // The GA event names only the serverCallId, so the recording is matched by its call.
+    let detail = crate::support::eventually("four state changes", WAIT, || async {
+        let detail: Value = app
+            .client
+            .get(format!("{}/admin/recordings/1", app.base))
+            .bearer_auth("ops")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        (detail["state_events"].as_array().map(Vec::len) == Some(4)).then_some(detail)
+    })
+    .await;
+    let states: Vec<&str> = detail["state_events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| event["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["active", "inactive", "active", "inactive"]);
+    assert!(
+        detail["state_events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["recording_id"] == id.as_str())
+    );
+}

@@ -76,6 +76,9 @@ start_postgres
 start_s3
 start_azurite
 
+log "deployment files"
+bash deploy/check.sh
+
 log "cargo fmt --check"
 cargo fmt --check
 log "cargo clippy --all-targets -- -D warnings"

@@ -113,20 +113,11 @@ mod claim_sql {
     pub const POSTGRES: &str = claim!("FOR UPDATE SKIP LOCKED");
 }
 
-/// When the next pending or running job becomes claimable, for a worker deciding how long to sleep.
-pub async fn next_due_at(db: &Db) -> Result<Option<i64>, QueueError> {
-    Ok(sqlx::query_scalar(
-        "SELECT MIN(CASE WHEN state = 'pending' THEN next_attempt_at ELSE lease_until END) FROM jobs
-         WHERE state IN ('pending', 'running')",
-    )
-    .fetch_one(db.pool())
-    .await?)
-}
-
-/// Claims the most urgent due job for `worker` until `lease_until`, and opens its attempt record.
+/// Claims the most urgent due job under `lease` (a token unique to this claim) until
+/// `lease_until`, and opens its attempt record.
 pub async fn claim(
     db: &Db,
-    worker: &str,
+    lease: &str,
     lease_until: i64,
     now: i64,
 ) -> Result<Option<Job>, QueueError> {
@@ -136,7 +127,7 @@ pub async fn claim(
     };
     let mut tx = db.begin_write().await?;
     let job: Option<Job> = sqlx::query_as(sql)
-        .bind(worker)
+        .bind(lease)
         .bind(lease_until)
         .bind(now)
         .fetch_optional(&mut *tx)
@@ -153,7 +144,7 @@ pub async fn claim(
         )
         .bind(job.id)
         .bind(job.attempts)
-        .bind(worker)
+        .bind(lease)
         .bind(now)
         .execute(&mut *tx)
         .await?;
@@ -163,13 +154,13 @@ pub async fn claim(
 }
 
 /// Extends a lease; false when the job is no longer ours (taken over or finished elsewhere).
-pub async fn renew(db: &Db, job: i64, worker: &str, lease_until: i64) -> Result<bool, QueueError> {
+pub async fn renew(db: &Db, job: i64, lease: &str, lease_until: i64) -> Result<bool, QueueError> {
     let updated = sqlx::query(
         "UPDATE jobs SET lease_until = $1 WHERE id = $2 AND lease_owner = $3 AND state = 'running'",
     )
     .bind(lease_until)
     .bind(job)
-    .bind(worker)
+    .bind(lease)
     .execute(db.pool())
     .await?
     .rows_affected();
@@ -210,7 +201,7 @@ pub enum Finish {
 pub async fn finish(
     db: &Db,
     job: &Job,
-    worker: &str,
+    lease: &str,
     outcome: &Finish,
     now: i64,
 ) -> Result<bool, QueueError> {
@@ -225,7 +216,7 @@ pub async fn finish(
             );
             let updated = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(job.id)
-                .bind(worker)
+                .bind(lease)
                 .bind(now)
                 .bind(&chunk.media_key)
                 .bind(chunk.media_bytes as i64)
@@ -249,7 +240,7 @@ pub async fn finish(
             );
             let updated = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(job.id)
-                .bind(worker)
+                .bind(lease)
                 .bind(next_attempt_at)
                 .bind(error)
                 .bind(now)
@@ -269,7 +260,7 @@ pub async fn finish(
             );
             let updated = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(job.id)
-                .bind(worker)
+                .bind(lease)
                 .bind(state)
                 .bind(error)
                 .bind(now)
@@ -296,14 +287,14 @@ pub async fn finish(
 }
 
 /// Releases a lease without counting the attempt (graceful shutdown): the job is due again at once.
-pub async fn release(db: &Db, job: &Job, worker: &str, now: i64) -> Result<(), QueueError> {
+pub async fn release(db: &Db, job: &Job, lease: &str, now: i64) -> Result<(), QueueError> {
     let mut tx = db.begin_write().await?;
     sqlx::query(
         "UPDATE jobs SET state = 'pending', attempts = attempts - 1, next_attempt_at = $3, lease_owner = NULL, lease_until = NULL,
              updated_at = $3 WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
     )
     .bind(job.id)
-    .bind(worker)
+    .bind(lease)
     .bind(now)
     .execute(&mut *tx)
     .await?;

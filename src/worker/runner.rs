@@ -79,7 +79,14 @@ impl Worker {
             };
             let now = now_millis();
             let lease_until = now + me.options.lease.as_millis() as i64;
-            match jobs::claim(&me.ctx.db, &me.id, lease_until, now).await {
+            // A lease names the claim, not just the process: should this process's own lease
+            // lapse and the job be claimed again here, the first attempt must see it lost.
+            let lease = format!(
+                "{}/{}",
+                me.id,
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            );
+            match jobs::claim(&me.ctx.db, &lease, lease_until, now).await {
                 Ok(Some(job)) => {
                     let me = me.clone();
                     let cancel = shutdown.child_token();
@@ -163,7 +170,9 @@ impl Worker {
             Err(TransferError::Cancelled) => {
                 if lease_lost.is_cancelled() {
                     tracing::warn!("lease lost to another worker; abandoning this attempt");
-                } else if let Err(err) = jobs::release(&self.ctx.db, &job, &self.id, now).await {
+                } else if let Err(err) =
+                    jobs::release(&self.ctx.db, &job, lease_of(&job), now).await
+                {
                     tracing::warn!(error = %err, "could not release the job; its lease will lapse");
                 } else {
                     tracing::info!("transfer interrupted by shutdown; job released");
@@ -193,7 +202,7 @@ impl Worker {
                 _ = tokio::time::sleep(every) => {}
             }
             let until = now_millis() + self.options.lease.as_millis() as i64;
-            match jobs::renew(&self.ctx.db, job.id, &self.id, until).await {
+            match jobs::renew(&self.ctx.db, job.id, lease_of(job), until).await {
                 Ok(true) => {}
                 Ok(false) => {
                     lost.cancel();
@@ -235,7 +244,7 @@ impl Worker {
                 tracing::error!(error = %error, "job expired: ACS no longer has the recording");
             }
         }
-        match jobs::finish(&self.ctx.db, job, &self.id, &outcome, now_millis()).await {
+        match jobs::finish(&self.ctx.db, job, lease_of(job), &outcome, now_millis()).await {
             Ok(true) => {}
             Ok(false) => {
                 tracing::warn!(
@@ -294,4 +303,9 @@ impl Worker {
             }
         }
     }
+}
+
+/// The lease this attempt holds, as the claim recorded it.
+fn lease_of(job: &Job) -> &str {
+    job.lease_owner.as_deref().unwrap_or_default()
 }

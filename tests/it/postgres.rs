@@ -146,3 +146,52 @@ async fn the_most_urgent_deadline_is_claimed_first() {
         "announcement 5 has the earliest deadline"
     );
 }
+
+#[tokio::test]
+async fn a_lapsed_lease_claimed_again_is_lost_to_its_first_holder() {
+    let db = TestDatabase::sqlite().await;
+    let db = Db::connect(&db.url, 2).await.unwrap();
+    db.migrate().await.unwrap();
+    let mut tx = db.begin_write().await.unwrap();
+    enqueue(&mut tx, &announcement(1), now_millis())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let now = now_millis();
+    let first = jobs::claim(&db, "worker-a/1", now - 1, now)
+        .await
+        .unwrap()
+        .unwrap();
+    // The lease has lapsed: the same process claims the job again under a new lease.
+    let second = jobs::claim(&db, "worker-a/2", now + 60_000, now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((first.id, second.attempts), (second.id, 2));
+
+    assert!(
+        !jobs::renew(&db, first.id, "worker-a/1", now + 60_000)
+            .await
+            .unwrap()
+    );
+    let retry = jobs::Finish::Retry {
+        next_attempt_at: now,
+        error: "late".into(),
+    };
+    assert!(
+        !jobs::finish(&db, &first, "worker-a/1", &retry, now)
+            .await
+            .unwrap(),
+        "the first attempt's outcome is refused"
+    );
+    assert!(
+        jobs::renew(&db, second.id, "worker-a/2", now + 60_000)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        jobs::get(&db, first.id).await.unwrap().unwrap().state(),
+        JobState::Running
+    );
+}

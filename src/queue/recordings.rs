@@ -73,13 +73,15 @@ pub async fn list(db: &Db, limit: i64, before: Option<i64>) -> Result<Vec<Record
     .await?)
 }
 
-/// Recordings with an archived chunk newer than their manifest (or no manifest yet):
-/// candidates for a manifest refresh after an interrupted write.
+/// Recordings with an archived chunk newer than their manifest (or no manifest yet) and no
+/// job still in flight: candidates for a manifest refresh after an interrupted write. A
+/// recording with a pending or running job is refreshed when that job ends.
 pub async fn stale_manifests(db: &Db) -> Result<Vec<i64>, QueueError> {
     Ok(sqlx::query_scalar(
-        "SELECT r.id FROM recordings r WHERE EXISTS (
-             SELECT 1 FROM jobs j WHERE j.recording_id = r.id AND j.state = 'archived'
-               AND (r.manifest_written_at IS NULL OR j.archived_at > r.manifest_written_at))
+        "SELECT r.id FROM recordings r
+         WHERE EXISTS (SELECT 1 FROM jobs j WHERE j.recording_id = r.id AND j.state = 'archived'
+                         AND (r.manifest_written_at IS NULL OR j.archived_at > r.manifest_written_at))
+           AND NOT EXISTS (SELECT 1 FROM jobs p WHERE p.recording_id = r.id AND p.state IN ('pending', 'running'))
          ORDER BY r.id",
     )
     .fetch_all(db.pool())

@@ -11,7 +11,7 @@ use callvault::queue::{Db, JobState, jobs};
 use serde_json::json;
 
 use crate::pipeline::{add_chunk, assert_chunk_archived, start_time};
-use crate::support::{SECRET, TestApp, eventually, files_under, start_emulator};
+use crate::support::{SECRET, TestApp, TestDatabase, eventually, files_under, start_emulator};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -255,4 +255,52 @@ async fn a_graceful_stop_mid_transfer_leaves_no_partial_object_and_releases_the_
         (JobState::Pending, 0),
         "released without spending an attempt"
     );
+}
+
+#[tokio::test]
+async fn a_manifest_write_interrupted_after_the_last_archive_is_completed_at_start() {
+    let emulator = start_emulator(EmulatorConfig::default()).await;
+    let mut app = TestApp::spawn(&emulator, &[]).await;
+    let start = start_time();
+    let chunk = add_chunk(
+        &emulator,
+        "call-sweep",
+        "doc-sweep",
+        0,
+        "SessionEnded",
+        3_000,
+    );
+    let event = recording_file_status_updated(
+        "evt-sweep",
+        "/recording/call/call-sweep",
+        start,
+        &[chunk],
+        "Mp4",
+    );
+    app.post_events(&json!([event])).await;
+    let folder = format!("call-sweep/{}", start.format("%Y%m%dT%H%M%SZ"));
+    app.wait_for_manifest(Path::new(&folder), WAIT).await;
+    app.stop().await;
+
+    // As if the process had died between archiving the chunk and writing the manifest.
+    let manifest = app.archive.join(&folder).join("manifest.json");
+    std::fs::remove_file(&manifest).unwrap();
+    let db = Db::connect(&app.db.url, 1).await.unwrap();
+    sqlx::query("UPDATE recordings SET manifest_key = NULL, manifest_written_at = NULL")
+        .execute(db.pool())
+        .await
+        .unwrap();
+
+    let archive = ("storage.path", app.archive.display().to_string());
+    let _restarted =
+        TestApp::spawn_on(&emulator, TestDatabase::existing(&app.db.url), &[archive]).await;
+    // The restarted app writes into the first app's archive folder.
+    let rewritten = app.wait_for_manifest(Path::new(&folder), WAIT).await;
+    assert_eq!(rewritten["chunks"][0]["documentId"], "doc-sweep");
+    let media_gets = emulator
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/v1/objects/doc-sweep/content/video")
+        .count();
+    assert_eq!(media_gets, 1, "the chunk is not downloaded again");
 }

@@ -17,6 +17,14 @@ impl TestDatabase {
         }
     }
 
+    /// The database at `url`, kept by someone else (to restart an app on it).
+    pub fn existing(url: &str) -> Self {
+        TestDatabase {
+            url: url.to_owned(),
+            _dir: None,
+        }
+    }
+
     /// A new, empty database on the PostgreSQL that `scripts/test.sh` starts.
     pub async fn postgres() -> Self {
         let server = std::env::var("CALLVAULT_TEST_POSTGRES").expect(

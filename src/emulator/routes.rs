@@ -14,19 +14,34 @@ use super::state::{Shared, SignedOk, lock};
 
 /// Mounts the download routes.
 pub(crate) fn configure(config: &mut web::ServiceConfig) {
+    // ACS serves video and preview media as video/mp4, audio and the JSON metadata as
+    // octet-stream: clients must not insist on JSON.
+    const OCTETS: &str = "application/octet-stream";
     config
-        .route("/v1/objects/{id}/content/video", web::get().to(ga_video))
-        .route("/v1/objects/{id}/content/audio", web::get().to(ga_audio))
+        .route(
+            "/v1/objects/{id}/content/video",
+            download(Target::Media, "video/mp4"),
+        )
+        .route(
+            "/v1/objects/{id}/content/audio",
+            download(Target::Media, OCTETS),
+        )
         .route(
             "/v1/objects/{id}/content/acsmetadata",
-            web::get().to(metadata),
+            download(Target::Metadata, OCTETS),
         )
         .route(
             "/v1/objects/{id}/content/deletedata",
             web::delete().to(delete),
         )
-        .route("/recording/download/{id}", web::get().to(preview_media))
-        .route("/recording/download/{id}/metadata", web::get().to(metadata));
+        .route(
+            "/recording/download/{id}",
+            download(Target::Media, "video/mp4"),
+        )
+        .route(
+            "/recording/download/{id}/metadata",
+            download(Target::Metadata, OCTETS),
+        );
 }
 
 /// Anything else: ACS's 404.
@@ -34,54 +49,15 @@ pub(crate) async fn not_found() -> HttpResponse {
     acs_error(404, "no such resource", None)
 }
 
-async fn ga_video(
-    request: HttpRequest,
-    body: web::Bytes,
-    shared: web::Data<Shared>,
-    id: web::Path<String>,
-) -> HttpResponse {
-    serve(&request, &body, &shared, &id, Target::Media, "video/mp4")
-}
-
-async fn ga_audio(
-    request: HttpRequest,
-    body: web::Bytes,
-    shared: web::Data<Shared>,
-    id: web::Path<String>,
-) -> HttpResponse {
-    serve(
-        &request,
-        &body,
-        &shared,
-        &id,
-        Target::Media,
-        "application/octet-stream",
-    )
-}
-
-async fn preview_media(
-    request: HttpRequest,
-    body: web::Bytes,
-    shared: web::Data<Shared>,
-    id: web::Path<String>,
-) -> HttpResponse {
-    serve(&request, &body, &shared, &id, Target::Media, "video/mp4")
-}
-
-async fn metadata(
-    request: HttpRequest,
-    body: web::Bytes,
-    shared: web::Data<Shared>,
-    id: web::Path<String>,
-) -> HttpResponse {
-    // ACS serves the JSON metadata as octet-stream; clients must not insist on JSON.
-    serve(
-        &request,
-        &body,
-        &shared,
-        &id,
-        Target::Metadata,
-        "application/octet-stream",
+/// A signed GET that serves one body of a document with the content type ACS gives it.
+fn download(target: Target, content_type: &'static str) -> actix_web::Route {
+    web::get().to(
+        move |request: HttpRequest,
+              body: web::Bytes,
+              shared: web::Data<Shared>,
+              id: web::Path<String>| async move {
+            serve(&request, &body, &shared, &id, target, content_type)
+        },
     )
 }
 

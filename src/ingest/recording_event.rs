@@ -155,23 +155,41 @@ fn chunk(raw: &Value, guard: &UrlGuard, acs_endpoint: &url::Url) -> Result<Chunk
         None => return Err("index is missing".into()),
     } as u32;
     let end_reason = text(raw, "endReason");
-    let guarded = |key: &str| -> Result<Option<_>, String> {
-        match text(raw, key) {
-            Some(location) => guard
-                .check(&location)
-                .map(Some)
-                .map_err(|err| format!("{key}: {err}")),
-            None => Ok(None),
-        }
-    };
-    let (content, metadata) = match (guarded("contentLocation")?, guarded("metadataLocation")?) {
-        (Some(content), Some(metadata)) => (content, metadata),
-        (None, None) => (
-            UrlGuard::preview_url(acs_endpoint, &document_id, false),
-            UrlGuard::preview_url(acs_endpoint, &document_id, true),
+    use crate::acs::Fetch;
+    let refused = |err: crate::acs::url_guard::GuardError| err.to_string();
+    // Each location is checked for its own purpose and this chunk's documentId.
+    let locations = (
+        text(raw, "contentLocation"),
+        text(raw, "metadataLocation"),
+        text(raw, "deleteLocation"),
+    );
+    let (content, metadata, delete) = match locations {
+        (Some(content), Some(metadata), delete) => (
+            guard
+                .ga_download(&content, Fetch::Media, &document_id)
+                .map_err(refused)?,
+            guard
+                .ga_download(&metadata, Fetch::Metadata, &document_id)
+                .map_err(refused)?,
+            delete
+                .map(|delete| guard.ga_delete(&delete, &document_id))
+                .transpose()
+                .map_err(refused)?,
         ),
-        (Some(_), None) => return Err("contentLocation without metadataLocation".into()),
-        (None, Some(_)) => return Err("metadataLocation without contentLocation".into()),
+        (None, None, None) => (
+            guard
+                .preview(acs_endpoint, &document_id, Fetch::Media)
+                .map_err(refused)?,
+            guard
+                .preview(acs_endpoint, &document_id, Fetch::Metadata)
+                .map_err(refused)?,
+            None,
+        ),
+        (Some(_), None, _) => return Err("contentLocation without metadataLocation".into()),
+        (None, Some(_), _) => return Err("metadataLocation without contentLocation".into()),
+        (None, None, Some(_)) => {
+            return Err("deleteLocation without contentLocation and metadataLocation".into());
+        }
     };
     Ok(ChunkSpec {
         document_id,
@@ -179,7 +197,7 @@ fn chunk(raw: &Value, guard: &UrlGuard, acs_endpoint: &url::Url) -> Result<Chunk
         end_reason,
         content,
         metadata,
-        delete: guarded("deleteLocation")?,
+        delete,
     })
 }
 

@@ -309,6 +309,63 @@ mod tests {
     }
 
     #[test]
+    fn acs_api_paths_on_the_endpoint_are_invalid_naming_the_location() {
+        let phone_numbers =
+            "https://contoso-acs.communication.azure.com/phoneNumbers?api-version=2022-12-01";
+        let recordings = "https://contoso-acs.communication.azure.com/calling/recordings/ID?api-version=2025-06-15";
+        let mut event = sample("recording-file-status-updated.ga.json");
+        let chunk = &mut event.data["recordingStorageInfo"]["recordingChunks"][0];
+        chunk["contentLocation"] = phone_numbers.into();
+        chunk["metadataLocation"] = phone_numbers.into();
+        chunk["deleteLocation"] = recordings.into();
+        assert_eq!(
+            parse(&event).unwrap_err().to_string(),
+            format!(
+                "chunk 0: contentLocation `{phone_numbers}` is not /v1/objects/{{documentId}}[/…]"
+            )
+        );
+
+        let mut event = sample("recording-file-status-updated.ga.json");
+        event.data["recordingStorageInfo"]["recordingChunks"][0]["deleteLocation"] =
+            recordings.into();
+        assert_eq!(
+            parse(&event).unwrap_err().to_string(),
+            format!("chunk 0: deleteLocation `{recordings}` is not /v1/objects/{{documentId}}[/…]")
+        );
+    }
+
+    #[test]
+    fn a_delete_location_of_another_chunk_is_invalid() {
+        let mut event = sample("recording-file-status-updated.ga.json");
+        let chunks = &mut event.data["recordingStorageInfo"]["recordingChunks"];
+        chunks[1]["deleteLocation"] = chunks[0]["deleteLocation"].clone();
+        let err = parse(&event).unwrap_err().to_string();
+        assert!(err.starts_with("chunk 1: deleteLocation `"), "{err}");
+
+        let mut event = sample("recording-file-status-updated.ga.json");
+        let chunk = &mut event.data["recordingStorageInfo"]["recordingChunks"][0];
+        chunk.as_object_mut().unwrap().remove("contentLocation");
+        chunk.as_object_mut().unwrap().remove("metadataLocation");
+        let err = parse(&event).unwrap_err().to_string();
+        assert!(
+            err.contains("deleteLocation without contentLocation"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_samples_delete_locations_are_kept_for_their_chunks() {
+        let work = parse(&sample("recording-file-status-updated.ga.json")).unwrap();
+        for chunk in &work.chunks {
+            let delete = chunk.delete.as_ref().unwrap();
+            assert_eq!(delete.document_id(), chunk.document_id);
+            assert_eq!(chunk.content.document_id(), chunk.document_id);
+        }
+        let preview = parse(&sample("recording-file-status-updated.preview.json")).unwrap();
+        assert!(preview.chunks[0].delete.is_none());
+    }
+
+    #[test]
     fn missing_chunks_and_bad_indices_are_invalid() {
         let mut event = sample("recording-file-status-updated.ga.json");
         event.data["recordingStorageInfo"]["recordingChunks"] = serde_json::json!([]);

@@ -151,7 +151,10 @@ fn chunk(raw: &Value, guard: &UrlGuard, acs_endpoint: &url::Url) -> Result<Chunk
             .as_u64()
             .filter(|i| *i <= 100_000)
             .ok_or(format!("index {n} is not a chunk index"))?,
-        Some(other) => return Err(format!("index {other} is not an integer")),
+        Some(other) => {
+            let quoted = crate::acs::url_guard::quote(&other.to_string());
+            return Err(format!("index {quoted} is not an integer"));
+        }
         None => return Err("index is missing".into()),
     } as u32;
     let end_reason = text(raw, "endReason");
@@ -351,6 +354,29 @@ mod tests {
             err.contains("deleteLocation without contentLocation"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn chunk_reasons_quote_at_most_200_characters_of_the_input() {
+        let long = format!(
+            "https://contoso-acs.communication.azure.com/{}",
+            "a".repeat(100_000)
+        );
+        for (key, value) in [
+            ("index", serde_json::Value::from("9".repeat(100_000))),
+            ("contentLocation", long.clone().into()),
+            ("deleteLocation", long.into()),
+            ("documentId", "/".repeat(100_000).into()),
+        ] {
+            let mut event = sample("recording-file-status-updated.ga.json");
+            event.data["recordingStorageInfo"]["recordingChunks"][0][key] = value;
+            let reason = parse(&event).unwrap_err().to_string();
+            assert!(
+                reason.chars().count() < 450,
+                "{key}: {} chars",
+                reason.len()
+            );
+        }
     }
 
     #[test]

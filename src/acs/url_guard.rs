@@ -3,105 +3,12 @@
 //! the chunk's own documentId. What passes comes out typed by purpose: a [`DownloadUrl`]
 //! can only be fetched, a [`DeleteUrl`] can only be deleted.
 
-use std::fmt;
-
 use super::address;
 use super::url_path::{self, DownloadPath, is_plain_segment};
 
-/// What a GET fetches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fetch {
-    Media,
-    Metadata,
-}
+mod checked;
 
-/// What a URL is for, named as an event names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Purpose {
-    Content,
-    Metadata,
-    Delete,
-}
-
-impl From<Fetch> for Purpose {
-    fn from(fetch: Fetch) -> Self {
-        match fetch {
-            Fetch::Media => Purpose::Content,
-            Fetch::Metadata => Purpose::Metadata,
-        }
-    }
-}
-
-impl fmt::Display for Purpose {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Purpose::Content => "contentLocation",
-            Purpose::Metadata => "metadataLocation",
-            Purpose::Delete => "deleteLocation",
-        })
-    }
-}
-
-/// A URL that passed the guard for fetching one document's media or metadata: the only
-/// kind the download client will sign a GET for.
-#[derive(Clone, PartialEq, Eq)]
-pub struct DownloadUrl {
-    url: url::Url,
-    fetch: Fetch,
-    document_id: String,
-}
-
-impl DownloadUrl {
-    pub fn as_url(&self) -> &url::Url {
-        &self.url
-    }
-    pub fn as_str(&self) -> &str {
-        self.url.as_str()
-    }
-    pub fn fetch(&self) -> Fetch {
-        self.fetch
-    }
-    pub fn document_id(&self) -> &str {
-        &self.document_id
-    }
-}
-
-/// A GA `deleteLocation` that passed the guard for one document: the only kind the
-/// download client will sign a DELETE for.
-#[derive(Clone, PartialEq, Eq)]
-pub struct DeleteUrl {
-    url: url::Url,
-    document_id: String,
-}
-
-impl DeleteUrl {
-    pub fn as_url(&self) -> &url::Url {
-        &self.url
-    }
-    pub fn as_str(&self) -> &str {
-        self.url.as_str()
-    }
-    pub fn document_id(&self) -> &str {
-        &self.document_id
-    }
-}
-
-macro_rules! url_display {
-    ($type:ident) => {
-        impl fmt::Debug for $type {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "{}({})", stringify!($type), self.url)
-            }
-        }
-        impl fmt::Display for $type {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                self.url.fmt(f)
-            }
-        }
-    };
-}
-url_display!(DownloadUrl);
-url_display!(DeleteUrl);
+pub use checked::{DeleteUrl, DownloadUrl, Fetch, Purpose};
 
 /// Why a URL was refused. Every quoted input is cut to [`QUOTE_LIMIT`] characters.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -85,3 +85,93 @@ async fn a_host_resolving_to_loopback_is_refused_before_any_connection() {
         "no connection may reach the listener"
     );
 }
+
+/// Answers every request with `answer(method, path)`, one request per connection, and
+/// records the `METHOD path` lines it saw.
+fn scripted_server(
+    listener: tokio::net::TcpListener,
+    answer: fn(&str, &str) -> String,
+) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut head = vec![0; 8192];
+            let read = socket.read(&mut head).await.unwrap();
+            let head = String::from_utf8_lossy(&head[..read]).into_owned();
+            let mut words = head.split_whitespace();
+            let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+            log.lock().unwrap().push(format!("{method} {path}"));
+            let _ = socket.write_all(answer(method, path).as_bytes()).await;
+        }
+    });
+    seen
+}
+
+fn redirect(to: &str) -> String {
+    format!(
+        "HTTP/1.1 307 Temporary Redirect\r\nlocation: {to}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+    )
+}
+
+#[tokio::test]
+async fn a_get_follows_redirects_only_to_the_same_document() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}/", listener.local_addr().unwrap());
+    let seen = scripted_server(listener, |_, path| match path {
+        "/v1/objects/doc-1/content/video" => redirect("/v1/objects/doc-1/content/video-2"),
+        "/v1/objects/doc-1/content/video-2" => {
+            "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok".into()
+        }
+        _ => redirect("/phoneNumbers?api-version=2022-12-01"),
+    });
+    let (client, guard) = client(&endpoint, true);
+    let fetch = |rest: &str| {
+        guard
+            .ga_download(
+                &format!("{endpoint}v1/objects/{DOC}/{rest}"),
+                Fetch::Media,
+                DOC,
+            )
+            .unwrap()
+    };
+
+    let response = client.get(&fetch("content/video"), 0).await.unwrap();
+    assert_eq!(response.bytes().await.unwrap(), "ok");
+    match client.get(&fetch("content/audio"), 0).await {
+        Err(AcsError::Status { status: 307, .. }) => {}
+        other => panic!("expected the redirect to stop, got {other:?}"),
+    }
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            "GET /v1/objects/doc-1/content/video",
+            "GET /v1/objects/doc-1/content/video-2",
+            "GET /v1/objects/doc-1/content/audio",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_delete_follows_no_redirect() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}/", listener.local_addr().unwrap());
+    let seen = scripted_server(listener, |_, _| redirect("/v1/objects/doc-1"));
+    let (client, guard) = client(&endpoint, true);
+    let url = guard
+        .ga_delete(
+            &format!("{endpoint}v1/objects/{DOC}/content/deletedata"),
+            DOC,
+        )
+        .unwrap();
+
+    assert!(matches!(
+        client.delete(&url).await,
+        Err(AcsError::Status { status: 307, .. })
+    ));
+    assert_eq!(
+        *seen.lock().unwrap(),
+        ["DELETE /v1/objects/doc-1/content/deletedata"]
+    );
+}

@@ -9,6 +9,8 @@ use super::{AcsCredentials, DeleteUrl, DownloadUrl, UrlGuard, signing};
 
 /// The most of an error answer read for its message; the rest is never downloaded.
 pub const ERROR_BODY_LIMIT: usize = 64 * 1024;
+/// How long an error answer's body may take to arrive; what came by then is the message.
+const ERROR_BODY_DEADLINE: Duration = Duration::from_secs(10);
 
 /// A failed request to ACS.
 #[derive(Debug, thiserror::Error)]
@@ -141,7 +143,8 @@ async fn check(response: reqwest::Response) -> Result<reqwest::Response, AcsErro
     if status.is_success() {
         return Ok(response);
     }
-    let body = String::from_utf8_lossy(&error_body(response).await).into_owned();
+    let body =
+        String::from_utf8_lossy(&error_body(response, ERROR_BODY_DEADLINE).await).into_owned();
     let message = serde_json::from_str::<serde_json::Value>(&body)
         .ok()
         .and_then(|json| {
@@ -158,19 +161,23 @@ async fn check(response: reqwest::Response) -> Result<reqwest::Response, AcsErro
     })
 }
 
-/// At most [`ERROR_BODY_LIMIT`] bytes of an error answer; dropping the response then closes
-/// the connection instead of reading a body of any size.
-async fn error_body(mut response: reqwest::Response) -> Vec<u8> {
+/// At most [`ERROR_BODY_LIMIT`] bytes of an error answer, read for at most `deadline`;
+/// dropping the response then closes the connection instead of reading a body of any size
+/// or speed.
+async fn error_body(mut response: reqwest::Response, deadline: Duration) -> Vec<u8> {
     let mut body = Vec::new();
-    while body.len() < ERROR_BODY_LIMIT {
-        match response.chunk().await {
-            Ok(Some(piece)) => {
-                let room = ERROR_BODY_LIMIT - body.len();
-                body.extend_from_slice(&piece[..piece.len().min(room)]);
+    let read = async {
+        while body.len() < ERROR_BODY_LIMIT {
+            match response.chunk().await {
+                Ok(Some(piece)) => {
+                    let room = ERROR_BODY_LIMIT - body.len();
+                    body.extend_from_slice(&piece[..piece.len().min(room)]);
+                }
+                Ok(None) | Err(_) => break,
             }
-            Ok(None) | Err(_) => break,
         }
-    }
+    };
+    let _ = tokio::time::timeout(deadline, read).await;
     body
 }
 

@@ -175,3 +175,29 @@ async fn a_delete_follows_no_redirect() {
         ["DELETE /v1/objects/doc-1/content/deletedata"]
     );
 }
+
+#[tokio::test]
+async fn an_error_body_trickled_byte_by_byte_is_cut_at_the_deadline() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut request = vec![0; 4096];
+        let _ = socket.read(&mut request).await.unwrap();
+        let head = "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 1048576\r\n\r\n";
+        socket.write_all(head.as_bytes()).await.unwrap();
+        // One byte every 50 ms: never stalled long enough for a read timeout.
+        while socket.write_all(b"x").await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    let response = reqwest::get(format!("http://{address}/")).await.unwrap();
+    let started = std::time::Instant::now();
+    let body = error_body(response, Duration::from_millis(300)).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(!body.is_empty() && body.len() < 100, "{} bytes", body.len());
+}

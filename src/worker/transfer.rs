@@ -15,7 +15,7 @@ use crate::queue::{Job, recordings};
 use crate::storage::ObjectDigest;
 
 /// A metadata document is a few KiB; refuse anything absurd rather than buffer it.
-pub const METADATA_LIMIT: usize = 1024 * 1024;
+const METADATA_LIMIT: usize = 1024 * 1024;
 /// Range resumes allowed within one attempt before it counts as failed.
 const MAX_RESUMES: u32 = 8;
 
@@ -71,7 +71,6 @@ pub async fn archive_chunk(
 /// The part of a metadata document the manifest uses; every other field is ignored.
 #[derive(serde::Deserialize)]
 struct MetadataDocument {
-    #[serde(default)]
     participants: Option<Vec<ParticipantEntry>>,
 }
 

@@ -145,6 +145,9 @@ pub fn announcement(
 }
 
 fn chunk(raw: &Value, guard: &UrlGuard, acs_endpoint: &url::Url) -> Result<ChunkSpec, String> {
+    use crate::acs::Fetch;
+    use crate::acs::url_guard::{GuardError, quote};
+
     let document_id = text(raw, "documentId").ok_or("documentId is missing")?;
     let index = match raw.get("index") {
         Some(Value::Number(n)) => n
@@ -152,14 +155,13 @@ fn chunk(raw: &Value, guard: &UrlGuard, acs_endpoint: &url::Url) -> Result<Chunk
             .filter(|i| *i <= 100_000)
             .ok_or(format!("index {n} is not a chunk index"))?,
         Some(other) => {
-            let quoted = crate::acs::url_guard::quote(&other.to_string());
+            let quoted = quote(&other.to_string());
             return Err(format!("index {quoted} is not an integer"));
         }
         None => return Err("index is missing".into()),
     } as u32;
     let end_reason = text(raw, "endReason");
-    use crate::acs::Fetch;
-    let refused = |err: crate::acs::url_guard::GuardError| err.to_string();
+    let refused = |err: GuardError| err.to_string();
     // Each location is checked for its own purpose and this chunk's documentId.
     let locations = (
         text(raw, "contentLocation"),

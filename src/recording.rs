@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::acs::DownloadUrl;
+use crate::acs::{DeleteUrl, DownloadUrl};
 
 /// A recording's files announced by one event.
 #[derive(Debug, Clone)]
@@ -27,7 +27,7 @@ pub struct Announcement {
     pub chunks: Vec<ChunkSpec>,
 }
 
-/// One chunk to fetch.
+/// One chunk to fetch. Its URLs passed the guard for their purpose and this documentId.
 #[derive(Debug, Clone)]
 pub struct ChunkSpec {
     pub document_id: String,
@@ -35,7 +35,8 @@ pub struct ChunkSpec {
     pub end_reason: Option<String>,
     pub content: DownloadUrl,
     pub metadata: DownloadUrl,
-    pub delete: Option<DownloadUrl>,
+    /// A GA chunk's `deleteLocation`; preview chunks have none.
+    pub delete: Option<DeleteUrl>,
 }
 
 /// `YYYYMMDDTHHMMSSZ`, the recording key when an event has no recording id.

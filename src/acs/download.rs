@@ -4,7 +4,13 @@ use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderValue, RANGE};
 
-use super::{AcsCredentials, DownloadUrl, UrlGuard, signing};
+use super::address::PublicOnlyResolver;
+use super::{AcsCredentials, DeleteUrl, DownloadUrl, UrlGuard, signing};
+
+/// The most of an error answer read for its message; the rest is never downloaded.
+pub const ERROR_BODY_LIMIT: usize = 64 * 1024;
+/// How long an error answer's body may take to arrive; what came by then is the message.
+const ERROR_BODY_DEADLINE: Duration = Duration::from_secs(10);
 
 /// A failed request to ACS.
 #[derive(Debug, thiserror::Error)]
@@ -18,7 +24,10 @@ pub enum AcsError {
 /// Signs and sends requests for download URLs that passed the guard.
 #[derive(Clone)]
 pub struct AcsClient {
+    /// For GETs: follows redirects to the same document only.
     http: reqwest::Client,
+    /// For DELETEs: follows no redirect, so the delete lands where the guard checked.
+    no_redirects: reqwest::Client,
     credentials: AcsCredentials,
 }
 
@@ -29,25 +38,43 @@ impl AcsClient {
         guard: UrlGuard,
         stall_timeout: Duration,
     ) -> Result<Self, AcsError> {
-        // A redirect is followed only to a host the guard allows: reqwest drops the
-        // Authorization header across hosts, but even an unsigned GET must not go anywhere.
+        let public_only = !guard.allows_internal_addresses();
+        let builder = || {
+            let builder = reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .read_timeout(stall_timeout)
+                .user_agent(concat!("callvault/", env!("CARGO_PKG_VERSION")));
+            if public_only {
+                builder.dns_resolver(PublicOnlyResolver)
+            } else {
+                builder
+            }
+        };
+        // A redirect is followed only to a download path of the same document on a host the
+        // guard allows: reqwest drops the Authorization header across hosts, but even an
+        // unsigned GET must not go anywhere.
         let redirects = reqwest::redirect::Policy::custom(move |attempt| {
+            let original = attempt.previous().first().cloned();
             if attempt.previous().len() >= 5 {
                 attempt.error("too many redirects")
-            } else if guard.check(attempt.url().as_str()).is_ok() {
+            } else if original
+                .is_some_and(|original| guard.allows_redirect(&original, attempt.url()))
+            {
                 attempt.follow()
             } else {
                 attempt.stop()
             }
         });
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .read_timeout(stall_timeout)
-            .redirect(redirects)
-            .user_agent(concat!("callvault/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|err| AcsError::Transport(err.to_string()))?;
-        Ok(Self { http, credentials })
+        let build = |builder: reqwest::ClientBuilder| {
+            builder
+                .build()
+                .map_err(|err| AcsError::Transport(err.to_string()))
+        };
+        Ok(Self {
+            http: build(builder().redirect(redirects))?,
+            no_redirects: build(builder().redirect(reqwest::redirect::Policy::none()))?,
+            credentials,
+        })
     }
 
     fn signed_headers(&self, method: &str, url: &url::Url) -> HeaderMap {
@@ -88,9 +115,9 @@ impl AcsClient {
     }
 
     /// Signed DELETE of a chunk at ACS; only 200 counts as done.
-    pub async fn delete(&self, url: &DownloadUrl) -> Result<(), AcsError> {
+    pub async fn delete(&self, url: &DeleteUrl) -> Result<(), AcsError> {
         let response = self
-            .http
+            .no_redirects
             .delete(url.as_url().clone())
             .headers(self.signed_headers("DELETE", url.as_url()))
             .send()
@@ -116,7 +143,8 @@ async fn check(response: reqwest::Response) -> Result<reqwest::Response, AcsErro
     if status.is_success() {
         return Ok(response);
     }
-    let body = response.text().await.unwrap_or_default();
+    let body =
+        String::from_utf8_lossy(&error_body(response, ERROR_BODY_DEADLINE).await).into_owned();
     let message = serde_json::from_str::<serde_json::Value>(&body)
         .ok()
         .and_then(|json| {
@@ -132,3 +160,26 @@ async fn check(response: reqwest::Response) -> Result<reqwest::Response, AcsErro
         message,
     })
 }
+
+/// At most [`ERROR_BODY_LIMIT`] bytes of an error answer, read for at most `deadline`;
+/// dropping the response then closes the connection instead of reading a body of any size
+/// or speed.
+async fn error_body(mut response: reqwest::Response, deadline: Duration) -> Vec<u8> {
+    let mut body = Vec::new();
+    let read = async {
+        while body.len() < ERROR_BODY_LIMIT {
+            match response.chunk().await {
+                Ok(Some(piece)) => {
+                    let room = ERROR_BODY_LIMIT - body.len();
+                    body.extend_from_slice(&piece[..piece.len().min(room)]);
+                }
+                Ok(None) | Err(_) => break,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(deadline, read).await;
+    body
+}
+
+#[cfg(test)]
+mod tests;

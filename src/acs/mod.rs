@@ -1,14 +1,16 @@
 //! The outside world the worker talks to: Azure Communication Services.
 
+pub mod address;
 pub mod connection;
 pub mod control;
 pub mod download;
 pub mod signing;
 pub mod url_guard;
+mod url_path;
 
 pub use connection::AcsCredentials;
 pub use download::AcsClient;
-pub use url_guard::{DownloadUrl, UrlGuard};
+pub use url_guard::{DeleteUrl, DownloadUrl, Fetch, Purpose, UrlGuard};
 
 /// An error with its causes, `outer: inner: innermost`, so "connection refused" is not lost.
 pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {

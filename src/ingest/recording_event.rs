@@ -145,33 +145,56 @@ pub fn announcement(
 }
 
 fn chunk(raw: &Value, guard: &UrlGuard, acs_endpoint: &url::Url) -> Result<ChunkSpec, String> {
+    use crate::acs::Fetch;
+    use crate::acs::url_guard::{GuardError, quote};
+
     let document_id = text(raw, "documentId").ok_or("documentId is missing")?;
     let index = match raw.get("index") {
         Some(Value::Number(n)) => n
             .as_u64()
             .filter(|i| *i <= 100_000)
             .ok_or(format!("index {n} is not a chunk index"))?,
-        Some(other) => return Err(format!("index {other} is not an integer")),
+        Some(other) => {
+            let quoted = quote(&other.to_string());
+            return Err(format!("index {quoted} is not an integer"));
+        }
         None => return Err("index is missing".into()),
     } as u32;
     let end_reason = text(raw, "endReason");
-    let guarded = |key: &str| -> Result<Option<_>, String> {
-        match text(raw, key) {
-            Some(location) => guard
-                .check(&location)
-                .map(Some)
-                .map_err(|err| format!("{key}: {err}")),
-            None => Ok(None),
-        }
-    };
-    let (content, metadata) = match (guarded("contentLocation")?, guarded("metadataLocation")?) {
-        (Some(content), Some(metadata)) => (content, metadata),
-        (None, None) => (
-            UrlGuard::preview_url(acs_endpoint, &document_id, false),
-            UrlGuard::preview_url(acs_endpoint, &document_id, true),
+    let refused = |err: GuardError| err.to_string();
+    // Each location is checked for its own purpose and this chunk's documentId.
+    let locations = (
+        text(raw, "contentLocation"),
+        text(raw, "metadataLocation"),
+        text(raw, "deleteLocation"),
+    );
+    let (content, metadata, delete) = match locations {
+        (Some(content), Some(metadata), delete) => (
+            guard
+                .ga_download(&content, Fetch::Media, &document_id)
+                .map_err(refused)?,
+            guard
+                .ga_download(&metadata, Fetch::Metadata, &document_id)
+                .map_err(refused)?,
+            delete
+                .map(|delete| guard.ga_delete(&delete, &document_id))
+                .transpose()
+                .map_err(refused)?,
         ),
-        (Some(_), None) => return Err("contentLocation without metadataLocation".into()),
-        (None, Some(_)) => return Err("metadataLocation without contentLocation".into()),
+        (None, None, None) => (
+            guard
+                .preview(acs_endpoint, &document_id, Fetch::Media)
+                .map_err(refused)?,
+            guard
+                .preview(acs_endpoint, &document_id, Fetch::Metadata)
+                .map_err(refused)?,
+            None,
+        ),
+        (Some(_), None, _) => return Err("contentLocation without metadataLocation".into()),
+        (None, Some(_), _) => return Err("metadataLocation without contentLocation".into()),
+        (None, None, Some(_)) => {
+            return Err("deleteLocation without contentLocation and metadataLocation".into());
+        }
     };
     Ok(ChunkSpec {
         document_id,
@@ -179,7 +202,7 @@ fn chunk(raw: &Value, guard: &UrlGuard, acs_endpoint: &url::Url) -> Result<Chunk
         end_reason,
         content,
         metadata,
-        delete: guarded("deleteLocation")?,
+        delete,
     })
 }
 
@@ -288,6 +311,86 @@ mod tests {
             "https://attacker.example/x".into();
         let err = parse(&event).unwrap_err();
         assert!(err.to_string().contains("attacker.example"), "{err}");
+    }
+
+    #[test]
+    fn acs_api_paths_on_the_endpoint_are_invalid_naming_the_location() {
+        let phone_numbers =
+            "https://contoso-acs.communication.azure.com/phoneNumbers?api-version=2022-12-01";
+        let recordings = "https://contoso-acs.communication.azure.com/calling/recordings/ID?api-version=2025-06-15";
+        let mut event = sample("recording-file-status-updated.ga.json");
+        let chunk = &mut event.data["recordingStorageInfo"]["recordingChunks"][0];
+        chunk["contentLocation"] = phone_numbers.into();
+        chunk["metadataLocation"] = phone_numbers.into();
+        chunk["deleteLocation"] = recordings.into();
+        assert_eq!(
+            parse(&event).unwrap_err().to_string(),
+            format!(
+                "chunk 0: contentLocation `{phone_numbers}` is not /v1/objects/{{documentId}}[/…]"
+            )
+        );
+
+        let mut event = sample("recording-file-status-updated.ga.json");
+        event.data["recordingStorageInfo"]["recordingChunks"][0]["deleteLocation"] =
+            recordings.into();
+        assert_eq!(
+            parse(&event).unwrap_err().to_string(),
+            format!("chunk 0: deleteLocation `{recordings}` is not /v1/objects/{{documentId}}[/…]")
+        );
+    }
+
+    #[test]
+    fn a_delete_location_of_another_chunk_is_invalid() {
+        let mut event = sample("recording-file-status-updated.ga.json");
+        let chunks = &mut event.data["recordingStorageInfo"]["recordingChunks"];
+        chunks[1]["deleteLocation"] = chunks[0]["deleteLocation"].clone();
+        let err = parse(&event).unwrap_err().to_string();
+        assert!(err.starts_with("chunk 1: deleteLocation `"), "{err}");
+
+        let mut event = sample("recording-file-status-updated.ga.json");
+        let chunk = &mut event.data["recordingStorageInfo"]["recordingChunks"][0];
+        chunk.as_object_mut().unwrap().remove("contentLocation");
+        chunk.as_object_mut().unwrap().remove("metadataLocation");
+        let err = parse(&event).unwrap_err().to_string();
+        assert!(
+            err.contains("deleteLocation without contentLocation"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn chunk_reasons_quote_at_most_200_characters_of_the_input() {
+        let long = format!(
+            "https://contoso-acs.communication.azure.com/{}",
+            "a".repeat(100_000)
+        );
+        for (key, value) in [
+            ("index", serde_json::Value::from("9".repeat(100_000))),
+            ("contentLocation", long.clone().into()),
+            ("deleteLocation", long.into()),
+            ("documentId", "/".repeat(100_000).into()),
+        ] {
+            let mut event = sample("recording-file-status-updated.ga.json");
+            event.data["recordingStorageInfo"]["recordingChunks"][0][key] = value;
+            let reason = parse(&event).unwrap_err().to_string();
+            assert!(
+                reason.chars().count() < 450,
+                "{key}: {} chars",
+                reason.len()
+            );
+        }
+    }
+
+    #[test]
+    fn the_samples_delete_locations_are_kept_for_their_chunks() {
+        let work = parse(&sample("recording-file-status-updated.ga.json")).unwrap();
+        for chunk in &work.chunks {
+            let delete = chunk.delete.as_ref().unwrap();
+            assert_eq!(delete.document_id(), chunk.document_id);
+            assert_eq!(chunk.content.document_id(), chunk.document_id);
+        }
+        let preview = parse(&sample("recording-file-status-updated.preview.json")).unwrap();
+        assert!(preview.chunks[0].delete.is_none());
     }
 
     #[test]

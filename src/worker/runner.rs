@@ -286,10 +286,12 @@ impl Worker {
                 return;
             }
         }
-        let url = match self.ctx.guard.check(url) {
+        // The row is read back from the database: only a GA deleteLocation of this job's own
+        // documentId may receive a DELETE, checked right before it is sent.
+        let url = match self.ctx.guard.stored_delete(url, &job.document_id) {
             Ok(url) => url,
             Err(err) => {
-                tracing::warn!(error = %err, "refusing to send DELETE");
+                tracing::warn!(error = %err, "refusing to send DELETE; the source is kept at ACS");
                 return;
             }
         };

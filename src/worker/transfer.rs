@@ -9,13 +9,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::WorkerContext;
 use super::retry::{EMPTY_ATTEMPTS, TransferError};
-use crate::acs::DownloadUrl;
+use crate::acs::{DownloadUrl, Fetch};
 use crate::queue::jobs::ArchivedChunk;
 use crate::queue::{Job, recordings};
 use crate::storage::ObjectDigest;
 
 /// A metadata document is a few KiB; refuse anything absurd rather than buffer it.
-const METADATA_LIMIT: usize = 16 * 1024 * 1024;
+const METADATA_LIMIT: usize = 1024 * 1024;
 /// Range resumes allowed within one attempt before it counts as failed.
 const MAX_RESUMES: u32 = 8;
 
@@ -28,14 +28,15 @@ pub async fn archive_chunk(
     let recording = recordings::get(&ctx.db, job.recording_id)
         .await?
         .ok_or(TransferError::MissingRecording)?;
-    // Checked again here: the URL was guarded at ingest, but configuration may have changed since.
-    let guard = |raw: &str| {
+    // Checked again here, for its purpose and this job's documentId: the URL was guarded at
+    // ingest, but configuration may have changed since and the row may not be what ingest wrote.
+    let guard = |raw: &str, fetch| {
         ctx.guard
-            .check(raw)
+            .stored_download(raw, fetch, &job.document_id)
             .map_err(|err| TransferError::Refused(err.to_string()))
     };
-    let content = guard(&job.content_url)?;
-    let metadata_url = guard(&job.metadata_url)?;
+    let content = guard(&job.content_url, Fetch::Media)?;
+    let metadata_url = guard(&job.metadata_url, Fetch::Metadata)?;
     let layout = ctx
         .archive
         .layout(&recording.call_id, &recording.recording_key);
@@ -67,17 +68,34 @@ pub async fn archive_chunk(
     })
 }
 
-/// The participant ids of a metadata document, read loosely (the document is kept as is).
+/// The part of a metadata document the manifest uses; every other field is ignored.
+#[derive(serde::Deserialize)]
+struct MetadataDocument {
+    participants: Option<Vec<ParticipantEntry>>,
+}
+
+/// One entry of `participants`; an entry without a string `participantId` is skipped.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum ParticipantEntry {
+    Participant {
+        #[serde(rename = "participantId")]
+        participant_id: String,
+    },
+    Other(serde::de::IgnoredAny),
+}
+
+/// The participant ids of a metadata document, read loosely: the document is archived as
+/// is whatever it holds, and one that is not JSON simply names no participant.
 pub fn participants(document: &[u8]) -> Vec<String> {
-    serde_json::from_slice::<serde_json::Value>(document)
+    serde_json::from_slice::<MetadataDocument>(document)
         .ok()
-        .and_then(|doc| doc.get("participants").and_then(|p| p.as_array()).cloned())
+        .and_then(|doc| doc.participants)
         .unwrap_or_default()
-        .iter()
-        .filter_map(|p| {
-            p.get("participantId")
-                .and_then(|id| id.as_str())
-                .map(str::to_owned)
+        .into_iter()
+        .filter_map(|entry| match entry {
+            ParticipantEntry::Participant { participant_id } => Some(participant_id),
+            ParticipantEntry::Other(_) => None,
         })
         .collect()
 }
@@ -91,6 +109,17 @@ async fn download_small(
         _ = cancel.cancelled() => return Err(TransferError::Cancelled),
         response = ctx.acs.get(url, 0) => response?,
     };
+    let too_large = || {
+        TransferError::Integrity(format!(
+            "metadata document larger than {METADATA_LIMIT} bytes (1 MiB); ACS writes a few KiB"
+        ))
+    };
+    if response
+        .content_length()
+        .is_some_and(|length| length > METADATA_LIMIT as u64)
+    {
+        return Err(too_large());
+    }
     let mut body = response.bytes_stream();
     let mut document = Vec::new();
     loop {
@@ -100,12 +129,10 @@ async fn download_small(
         };
         match piece {
             Some(Ok(piece)) => {
-                document.extend_from_slice(&piece);
-                if document.len() > METADATA_LIMIT {
-                    return Err(TransferError::Integrity(format!(
-                        "metadata document larger than {METADATA_LIMIT} bytes"
-                    )));
+                if document.len() + piece.len() > METADATA_LIMIT {
+                    return Err(too_large());
                 }
+                document.extend_from_slice(&piece);
             }
             Some(Err(err)) => {
                 return Err(TransferError::Source(
@@ -279,5 +306,24 @@ mod tests {
         let doc = br#"{"participants":[{"participantId":"8:acs:a"},{"channel":1},{"participantId":"8:acs:b"}]}"#;
         assert_eq!(participants(doc), vec!["8:acs:a", "8:acs:b"]);
         assert!(participants(b"not json").is_empty());
+        assert!(participants(br#"{"participants":null}"#).is_empty());
+        assert!(participants(br#"{"participants":"x"}"#).is_empty());
+        let odd = br#"{"participants":[{"participantId":5},"x",null,{"participantId":"8:acs:c","extra":[1]}],"other":{}}"#;
+        assert_eq!(participants(odd), vec!["8:acs:c"]);
+    }
+
+    #[test]
+    fn reads_the_participants_of_the_sample_metadata_document() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/recording-metadata.json"
+        );
+        assert_eq!(
+            participants(&std::fs::read(path).unwrap()),
+            vec![
+                "8:acs:631fa8d8-1b2c-4d3e-8f90-a1b2c3d4e5f6_0000000c-0d1e-2f3a-4b5c-6d7e8f9a0b1c",
+                "8:acs:631fa8d8-1b2c-4d3e-8f90-a1b2c3d4e5f6_0000000c-1a2b-3c4d-5e6f-7a8b9c0d1e2f",
+            ]
+        );
     }
 }

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::time::Duration;
 
-use callvault::acs::UrlGuard;
+use callvault::acs::{Fetch, UrlGuard};
 use callvault::emulator::EmulatorConfig;
 use callvault::emulator::events::recording_file_status_updated;
 use callvault::queue::intake::{Enqueued, enqueue};
@@ -44,6 +44,7 @@ async fn the_pipeline_runs_on_postgresql() {
 
 fn announcement(n: usize) -> Announcement {
     let endpoint = url::Url::parse("https://contoso.communication.azure.com/").unwrap();
+    let guard = UrlGuard::new(&[], &endpoint, false);
     Announcement {
         event_id: format!("e{n}"),
         call_id: format!("call-{n}"),
@@ -63,8 +64,12 @@ fn announcement(n: usize) -> Announcement {
                 document_id: format!("doc-{n}-{index}"),
                 index,
                 end_reason: None,
-                content: UrlGuard::preview_url(&endpoint, &format!("doc-{n}-{index}"), false),
-                metadata: UrlGuard::preview_url(&endpoint, &format!("doc-{n}-{index}"), true),
+                content: guard
+                    .preview(&endpoint, &format!("doc-{n}-{index}"), Fetch::Media)
+                    .unwrap(),
+                metadata: guard
+                    .preview(&endpoint, &format!("doc-{n}-{index}"), Fetch::Metadata)
+                    .unwrap(),
                 delete: None,
             })
             .collect(),

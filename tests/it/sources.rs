@@ -142,6 +142,7 @@ async fn not_found_past_the_retention_deadline_expires_without_retrying() {
     let chunk = &mut event["data"]["recordingStorageInfo"]["recordingChunks"][0];
     chunk["contentLocation"] = json!(format!("{gone}video"));
     chunk["metadataLocation"] = json!(format!("{gone}acsmetadata"));
+    chunk["deleteLocation"] = json!(format!("{gone}deletedata"));
     app.post_events(&json!([event])).await;
 
     let jobs = app.wait_for_jobs(1, JobState::Expired, WAIT).await;

@@ -80,7 +80,7 @@ async fn unsigned_and_badly_signed_requests_are_401_denied() {
 
 #[tokio::test]
 async fn callvaults_own_download_client_is_accepted() {
-    use crate::acs::{AcsClient, AcsCredentials, UrlGuard};
+    use crate::acs::{AcsClient, AcsCredentials, Fetch, UrlGuard};
     let emulator = start().await;
     let media = synthetic(5000);
     let urls = emulator.add_document(spec("doc-client", media.clone()));
@@ -92,18 +92,22 @@ async fn callvaults_own_download_client_is_accepted() {
         std::time::Duration::from_secs(10),
     )
     .unwrap();
-    let content = guard.check(urls.content.as_str()).unwrap();
+    let content = guard
+        .ga_download(urls.content.as_str(), Fetch::Media, "doc-client")
+        .unwrap();
     let response = client.get(&content, 4000).await.unwrap();
     assert_eq!(response.status(), 206);
     assert_eq!(response.bytes().await.unwrap(), media.read(4000, 5000));
-    let preview = UrlGuard::preview_url(&credentials.endpoint, "doc-client", true);
+    let preview = guard
+        .preview(&credentials.endpoint, "doc-client", Fetch::Metadata)
+        .unwrap();
     let metadata = client.get(&preview, 0).await.unwrap();
     assert_eq!(
         metadata.bytes().await.unwrap(),
         emulator.metadata_bytes("doc-client").unwrap()
     );
     client
-        .delete(&guard.check(urls.delete.as_str()).unwrap())
+        .delete(&guard.ga_delete(urls.delete.as_str(), "doc-client").unwrap())
         .await
         .unwrap();
     assert!(emulator.is_deleted("doc-client"));

@@ -141,12 +141,14 @@ pub async fn a_rerun_skips_the_upload_of_an_identical_object(archive: &Archive) 
 
 /// A metadata document is written once: the same bytes again are kept, other bytes fail with
 /// `ExistingDiffers` and leave the first document in place, and the job fails for good
-/// with a message saying so.
+/// with a message saying so. The key has a hashed segment: its `~` reaches the store as is.
 pub async fn a_metadata_document_is_never_replaced(archive: &Archive) {
-    let key = Path::from("call-m/rec-m/chunk-0000.metadata.json");
+    let key = archive.layout("call m", "rec-m").metadata(0);
+    assert!(key.as_ref().contains("call_m~"), "{key}");
     let first = Bytes::from_static(br#"{"participants":[{"participantId":"8:acs:a"}]}"#);
     let digest = archive.put_bytes_once(&key, first.clone()).await.unwrap();
     assert_eq!(digest.sha256, sha256_hex(&first));
+    assert_eq!(super::layout::object_key(&digest.key), key);
     assert_eq!(
         archive.put_bytes_once(&key, first.clone()).await.unwrap(),
         digest

@@ -7,6 +7,7 @@ mod control;
 mod crash;
 mod demo;
 mod idempotency;
+mod identity;
 mod pipeline;
 mod postgres;
 mod remote_storage;

@@ -369,14 +369,14 @@ async fn rows_from_before_identities_keep_their_folders_on_postgresql() {
         .await;
 }
 
-/// Two ingest replicas insert the two recordings of one second at once: the second waits on
-/// the first's uncommitted row, then files its recording under `-2` instead of merging.
-#[tokio::test]
-async fn replicas_inserting_recordings_of_one_call_at_once_get_their_own_folders() {
+/// Two ingest replicas at once on PostgreSQL: the first has announced the mixed recording
+/// and not committed yet when the second announces `second`; the second waits on the first's
+/// row, then goes on. Answers both recordings' row ids.
+async fn replicas_race(second: Announcement) -> (Db, i64, i64) {
     let database = TestDatabase::postgres().await;
     let first = Db::connect(&database.url, 2).await.unwrap();
     first.migrate().await.unwrap();
-    let second = Db::connect(&database.url, 2).await.unwrap();
+    let other_replica = Db::connect(&database.url, 2).await.unwrap();
 
     let mut tx = first.begin_write().await.unwrap();
     let Enqueued::Queued { recording: a, .. } = enqueue(&mut tx, &mixed("call-race"), now_millis())
@@ -386,10 +386,8 @@ async fn replicas_inserting_recordings_of_one_call_at_once_get_their_own_folders
         panic!("no chunks, no conflict");
     };
     let racer = tokio::spawn(async move {
-        let mut tx = second.begin_write().await.unwrap();
-        let outcome = enqueue(&mut tx, &unmixed("call-race"), now_millis())
-            .await
-            .unwrap();
+        let mut tx = other_replica.begin_write().await.unwrap();
+        let outcome = enqueue(&mut tx, &second, now_millis()).await.unwrap();
         tx.commit().await.unwrap();
         outcome
     });
@@ -407,7 +405,25 @@ async fn replicas_inserting_recordings_of_one_call_at_once_get_their_own_folders
     let Enqueued::Queued { recording: b, .. } = racer.await.unwrap() else {
         panic!("no chunks, no conflict");
     };
+    (first, a, b)
+}
+
+#[tokio::test]
+async fn replicas_inserting_recordings_of_one_second_at_once_get_their_own_folders() {
+    let (db, a, b) = replicas_race(unmixed("call-race")).await;
     assert_ne!(a, b, "two recordings merged into one row");
-    assert_eq!(folder_of(&first, a).await, SECOND);
-    assert_eq!(folder_of(&first, b).await, format!("{SECOND}-2"));
+    assert_eq!(folder_of(&db, a).await, SECOND);
+    assert_eq!(folder_of(&db, b).await, format!("{SECOND}-2"));
+}
+
+#[tokio::test]
+async fn replicas_inserting_one_recording_at_once_share_its_row() {
+    let (db, a, b) = replicas_race(mixed("call-race")).await;
+    assert_eq!(a, b, "one recording split over two rows");
+    assert_eq!(folder_of(&db, a).await, SECOND);
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM recordings")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    assert_eq!(rows, 1);
 }

@@ -163,6 +163,21 @@ async fn recordings_started_in_one_second_are_archived_apart(db: TestDatabase, m
         folders,
         BTreeSet::from([mixed_folder.as_str(), unmixed_folder.as_str()])
     );
+    // …and finds a recording by its folder name, suffix included.
+    let key = unmixed_folder.rsplit('/').next().unwrap();
+    let detail: Value = app
+        .client
+        .get(format!("{}/admin/recordings/{key}", app.base))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(detail["folder"], unmixed_folder);
+    assert_eq!(detail["format_type"], "Wav");
+    assert_eq!(detail["chunks"].as_array().unwrap().len(), 1);
 }
 
 #[tokio::test]

@@ -442,3 +442,37 @@ async fn replicas_inserting_one_recording_at_once_share_its_row() {
         .unwrap();
     assert_eq!(rows, 1);
 }
+
+/// A metadata document is never replaced: other bytes already at its key fail the job with a
+/// reason that says so, and the document found there is kept.
+#[tokio::test]
+async fn another_metadata_document_at_the_key_is_kept_and_the_job_fails() {
+    let emulator = start_emulator(EmulatorConfig::default()).await;
+    let app = TestApp::spawn(&emulator, &[]).await;
+    let start = start_time();
+    let folder = app.archive.join("call-kept").join(start_time_key(start));
+    std::fs::create_dir_all(&folder).unwrap();
+    let found = br#"{"participants":[{"participantId":"8:acs:someone-else"}]}"#;
+    std::fs::write(folder.join("chunk-0000.metadata.json"), found).unwrap();
+
+    let chunk = add_chunk(&emulator, "call-kept", "doc-kept", 0, "SessionEnded", 5_000);
+    let event = recording_file_status_updated(
+        "evt-kept",
+        "/recording/call/call-kept",
+        start,
+        &[chunk],
+        "Mp4",
+    );
+    assert_eq!(app.post_events(&json!([event])).await.status(), 200);
+    let jobs = app.wait_for_jobs(1, JobState::Failed, WAIT).await;
+    let error = jobs[0].last_error.as_deref().unwrap_or_default();
+    assert!(
+        error.contains("other content already exists")
+            && error.contains("chunk-0000.metadata.json"),
+        "{error}"
+    );
+    assert_eq!(
+        std::fs::read(folder.join("chunk-0000.metadata.json")).unwrap(),
+        found
+    );
+}

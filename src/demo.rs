@@ -317,7 +317,10 @@ fn row(
             .clone()
             .unwrap_or_else(|| recording.call_id.clone()),
         format: recording.format_type.clone().unwrap_or_default(),
-        folder: format!("{}/{}", recording.call_id, recording.recording_key),
+        folder: crate::storage::layout::recording_folder(
+            &recording.call_id,
+            &recording.recording_key,
+        ),
         chunks: chunks.len(),
         bytes: chunks
             .iter()

@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::queries::{AttemptRow, JobRow, QuarantineRow, RecordingRow, StateEventRow};
 use super::state::RecordingState;
 use crate::recording::from_millis;
+use crate::storage::layout::recording_folder;
 
 /// RFC 3339 in UTC, to the second.
 pub fn rfc3339(ms: i64) -> String {
@@ -26,7 +27,11 @@ pub struct RecordingSummary {
     /// Row id, used in `/admin/recordings/{id}`.
     pub id: i64,
     pub call_id: String,
+    /// The recording's folder name below its call: the recording id or the start time as
+    /// `YYYYMMDDTHHMMSSZ`, with `-2`, `-3`… for a later recording that would share it.
     pub recording_key: String,
+    /// Where its objects are, below `storage.prefix`: `{callId}/{recordingKey}`, sanitised.
+    pub folder: String,
     pub recording_id: Option<String>,
     pub server_call_id: Option<String>,
     pub start_time: Option<String>,
@@ -49,6 +54,7 @@ impl RecordingSummary {
             id: r.id,
             call_id: r.call_id.clone(),
             recording_key: r.recording_key.clone(),
+            folder: recording_folder(&r.call_id, &r.recording_key),
             recording_id: r.recording_id.clone(),
             server_call_id: r.server_call_id.clone(),
             start_time: r.start_time.clone(),

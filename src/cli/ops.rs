@@ -250,6 +250,7 @@ fn describe(detail: &RecordingDetail) -> String {
     fact("call id", s.call_id.clone());
     fact("recording id", s.recording_id.clone().unwrap_or_default());
     fact("recording key", s.recording_key.clone());
+    fact("folder", s.folder.clone());
     fact(
         "server call id",
         s.server_call_id.clone().unwrap_or_default(),

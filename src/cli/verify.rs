@@ -3,8 +3,8 @@
 
 use callvault::queue::{Db, recordings};
 use callvault::storage::Archive;
+use callvault::storage::layout::object_key;
 use callvault::storage::verify::{Summary, verify_recording};
-use object_store::path::Path;
 
 use super::{CliError, ConfigArgs, load_settings};
 
@@ -33,7 +33,7 @@ pub async fn verify(args: VerifyArgs) -> Result<(), CliError> {
 
     let mut summary = Summary::default();
     for (recording, manifest_key) in &manifests {
-        let checks = verify_recording(&archive, &Path::from(manifest_key.as_str()))
+        let checks = verify_recording(&archive, &object_key(manifest_key))
             .await
             .map_err(|err| {
                 CliError::Runtime(format!("cannot verify recording {recording}: {err}"))

@@ -286,6 +286,31 @@ mod tests {
     }
 
     #[test]
+    fn recordings_started_in_one_second_share_a_key_but_not_an_identity() {
+        let announce = |start: &str, [content, channel, format]: [&str; 3]| {
+            let mut event = sample("recording-file-status-updated.ga.json");
+            event.data["recordingStartTime"] = start.into();
+            event.data["recordingContentType"] = content.into();
+            event.data["recordingChannelType"] = channel.into();
+            event.data["recordingFormatType"] = format.into();
+            parse(&event).unwrap()
+        };
+        let mixed = announce(
+            "2026-11-27T09:20:23.1000000Z",
+            ["AudioVideo", "Mixed", "Mp4"],
+        );
+        let unmixed = announce("2026-11-27T09:20:23.9000000Z", ["Audio", "Unmixed", "Wav"]);
+        assert_eq!(mixed.recording_key, "20261127T092023Z");
+        assert_eq!(unmixed.recording_key, "20261127T092023Z");
+        assert_ne!(mixed.identity(), unmixed.identity());
+        let again = announce(
+            "2026-11-27T09:20:23.1000000Z",
+            ["AudioVideo", "Mixed", "Mp4"],
+        );
+        assert_eq!(again.identity(), mixed.identity());
+    }
+
+    #[test]
     fn preview_sample_downloads_from_the_endpoint() {
         let work = parse(&sample("recording-file-status-updated.preview.json")).unwrap();
         assert_eq!(

@@ -3,9 +3,8 @@
 
 use sqlx::Row;
 
-use super::{QueueError, Tx};
+use super::{QueueError, Tx, recordings};
 use crate::recording::{Announcement, millis};
-use crate::storage::layout::media_extension;
 
 /// What became of an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,44 +101,12 @@ pub enum Enqueued {
     },
 }
 
-/// Upserts the recording and inserts one job per chunk not already known by
-/// (recording, documentId), so a re-announced chunk is never fetched twice.
+/// Finds or creates the recording by its identity (see `recordings::find_or_create`) and
+/// inserts one job per chunk not already known by (recording, documentId), so a re-announced
+/// chunk is never fetched twice.
 pub async fn enqueue(tx: &mut Tx, work: &Announcement, now: i64) -> Result<Enqueued, QueueError> {
     let deadline = millis(work.deadline);
-    let recording: i64 = sqlx::query(
-        "INSERT INTO recordings (call_id, recording_key, recording_id, server_call_id, start_time, duration_ms,
-             session_end_reason, content_type, channel_type, format_type, media_extension, deadline_at, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)
-         ON CONFLICT (call_id, recording_key) DO UPDATE SET
-             recording_id = COALESCE(recordings.recording_id, excluded.recording_id),
-             server_call_id = COALESCE(recordings.server_call_id, excluded.server_call_id),
-             start_time = COALESCE(recordings.start_time, excluded.start_time),
-             duration_ms = COALESCE(excluded.duration_ms, recordings.duration_ms),
-             session_end_reason = COALESCE(excluded.session_end_reason, recordings.session_end_reason),
-             content_type = COALESCE(recordings.content_type, excluded.content_type),
-             channel_type = COALESCE(recordings.channel_type, excluded.channel_type),
-             format_type = COALESCE(recordings.format_type, excluded.format_type),
-             deadline_at = CASE WHEN excluded.deadline_at < recordings.deadline_at
-                                THEN excluded.deadline_at ELSE recordings.deadline_at END,
-             updated_at = excluded.updated_at
-         RETURNING id",
-    )
-    .bind(&work.call_id)
-    .bind(&work.recording_key)
-    .bind(&work.recording_id)
-    .bind(&work.server_call_id)
-    .bind(&work.start_time)
-    .bind(work.duration_ms)
-    .bind(&work.session_end_reason)
-    .bind(&work.content_type)
-    .bind(&work.channel_type)
-    .bind(&work.format_type)
-    .bind(media_extension(work.format_type.as_deref()))
-    .bind(deadline)
-    .bind(now)
-    .fetch_one(&mut **tx)
-    .await?
-    .try_get(0)?;
+    let recording = recordings::find_or_create(tx, work, now).await?;
 
     for chunk in &work.chunks {
         let existing: Option<String> =

@@ -1,11 +1,19 @@
-//! Recordings: what the manifest and the operator views are built from.
+//! Recordings: one row per recording, found by its identity, filed in a folder chosen once;
+//! what the manifest and the operator views are built from.
 
-use super::{Db, Job, QueueError};
+use sqlx::Row;
+
+use super::{Db, Job, QueueError, Tx};
+use crate::recording::{Announcement, millis, recording_identity};
+use crate::storage::layout::media_extension;
 
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
 pub struct Recording {
     pub id: i64,
     pub call_id: String,
+    /// The recording's folder below its call: the contract's recordingKey (the recording id,
+    /// or the start time as `YYYYMMDDTHHMMSSZ`), with `-2`, `-3`… when another recording of
+    /// the call held that name first. Chosen once, when the row is created.
     pub recording_key: String,
     pub recording_id: Option<String>,
     pub server_call_id: Option<String>,
@@ -86,4 +94,189 @@ pub async fn stale_manifests(db: &Db) -> Result<Vec<i64>, QueueError> {
     )
     .fetch_all(db.pool())
     .await?)
+}
+
+/// Folder names tried for one recording before giving up: far more recordings than one call
+/// ever starts in one second.
+const FOLDER_ATTEMPTS: u32 = 1000;
+
+/// The row of the recording `work` announces: the one with its identity, else a new one in
+/// the first free folder. Runs in the ingest transaction; safe against another replica
+/// inserting a recording of the same call at the same time, because both the identity and
+/// the folder are unique per call: a clash inserts nothing, and the next round sees the
+/// winner's row.
+pub async fn find_or_create(tx: &mut Tx, work: &Announcement, now: i64) -> Result<i64, QueueError> {
+    let identity = work.identity();
+    for _ in 0..FOLDER_ATTEMPTS {
+        if let Some(id) = find(tx, work, &identity).await? {
+            update(tx, id, work, now).await?;
+            return Ok(id);
+        }
+        let taken: Vec<String> =
+            sqlx::query_scalar("SELECT recording_key FROM recordings WHERE call_id = $1")
+                .bind(&work.call_id)
+                .fetch_all(&mut **tx)
+                .await?;
+        let folder = free_folder(&work.recording_key, &taken);
+        if let Some(id) = insert(tx, work, &identity, &folder, now).await? {
+            return Ok(id);
+        }
+    }
+    Err(QueueError::Database(sqlx::Error::Protocol(format!(
+        "no free folder for a recording of call {} after {FOLDER_ATTEMPTS} tries",
+        work.call_id
+    ))))
+}
+
+/// `base`, else `base-2`, `base-3`…: the first name no recording of the call holds.
+pub fn free_folder(base: &str, taken: &[String]) -> String {
+    let is_free = |name: &str| !taken.iter().any(|t| t == name);
+    if is_free(base) {
+        return base.to_owned();
+    }
+    (2u64..)
+        .map(|n| format!("{base}-{n}"))
+        .find(|name| is_free(name))
+        .expect("some suffix is free")
+}
+
+/// The row with this identity. A row written before identities were kept has none: it is
+/// the recording whose folder is the announced key and whose stored fields give the same
+/// identity, and it takes that identity now.
+async fn find(tx: &mut Tx, work: &Announcement, identity: &str) -> Result<Option<i64>, QueueError> {
+    let known: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM recordings WHERE call_id = $1 AND identity = $2")
+            .bind(&work.call_id)
+            .bind(identity)
+            .fetch_optional(&mut **tx)
+            .await?;
+    if known.is_some() {
+        return Ok(known);
+    }
+    let earlier = sqlx::query(
+        "SELECT id, recording_id, start_time, content_type, channel_type, format_type FROM recordings
+         WHERE call_id = $1 AND recording_key = $2 AND identity IS NULL",
+    )
+    .bind(&work.call_id)
+    .bind(&work.recording_key)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(row) = earlier else {
+        return Ok(None);
+    };
+    let text = |column: &str| row.try_get::<Option<String>, _>(column);
+    let stored = recording_identity(
+        text("recording_id")?.as_deref(),
+        text("start_time")?.as_deref(),
+        [
+            text("content_type")?.as_deref(),
+            text("channel_type")?.as_deref(),
+            text("format_type")?.as_deref(),
+        ],
+    );
+    if stored.as_deref() != Some(identity) {
+        return Ok(None);
+    }
+    let id: i64 = row.try_get("id")?;
+    let claimed =
+        sqlx::query("UPDATE recordings SET identity = $1 WHERE id = $2 AND identity IS NULL")
+            .bind(identity)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+    Ok((claimed == 1).then_some(id))
+}
+
+/// Inserts the recording in `folder`; None when its identity or folder was taken meanwhile.
+async fn insert(
+    tx: &mut Tx,
+    work: &Announcement,
+    identity: &str,
+    folder: &str,
+    now: i64,
+) -> Result<Option<i64>, QueueError> {
+    let inserted: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO recordings (call_id, recording_key, identity, recording_id, server_call_id, start_time, duration_ms,
+             session_end_reason, content_type, channel_type, format_type, media_extension, deadline_at, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)
+         ON CONFLICT DO NOTHING
+         RETURNING id",
+    )
+    .bind(&work.call_id)
+    .bind(folder)
+    .bind(identity)
+    .bind(&work.recording_id)
+    .bind(&work.server_call_id)
+    .bind(&work.start_time)
+    .bind(work.duration_ms)
+    .bind(&work.session_end_reason)
+    .bind(&work.content_type)
+    .bind(&work.channel_type)
+    .bind(&work.format_type)
+    .bind(media_extension(work.format_type.as_deref()))
+    .bind(millis(work.deadline))
+    .bind(now)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(inserted)
+}
+
+/// Folds a later announcement of a known recording into its row.
+async fn update(tx: &mut Tx, id: i64, work: &Announcement, now: i64) -> Result<(), QueueError> {
+    sqlx::query(
+        "UPDATE recordings SET
+             recording_id = COALESCE(recording_id, $1),
+             server_call_id = COALESCE(server_call_id, $2),
+             start_time = COALESCE(start_time, $3),
+             duration_ms = COALESCE($4, duration_ms),
+             session_end_reason = COALESCE($5, session_end_reason),
+             content_type = COALESCE(content_type, $6),
+             channel_type = COALESCE(channel_type, $7),
+             format_type = COALESCE(format_type, $8),
+             deadline_at = CASE WHEN $9 < deadline_at THEN $9 ELSE deadline_at END,
+             updated_at = $10
+         WHERE id = $11",
+    )
+    .bind(&work.recording_id)
+    .bind(&work.server_call_id)
+    .bind(&work.start_time)
+    .bind(work.duration_ms)
+    .bind(&work.session_end_reason)
+    .bind(&work.content_type)
+    .bind(&work.channel_type)
+    .bind(&work.format_type)
+    .bind(millis(work.deadline))
+    .bind(now)
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_free_name_is_the_key_then_a_suffix() {
+        let taken = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        assert_eq!(free_folder("20261127T092023Z", &[]), "20261127T092023Z");
+        assert_eq!(
+            free_folder("20261127T092023Z", &taken(&["20261127T092023Z"])),
+            "20261127T092023Z-2"
+        );
+        assert_eq!(
+            free_folder(
+                "20261127T092023Z",
+                &taken(&[
+                    "20261127T092023Z",
+                    "20261127T092023Z-2",
+                    "20261127T092023Z-4"
+                ])
+            ),
+            "20261127T092023Z-3"
+        );
+        assert_eq!(free_folder("k", &taken(&["other"])), "k");
+    }
 }

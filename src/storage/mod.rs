@@ -158,7 +158,8 @@ impl Archive {
         }))
     }
 
-    /// Writes a small object in one put, unless the same bytes are already there.
+    /// Writes a small object in one put, unless the same bytes are already there. Only the
+    /// manifest is written this way: it is the one object that is ever replaced.
     pub async fn put_bytes(&self, key: &Path, bytes: Bytes) -> Result<ObjectDigest, StorageError> {
         let digest = ObjectDigest {
             key: key.to_string(),
@@ -176,6 +177,41 @@ impl Archive {
             )
             .await?;
         Ok(digest)
+    }
+
+    /// Writes a small object that never changes once written (a metadata document): when
+    /// `key` already holds the same bytes nothing is written; when it holds other bytes the
+    /// write fails with `StorageError::ExistingDiffers` and the object is kept as it is.
+    pub async fn put_bytes_once(
+        &self,
+        key: &Path,
+        bytes: Bytes,
+    ) -> Result<ObjectDigest, StorageError> {
+        let digest = ObjectDigest {
+            key: key.to_string(),
+            bytes: bytes.len() as u64,
+            sha256: hex::encode(Sha256::digest(&bytes)),
+        };
+        let existing = match self.existing_digest(key).await? {
+            Some(existing) => Some(existing),
+            // Written without the sha256 metadata (or by someone else): read it to compare.
+            None if self.options.metadata => self.digest_of(key).await?,
+            None => None,
+        };
+        match existing {
+            Some(existing) if existing == digest => Ok(digest),
+            Some(_) => Err(StorageError::ExistingDiffers { key: digest.key }),
+            None => {
+                self.store
+                    .put_opts(
+                        key,
+                        PutPayload::from(bytes),
+                        self.options.put_options(&digest.sha256),
+                    )
+                    .await?;
+                Ok(digest)
+            }
+        }
     }
 
     /// Streams an object back and returns its size and sha256, or None when it is absent.
@@ -207,7 +243,7 @@ impl Archive {
 
     /// Answers whether the storage is reachable (for `/readyz`).
     pub async fn check(&self) -> Result<(), StorageError> {
-        let probe = Path::from(format!(
+        let probe = layout::object_key(&format!(
             "{}.callvault-readyz",
             layout::sanitise_segment(&self.prefix)
         ));
@@ -230,5 +266,19 @@ impl Archive {
     /// Where objects go, for logs (no credentials).
     pub fn description(&self) -> &str {
         &self.description
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_scenarios as scenario;
+    use super::test_servers::storage_settings;
+
+    #[tokio::test]
+    async fn a_metadata_document_in_a_local_folder_is_never_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = storage_settings(&[("storage.path", dir.path().display().to_string())]);
+        let archive = super::Archive::open(&settings).await.unwrap();
+        scenario::a_metadata_document_is_never_replaced(&archive).await;
     }
 }

@@ -139,6 +139,42 @@ pub async fn a_rerun_skips_the_upload_of_an_identical_object(archive: &Archive) 
     assert_eq!(before.e_tag, after.e_tag);
 }
 
+/// A metadata document is written once: the same bytes again are kept, other bytes fail with
+/// `ExistingDiffers` and leave the first document in place, and the job fails for good
+/// with a message saying so. The key has a hashed segment: its `~` reaches the store as is.
+pub async fn a_metadata_document_is_never_replaced(archive: &Archive) {
+    let key = archive.layout("call m", "rec-m").metadata(0);
+    assert!(key.as_ref().contains("call_m~"), "{key}");
+    let first = Bytes::from_static(br#"{"participants":[{"participantId":"8:acs:a"}]}"#);
+    let digest = archive.put_bytes_once(&key, first.clone()).await.unwrap();
+    assert_eq!(digest.sha256, sha256_hex(&first));
+    assert_eq!(super::layout::object_key(&digest.key), key);
+    assert_eq!(
+        archive.put_bytes_once(&key, first.clone()).await.unwrap(),
+        digest
+    );
+    let other = Bytes::from_static(br#"{"participants":[{"participantId":"8:acs:b"}]}"#);
+    let err = archive.put_bytes_once(&key, other).await.unwrap_err();
+    assert!(
+        matches!(&err, StorageError::ExistingDiffers { key: at } if at == key.as_ref()),
+        "{err}"
+    );
+    assert!(
+        read_back(archive, &key).await == first,
+        "the first document was replaced"
+    );
+    let decided = RetryPolicy {
+        max_attempts: 5,
+        initial: Duration::from_millis(10),
+        max: Duration::from_millis(10),
+    }
+    .decide(&TransferError::Storage(err), 1, false, 0);
+    assert!(
+        matches!(&decided, Finish::Failed { error } if error.contains("other content already exists")),
+        "{decided:?}"
+    );
+}
+
 /// `verify` passes an intact recording and reports a tampered object as MISMATCH and a
 /// deleted one as MISSING.
 pub async fn verify_detects_tampering(archive: &Archive) {

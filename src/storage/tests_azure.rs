@@ -63,3 +63,8 @@ async fn an_azure_outage_fails_the_attempt_promptly_and_the_next_attempt_complet
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_metadata_document_on_azure_is_never_replaced() {
+    scenario::a_metadata_document_is_never_replaced(&azure_archive(&[]).await.0).await;
+}

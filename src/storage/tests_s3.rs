@@ -74,3 +74,8 @@ async fn an_s3_outage_fails_the_attempt_promptly_and_the_next_attempt_completes(
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_metadata_document_on_s3_is_never_replaced() {
+    scenario::a_metadata_document_is_never_replaced(&s3_archive(&[]).await.0).await;
+}

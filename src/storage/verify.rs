@@ -76,7 +76,7 @@ pub async fn verify_object(
     archive: &Archive,
     expected: &ObjectDigest,
 ) -> Result<ObjectCheck, StorageError> {
-    let key = Path::from(expected.key.as_str());
+    let key = super::layout::object_key(&expected.key);
     let check = |status| ObjectCheck {
         key: expected.key.clone(),
         status,

@@ -274,7 +274,7 @@ impl Worker {
         let Some(url) = job.delete_url.as_deref() else {
             return;
         };
-        let key = object_store::path::Path::from(chunk.media_key.as_str());
+        let key = crate::storage::layout::object_key(&chunk.media_key);
         match self.ctx.archive.digest_of(&key).await {
             Ok(Some(digest))
                 if digest.sha256 == chunk.media_sha256 && digest.bytes == chunk.media_bytes => {}

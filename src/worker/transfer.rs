@@ -54,7 +54,7 @@ pub async fn archive_chunk(
     .await?;
     let metadata_digest = ctx
         .archive
-        .put_bytes(&layout.metadata(index), metadata.clone())
+        .put_bytes_once(&layout.metadata(index), metadata.clone())
         .await?;
     Ok(ArchivedChunk {
         media_key: media.key,

@@ -8,6 +8,7 @@ mod crash;
 mod demo;
 mod hostile_urls;
 mod idempotency;
+mod identity;
 mod pipeline;
 mod postgres;
 mod remote_storage;

@@ -4,6 +4,7 @@ pub mod auth;
 mod body;
 pub mod delivery;
 pub mod envelope;
+pub mod quote;
 pub mod recording_event;
 pub mod routes;
 

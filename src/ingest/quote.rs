@@ -1,0 +1,52 @@
+//! Quoting untrusted input in operator-facing text: a reason names what was wrong without
+//! copying a megabyte of it into the database and the log.
+
+/// The most characters of input a reason quotes.
+pub const QUOTE_CHARS: usize = 200;
+
+/// `s` cut to [`QUOTE_CHARS`] characters (on a character boundary), with `…` when cut.
+pub fn quote(s: &str) -> String {
+    match s.char_indices().nth(QUOTE_CHARS) {
+        None => s.to_owned(),
+        Some((cut, _)) => format!("{}…", &s[..cut]),
+    }
+}
+
+/// `s` cut to at most `max_bytes` bytes on a character boundary; the flag says whether it was cut.
+pub fn truncate_bytes(s: &str, max_bytes: usize) -> (&str, bool) {
+    if s.len() <= max_bytes {
+        return (s, false);
+    }
+    let mut cut = max_bytes;
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    (&s[..cut], true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_input_is_quoted_whole() {
+        assert_eq!(quote("abc"), "abc");
+        assert_eq!(quote(&"x".repeat(QUOTE_CHARS)), "x".repeat(QUOTE_CHARS));
+    }
+
+    #[test]
+    fn long_input_is_cut_on_a_character_boundary() {
+        let long = "é".repeat(10_000);
+        let quoted = quote(&long);
+        assert_eq!(quoted.chars().count(), QUOTE_CHARS + 1);
+        assert!(quoted.ends_with('…'));
+    }
+
+    #[test]
+    fn truncation_by_bytes_never_splits_a_character() {
+        assert_eq!(truncate_bytes("abc", 3), ("abc", false));
+        // "é" is two bytes: cutting at 3 keeps one of them.
+        assert_eq!(truncate_bytes("éé", 3), ("é", true));
+        assert_eq!(truncate_bytes("éé", 0), ("", true));
+    }
+}

@@ -12,18 +12,6 @@ pub fn quote(s: &str) -> String {
     }
 }
 
-/// `s` cut to at most `max_bytes` bytes on a character boundary; the flag says whether it was cut.
-pub fn truncate_bytes(s: &str, max_bytes: usize) -> (&str, bool) {
-    if s.len() <= max_bytes {
-        return (s, false);
-    }
-    let mut cut = max_bytes;
-    while !s.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    (&s[..cut], true)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -40,13 +28,5 @@ mod tests {
         let quoted = quote(&long);
         assert_eq!(quoted.chars().count(), QUOTE_CHARS + 1);
         assert!(quoted.ends_with('…'));
-    }
-
-    #[test]
-    fn truncation_by_bytes_never_splits_a_character() {
-        assert_eq!(truncate_bytes("abc", 3), ("abc", false));
-        // "é" is two bytes: cutting at 3 keeps one of them.
-        assert_eq!(truncate_bytes("éé", 3), ("é", true));
-        assert_eq!(truncate_bytes("éé", 0), ("", true));
     }
 }

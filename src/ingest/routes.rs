@@ -1,8 +1,11 @@
 //! The webhook endpoints: Event Grid / CloudEvents deliveries, both handshakes, and the
 //! recording-state callback.
 
+use std::time::Duration;
+
 use actix_web::http::header::CONTENT_LENGTH;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::http::{ConnectionType, StatusCode};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde_json::json;
 
 use super::auth::WebhookAuth;
@@ -16,6 +19,8 @@ pub struct WebhookState {
     pub intake: Intake,
     pub auth: WebhookAuth,
     pub max_body_bytes: usize,
+    /// How long an authenticated request's whole body may take to arrive.
+    pub body_deadline: Duration,
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -42,12 +47,17 @@ async fn read_events(
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok());
-    let body = read_limited(payload, declared, state.max_body_bytes)
+    let body = read_limited(payload, declared, state.max_body_bytes, state.body_deadline)
         .await
         .map_err(|err| match err {
             BodyError::TooLarge(_) => ApiError::new(
-                actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+                StatusCode::PAYLOAD_TOO_LARGE,
                 "body_too_large",
+                err.to_string(),
+            ),
+            BodyError::TooSlow(_) => ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_too_slow",
                 err.to_string(),
             ),
             BodyError::Read(_) => ApiError::bad_request("unreadable_body", err.to_string()),
@@ -57,7 +67,25 @@ async fn read_events(
         EnvelopeError::NotAnEventArray => {
             ApiError::bad_request("not_an_event_array", err.to_string())
         }
+        // Event Grid dead-letters a 413 at once; no real batch is that large.
+        EnvelopeError::TooManyEvents => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_many_events",
+            err.to_string(),
+        ),
     })
+}
+
+/// An error answer; after a body that stopped arriving the connection is closed, since the
+/// rest of that body would otherwise be read as the next request.
+fn refuse(err: ApiError) -> HttpResponse {
+    let mut response = err.error_response();
+    if err.status == StatusCode::REQUEST_TIMEOUT {
+        response
+            .head_mut()
+            .set_connection_type(ConnectionType::Close);
+    }
+    response
 }
 
 /// `POST /api/events` (and `/api/recording-state`): answers 200 only once every event is committed.
@@ -67,7 +95,10 @@ async fn receive_events(
     payload: web::Payload,
     state: web::Data<WebhookState>,
 ) -> Result<HttpResponse, ApiError> {
-    let events = read_events(&request, payload, &state).await?;
+    let events = match read_events(&request, payload, &state).await {
+        Ok(events) => events,
+        Err(err) => return Ok(refuse(err)),
+    };
     if let Some(validation) = events
         .iter()
         .find(|event| event.event_type == envelope::SUBSCRIPTION_VALIDATION)

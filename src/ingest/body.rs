@@ -25,7 +25,7 @@ pub enum BodyError {
 /// Reads the body, refusing it once it passes `limit` bytes or `deadline` from now.
 /// `declared` (Content-Length) only refuses early; memory grows with the bytes received.
 pub async fn read_limited(
-    mut payload: web::Payload,
+    payload: &mut web::Payload,
     declared: Option<usize>,
     limit: usize,
     deadline: Duration,

@@ -11,6 +11,9 @@ pub mod recording_event;
 mod replay;
 pub mod routes;
 
+#[cfg(test)]
+mod tests;
+
 pub use auth::WebhookAuth;
 pub use body::BODY_DEADLINE;
 pub use delivery::{DeliverySummary, Intake};

@@ -34,7 +34,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 async fn read_events(
     request: &HttpRequest,
-    payload: web::Payload,
+    payload: &mut web::Payload,
     state: &WebhookState,
 ) -> Result<Vec<envelope::Envelope>, ApiError> {
     if !state.auth.allows(request) {
@@ -76,8 +76,9 @@ async fn read_events(
     })
 }
 
-/// An error answer; after a body that stopped arriving the connection is closed, since the
-/// rest of that body would otherwise be read as the next request.
+/// An error answer; after a body that stopped arriving the connection is closed, so the
+/// rest of that body is never read as the next request. (A chunked body is drained by actix
+/// instead: discarded as it arrives, never buffered.)
 fn refuse(err: ApiError) -> HttpResponse {
     let mut response = err.error_response();
     if err.status == StatusCode::REQUEST_TIMEOUT {
@@ -92,10 +93,10 @@ fn refuse(err: ApiError) -> HttpResponse {
 #[tracing::instrument(skip_all, fields(delivery_count = request.headers().get("aeg-delivery-count").and_then(|v| v.to_str().ok())))]
 async fn receive_events(
     request: HttpRequest,
-    payload: web::Payload,
+    mut payload: web::Payload,
     state: web::Data<WebhookState>,
 ) -> Result<HttpResponse, ApiError> {
-    let events = match read_events(&request, payload, &state).await {
+    let events = match read_events(&request, &mut payload, &state).await {
         Ok(events) => events,
         Err(err) => return Ok(refuse(err)),
     };

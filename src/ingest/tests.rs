@@ -14,23 +14,28 @@ use crate::config::Secret;
 use crate::metrics::Metrics;
 use crate::queue::Db;
 
-/// A webhook alone on port 0 with its body deadline set to `deadline`.
-async fn webhook(deadline: Duration) -> (std::net::SocketAddr, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
+/// An intake on a fresh SQLite file in `dir`.
+async fn intake(dir: &tempfile::TempDir) -> Intake {
     let db = Db::connect(&format!("sqlite://{}/db.sqlite", dir.path().display()), 2)
         .await
         .unwrap();
     db.migrate().await.unwrap();
     let endpoint = url::Url::parse("https://contoso-acs.communication.azure.com/").unwrap();
+    Intake {
+        db,
+        guard: UrlGuard::new(&[".asm.skype.com".to_owned()], &endpoint, false),
+        acs_endpoint: endpoint,
+        retention: chrono::Duration::hours(24),
+        metrics: Arc::new(Metrics::default()),
+        wake: Arc::new(tokio::sync::Notify::new()),
+    }
+}
+
+/// A webhook alone on port 0 with its body deadline set to `deadline`.
+async fn webhook(deadline: Duration) -> (std::net::SocketAddr, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
     let state = web::Data::new(WebhookState {
-        intake: Intake {
-            db,
-            guard: UrlGuard::new(&[".asm.skype.com".to_owned()], &endpoint, false),
-            acs_endpoint: endpoint,
-            retention: chrono::Duration::hours(24),
-            metrics: Arc::new(Metrics::default()),
-            wake: Arc::new(tokio::sync::Notify::new()),
-        },
+        intake: intake(&dir).await,
         auth: WebhookAuth::Secret(Secret::new("s")),
         max_body_bytes: 4 * 1024 * 1024,
         body_deadline: deadline,
@@ -110,4 +115,50 @@ async fn a_stalled_request_without_the_secret_is_refused_before_its_body() {
         .unwrap();
     let answer = String::from_utf8_lossy(&answer[..read]);
     assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+}
+
+/// Collects what a test's subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_delivery_of_many_bad_events_logs_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let intake = intake(&dir).await;
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let body = format!("[{}]", vec!["0"; 2_000].join(","));
+    let events = super::envelope::parse_body(body.as_bytes()).unwrap();
+    let summary = intake.store(&events).await.unwrap();
+    assert_eq!(summary.quarantined, 2_000);
+
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("callvault::ingest"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{log}");
+    assert!(lines[0].contains("quarantined=2000"), "{}", lines[0]);
+    assert!(
+        lines[0].contains("the element is not a JSON object"),
+        "{}",
+        lines[0]
+    );
 }

@@ -58,15 +58,15 @@ pub struct StateChangeFields {
 }
 
 /// An event with its plan and, when it will be quarantined, the payload to keep.
-pub struct Planned<'a> {
-    pub event: &'a Envelope,
+pub struct Planned {
+    pub event: Envelope,
     pub plan: Plan,
     payload: Option<StoredPayload>,
 }
 
-impl<'a> Planned<'a> {
-    pub fn new(event: &'a Envelope, intake: &Intake, now: DateTime<Utc>) -> Self {
-        let plan = plan(event, intake, now);
+impl Planned {
+    pub fn new(event: Envelope, intake: &Intake, now: DateTime<Utc>) -> Self {
+        let plan = plan(&event, intake, now);
         let payload = matches!(
             plan,
             Plan::Unidentified(_) | Plan::Identified(Action::Invalid(_))

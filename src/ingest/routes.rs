@@ -62,18 +62,20 @@ async fn read_events(
             ),
             BodyError::Read(_) => ApiError::bad_request("unreadable_body", err.to_string()),
         })?;
-    parse_body(&body).map_err(|err| match err {
-        EnvelopeError::NotJson(_) => ApiError::bad_request("invalid_json", err.to_string()),
-        EnvelopeError::NotAnEventArray => {
-            ApiError::bad_request("not_an_event_array", err.to_string())
-        }
-        // Event Grid dead-letters a 413 at once; no real batch is that large.
-        EnvelopeError::TooManyEvents => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_many_events",
-            err.to_string(),
-        ),
-    })
+    super::delivery::on_blocking_pool(move || parse_body(&body))
+        .await
+        .map_err(|err| match err {
+            EnvelopeError::NotJson(_) => ApiError::bad_request("invalid_json", err.to_string()),
+            EnvelopeError::NotAnEventArray => {
+                ApiError::bad_request("not_an_event_array", err.to_string())
+            }
+            // Event Grid dead-letters a 413 at once; no real batch is that large.
+            EnvelopeError::TooManyEvents => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_many_events",
+                err.to_string(),
+            ),
+        })
 }
 
 /// An error answer; after a body that stopped arriving the connection is closed, so the
@@ -123,7 +125,7 @@ async fn receive_events(
         );
         return Ok(HttpResponse::Ok().json(json!({ "validationResponse": code })));
     }
-    let summary = state.intake.store(&events).await?;
+    let summary = state.intake.store(events).await?;
     Ok(HttpResponse::Ok().json(summary))
 }
 

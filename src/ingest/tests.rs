@@ -146,7 +146,7 @@ async fn a_delivery_of_many_bad_events_logs_one_line() {
 
     let body = format!("[{}]", vec!["0"; 2_000].join(","));
     let events = super::envelope::parse_body(body.as_bytes()).unwrap();
-    let summary = intake.store(&events).await.unwrap();
+    let summary = intake.store(events).await.unwrap();
     assert_eq!(summary.quarantined, 2_000);
 
     let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();

@@ -168,6 +168,13 @@ pub async fn start(
         ));
     }
 
+    // Every role purges: an ingest-only deployment fills quarantine too, and the delete is idempotent.
+    tasks.spawn(crate::admin::quarantine_purge::run(
+        db.clone(),
+        settings.admin.quarantine_retention_days,
+        shutdown.clone(),
+    ));
+
     let webhook = web::Data::new(WebhookState {
         intake: intake.clone(),
         auth: if settings.ingest.secret.is_empty() {
@@ -176,6 +183,7 @@ pub async fn start(
             WebhookAuth::Secret(settings.ingest.secret.clone())
         },
         max_body_bytes: settings.server.max_body_bytes,
+        body_deadline: crate::ingest::BODY_DEADLINE,
     });
     let state = web::Data::new(AppState {
         settings: settings.clone(),

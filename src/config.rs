@@ -147,6 +147,8 @@ pub struct AdminSettings {
     pub token: Secret,
     /// Hours before a deadline at which a pending job is reported as at risk.
     pub deadline_warning_hours: u64,
+    /// Days a quarantine entry is kept after its replay (or, never replayed, its arrival).
+    pub quarantine_retention_days: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

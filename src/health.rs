@@ -14,15 +14,27 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-/// 200 when the database and the storage answer; else 503 naming which did not.
+/// 200 when the database and the storage answer; else 503 naming which did not, as `ok` or
+/// `down`. The error itself goes to the log only: its text can name hosts, paths or users,
+/// and a probe endpoint is reachable without a token.
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let database = state.db.ping().await.err().map(|err| err.to_string());
-    let storage = state.archive.check().await.err().map(|err| err.to_string());
-    let body = json!({
-        "database": database.as_deref().unwrap_or("ok"),
-        "storage": storage.as_deref().unwrap_or("ok"),
-    });
-    if database.is_none() && storage.is_none() {
+    let database = match state.db.ping().await {
+        Ok(()) => true,
+        Err(err) => {
+            tracing::warn!(error = %err, "readiness: the database does not answer");
+            false
+        }
+    };
+    let storage = match state.archive.check().await {
+        Ok(()) => true,
+        Err(err) => {
+            tracing::warn!(error = %err, "readiness: the storage does not answer");
+            false
+        }
+    };
+    let word = |up: bool| if up { "ok" } else { "down" };
+    let body = json!({ "database": word(database), "storage": word(storage) });
+    if database && storage {
         HttpResponse::Ok().json(body)
     } else {
         HttpResponse::ServiceUnavailable().json(body)

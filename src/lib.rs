@@ -16,6 +16,7 @@ pub mod http_error;
 pub mod ingest;
 pub mod metrics;
 pub mod queue;
+pub mod quote;
 pub mod recording;
 pub mod storage;
 pub mod telemetry;

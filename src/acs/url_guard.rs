@@ -5,12 +5,13 @@
 
 use super::address;
 use super::url_path::{self, DownloadPath, is_plain_segment};
+use crate::quote::quote;
 
 mod checked;
 
 pub use checked::{DeleteUrl, DownloadUrl, Fetch, Purpose};
 
-/// Why a URL was refused. Every quoted input is cut to [`QUOTE_LIMIT`] characters.
+/// Why a URL was refused. Every quoted input is cut to [`QUOTE_CHARS`](crate::quote::QUOTE_CHARS) characters.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum GuardError {
     #[error("{purpose} `{url}` is not a valid URL")]
@@ -43,17 +44,6 @@ pub enum GuardError {
         "documentId `{0}` is empty, a dot segment, or holds `/`, `\\` or a control character: no ACS document id does"
     )]
     BadDocumentId(String),
-}
-
-/// The most characters of an input any refusal quotes.
-pub const QUOTE_LIMIT: usize = 200;
-
-/// At most [`QUOTE_LIMIT`] characters of `raw`, with `…` when cut.
-pub fn quote(raw: &str) -> String {
-    match raw.char_indices().nth(QUOTE_LIMIT) {
-        Some((cut, _)) => format!("{}…", &raw[..cut]),
-        None => raw.to_owned(),
-    }
 }
 
 /// Where a URL's host stands.

@@ -1,5 +1,5 @@
 //! Operating callvault: the `/admin` API and operator page (behind `admin.token`), the
-//! `/metrics` endpoint, the deadline watch, and the queries the `jobs` / `recordings`
+//! `/metrics` endpoint, the deadline watch, the quarantine purge, and the queries the `jobs` / `recordings`
 //! commands share with the API.
 //!
 //! A recording's state is derived, never stored: see [`state::RecordingState`].
@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod deadline;
 pub mod operations;
+pub mod quarantine_purge;
 pub mod queries;
 mod routes;
 pub mod scrape;

@@ -4,8 +4,8 @@
 use super::queries;
 use super::state::RecordingState;
 use super::views::{
-    ChunkView, JobView, QuarantineView, RecordingDetail, RecordingPage, RecordingSummary,
-    ReplaySummary,
+    ChunkView, JobView, QuarantinePage, QuarantineSummary, QuarantineView, RecordingDetail,
+    RecordingPage, RecordingSummary, ReplaySummary,
 };
 use crate::queue::jobs;
 use crate::queue::{Db, JobState, QueueError, recordings};
@@ -48,6 +48,19 @@ pub fn limit(requested: Option<i64>, default: i64) -> Result<i64, OpsError> {
     }
 }
 
+/// A page cursor: the row id the next page starts below.
+fn parse_cursor(cursor: Option<&str>) -> Result<Option<i64>, OpsError> {
+    match cursor.filter(|c| !c.is_empty()) {
+        None => Ok(None),
+        Some(cursor) => cursor.parse::<i64>().map(Some).map_err(|_| {
+            OpsError::invalid(
+                "invalid_cursor",
+                format!("`{cursor}` is not a cursor from next_cursor"),
+            )
+        }),
+    }
+}
+
 /// Recordings newest first, one page; `cursor` is a previous page's `next_cursor`.
 pub async fn list_recordings(
     db: &Db,
@@ -56,15 +69,7 @@ pub async fn list_recordings(
     cursor: Option<&str>,
     now: i64,
 ) -> Result<RecordingPage, OpsError> {
-    let before = match cursor.filter(|c| !c.is_empty()) {
-        None => None,
-        Some(cursor) => Some(cursor.parse::<i64>().map_err(|_| {
-            OpsError::invalid(
-                "invalid_cursor",
-                format!("`{cursor}` is not a cursor from next_cursor"),
-            )
-        })?),
-    };
+    let before = parse_cursor(cursor)?;
     // One row more than asked tells whether another page follows.
     let mut rows = queries::recordings(db, state, before, limit + 1).await?;
     let more = rows.len() as i64 > limit;
@@ -259,14 +264,36 @@ pub async fn replay_jobs(
     }
 }
 
-/// Quarantined events, newest first.
+/// Quarantined events newest first, one page, without payloads; `cursor` is a previous
+/// page's `next_cursor`.
 pub async fn list_quarantine(
     db: &Db,
     include_replayed: bool,
     limit: i64,
-) -> Result<Vec<QuarantineView>, OpsError> {
-    let rows = queries::quarantine(db, include_replayed, limit).await?;
-    Ok(rows.into_iter().map(QuarantineView::from).collect())
+    cursor: Option<&str>,
+) -> Result<QuarantinePage, OpsError> {
+    let before = parse_cursor(cursor)?;
+    let mut rows = queries::quarantine(db, include_replayed, before, limit + 1).await?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let next_cursor = more
+        .then(|| rows.last().map(|row| row.id.to_string()))
+        .flatten();
+    Ok(QuarantinePage {
+        quarantine: rows.into_iter().map(QuarantineSummary::from).collect(),
+        next_cursor,
+    })
+}
+
+/// One quarantine entry with its stored payload.
+pub async fn quarantine_entry(db: &Db, id: i64) -> Result<QuarantineView, OpsError> {
+    queries::quarantine_entry(db, id)
+        .await?
+        .map(QuarantineView::from)
+        .ok_or_else(|| OpsError::NotFound {
+            code: "quarantine_not_found",
+            message: format!("no quarantine entry with id {id}"),
+        })
 }
 
 #[cfg(test)]

@@ -175,39 +175,77 @@ pub async fn state_events(
     .await?)
 }
 
-/// A quarantined event.
+/// A quarantined event without its payload: what a list shows.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct QuarantineRow {
+pub struct QuarantineListRow {
     pub id: i64,
     pub event_id: Option<String>,
     pub event_type: Option<String>,
     pub reason: String,
-    pub payload: String,
+    /// The full payload's size; the stored payload may be a prefix of it.
+    pub payload_bytes: i64,
+    /// Hex sha256 of the full payload (absent for entries stored before it was kept).
+    pub payload_sha256: Option<String>,
+    /// 1 when only a prefix of the payload is stored.
+    pub payload_truncated: i64,
     pub received_at: i64,
     pub replayed_at: Option<i64>,
     pub replay_outcome: Option<String>,
 }
 
-/// Quarantined events, newest first; replayed ones only when asked.
+/// A quarantined event with its stored payload.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct QuarantineRow {
+    #[sqlx(flatten)]
+    pub entry: QuarantineListRow,
+    pub payload: String,
+}
+
+const QUARANTINE_COLUMNS: &str = "id, event_id, event_type, reason, payload_bytes, payload_sha256,
+    payload_truncated, received_at, replayed_at, replay_outcome";
+
+/// Quarantined events newest first, with ids below `before` (the cursor), without their
+/// payloads; replayed ones only when asked.
 pub async fn quarantine(
     db: &Db,
     include_replayed: bool,
+    before: Option<i64>,
     limit: i64,
-) -> Result<Vec<QuarantineRow>, QueueError> {
-    let sql = if include_replayed {
-        "SELECT * FROM quarantine ORDER BY id DESC LIMIT $1"
+) -> Result<Vec<QuarantineListRow>, QueueError> {
+    let open_only = if include_replayed {
+        ""
     } else {
-        "SELECT * FROM quarantine WHERE replayed_at IS NULL ORDER BY id DESC LIMIT $1"
+        "AND replayed_at IS NULL"
     };
-    Ok(sqlx::query_as(sql).bind(limit).fetch_all(db.pool()).await?)
+    let sql = format!(
+        "SELECT {QUARANTINE_COLUMNS} FROM quarantine WHERE ($1 IS NULL OR id < $1) {open_only}
+         ORDER BY id DESC LIMIT $2"
+    );
+    Ok(sqlx::query_as(AssertSqlSafe(sql))
+        .bind(before)
+        .bind(limit)
+        .fetch_all(db.pool())
+        .await?)
 }
 
-/// One quarantine entry.
+/// One quarantine entry with its payload.
 pub async fn quarantine_entry(db: &Db, id: i64) -> Result<Option<QuarantineRow>, QueueError> {
-    Ok(sqlx::query_as("SELECT * FROM quarantine WHERE id = $1")
+    let sql = format!("SELECT {QUARANTINE_COLUMNS}, payload FROM quarantine WHERE id = $1");
+    Ok(sqlx::query_as(AssertSqlSafe(sql))
         .bind(id)
         .fetch_optional(db.pool())
         .await?)
+}
+
+/// Deletes the entries whose last activity (replay, or else arrival) is before `cutoff`.
+pub async fn purge_quarantine(db: &Db, cutoff: i64) -> Result<u64, QueueError> {
+    Ok(
+        sqlx::query("DELETE FROM quarantine WHERE COALESCE(replayed_at, received_at) < $1")
+            .bind(cutoff)
+            .execute(db.pool())
+            .await?
+            .rows_affected(),
+    )
 }
 
 /// Quarantine entries not replayed yet.

@@ -9,9 +9,9 @@ use serde_json::json;
 use super::operations::{self as ops, OpsError, ReplaySelection};
 use super::queries;
 use super::state::RecordingState;
-use super::views::QuarantineView;
 use crate::app::AppState;
 use crate::http_error::ApiError;
+use crate::ingest::Replay;
 use crate::queue::{JobState, now_millis};
 
 impl From<OpsError> for ApiError {
@@ -39,6 +39,7 @@ pub fn data_routes(cfg: &mut web::ServiceConfig) {
         .route("/jobs/{id}", web::get().to(show_job))
         .route("/jobs/{id}/replay", web::post().to(replay_job))
         .route("/quarantine", web::get().to(list_quarantine))
+        .route("/quarantine/{id}", web::get().to(show_quarantined))
         .route(
             "/quarantine/{id}/replay",
             web::post().to(replay_quarantined),
@@ -183,22 +184,39 @@ async fn replay_jobs(
     Ok(HttpResponse::Ok().json(summary))
 }
 
-/// `?include_replayed=true&limit=` of the quarantine list.
+/// `?include_replayed=true&limit=&cursor=` of the quarantine list.
 #[derive(Debug, Deserialize)]
 struct QuarantineQuery {
     #[serde(default)]
     include_replayed: bool,
     limit: Option<i64>,
+    cursor: Option<String>,
 }
 
+/// Lists entries without their payloads, so a poll costs the same whatever the events held.
 #[tracing::instrument(skip_all)]
 async fn list_quarantine(
     state: web::Data<AppState>,
     query: web::Query<QuarantineQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = ops::limit(query.limit, 100)?;
-    let entries = ops::list_quarantine(&state.db, query.include_replayed, limit).await?;
-    Ok(HttpResponse::Ok().json(json!({ "quarantine": entries })))
+    let page = ops::list_quarantine(
+        &state.db,
+        query.include_replayed,
+        limit,
+        query.cursor.as_deref(),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+#[tracing::instrument(skip_all, fields(quarantine_id = %path))]
+async fn show_quarantined(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&path, "quarantine_not_found", "quarantine entry")?;
+    Ok(HttpResponse::Ok().json(ops::quarantine_entry(&state.db, id).await?))
 }
 
 #[tracing::instrument(skip_all, fields(quarantine_id = %path))]
@@ -208,22 +226,28 @@ async fn replay_quarantined(
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&path, "quarantine_not_found", "quarantine entry")?;
     match state.intake.replay_quarantined(id).await? {
-        Some(Ok(())) => {
-            let entry = queries::quarantine_entry(&state.db, id)
-                .await?
-                .map(QuarantineView::from);
+        Replay::Accepted => {
+            let entry = ops::quarantine_entry(&state.db, id).await?;
             tracing::info!(
                 quarantine_id = id,
                 "quarantined event replayed and accepted"
             );
-            Ok(HttpResponse::Ok().json(json!({ "replayed": true, "entry": entry })))
+            Ok(HttpResponse::Ok().json(json!({ "replayed": true, "entry": entry.summary })))
         }
-        Some(Err(reason)) => Err(ApiError::new(
+        Replay::StillInvalid(reason) => Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "still_invalid",
             format!("the event is still invalid: {reason}"),
         )),
-        None => Err(match queries::quarantine_entry(&state.db, id).await? {
+        Replay::Truncated => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "payload_truncated",
+            format!(
+                "quarantine entry {id} keeps only the first 64 KiB of its event, so the event cannot be rebuilt; \
+                 ask the sender to deliver it again (its size and sha256 are in the entry)"
+            ),
+        )),
+        Replay::NotOpen => Err(match queries::quarantine_entry(&state.db, id).await? {
             Some(_) => ApiError::new(
                 StatusCode::CONFLICT,
                 "already_replayed",

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::queries::{AttemptRow, JobRow, QuarantineRow, RecordingRow, StateEventRow};
+use super::queries::{
+    AttemptRow, JobRow, QuarantineListRow, QuarantineRow, RecordingRow, StateEventRow,
+};
 use super::state::RecordingState;
 use crate::recording::from_millis;
 use crate::storage::layout::recording_folder;
@@ -185,34 +187,67 @@ pub struct RecordingDetail {
     pub state_events: Vec<StateEventRow>,
 }
 
-/// A quarantined event with the reason it was refused.
+/// A quarantined event with the reason it was refused, without its payload.
 #[derive(Debug, Clone, Serialize)]
-pub struct QuarantineView {
+pub struct QuarantineSummary {
     pub id: i64,
     pub event_id: Option<String>,
     pub event_type: Option<String>,
     pub reason: String,
+    /// The event's full size in bytes as received.
+    pub payload_bytes: i64,
+    /// Hex sha256 of the event as received (absent for entries stored before it was kept).
+    pub payload_sha256: Option<String>,
+    /// Only the first 64 KiB of the event are stored; such an entry cannot be replayed.
+    pub payload_truncated: bool,
     pub received_at: i64,
     pub received: String,
     pub replayed_at: Option<i64>,
     pub replay_outcome: Option<String>,
-    /// The event as received (a string when it was not valid JSON).
-    pub payload: serde_json::Value,
 }
 
-impl From<QuarantineRow> for QuarantineView {
-    fn from(row: QuarantineRow) -> Self {
-        let payload = serde_json::from_str(&row.payload)
-            .unwrap_or_else(|_| serde_json::Value::String(row.payload.clone()));
+impl From<QuarantineListRow> for QuarantineSummary {
+    fn from(row: QuarantineListRow) -> Self {
         Self {
             id: row.id,
             event_id: row.event_id,
             event_type: row.event_type,
             reason: row.reason,
+            payload_bytes: row.payload_bytes,
+            payload_sha256: row.payload_sha256,
+            payload_truncated: row.payload_truncated != 0,
             received_at: row.received_at,
             received: rfc3339(row.received_at),
             replayed_at: row.replayed_at,
             replay_outcome: row.replay_outcome,
+        }
+    }
+}
+
+/// A page of quarantine entries; pass `next_cursor` as `cursor` for the next page.
+#[derive(Debug, Clone, Serialize)]
+pub struct QuarantinePage {
+    pub quarantine: Vec<QuarantineSummary>,
+    /// Absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// One quarantine entry with its stored payload.
+#[derive(Debug, Clone, Serialize)]
+pub struct QuarantineView {
+    #[serde(flatten)]
+    pub summary: QuarantineSummary,
+    /// The event as stored: JSON when it is whole and valid, else the stored text as a string
+    /// (a prefix of the event when `payload_truncated`).
+    pub payload: serde_json::Value,
+}
+
+impl From<QuarantineRow> for QuarantineView {
+    fn from(row: QuarantineRow) -> Self {
+        let payload =
+            serde_json::from_str(&row.payload).unwrap_or(serde_json::Value::String(row.payload));
+        Self {
+            summary: row.entry.into(),
             payload,
         }
     }

@@ -1,16 +1,17 @@
-//! Storing one webhook delivery in one transaction: every event is accepted, recognised as a
-//! duplicate, quarantined with its reason, or counted as a type we do not act on.
+//! Storing one webhook delivery: every event is first judged in memory (parsed, validated,
+//! its quarantine payload prepared), then the delivery is written in one transaction that
+//! only writes. Each event ends accepted, recognised as a duplicate, quarantined with its
+//! reason, or counted as a type we do not act on.
 
 use std::sync::Arc;
 
-use serde_json::Value;
-
-use super::envelope::{self, Envelope};
-use super::recording_event::announcement;
+use super::envelope::Envelope;
+use super::plan::{Action, Plan, Planned, StateChangeFields};
 use crate::acs::UrlGuard;
 use crate::metrics::Metrics;
-use crate::queue::intake::{self, Enqueued, EventOutcome, StateChange};
+use crate::queue::intake::{self, Enqueued, EventOutcome, Quarantined, StateChange};
 use crate::queue::{Db, QueueError, Tx, now_millis};
+use crate::recording::Announcement;
 
 /// What ingest needs to turn events into work.
 #[derive(Clone)]
@@ -45,232 +46,210 @@ impl DeliverySummary {
     }
 }
 
+/// The first quarantined event of a delivery, for its one log line.
+struct FirstQuarantined {
+    id: i64,
+    reason: String,
+}
+
+/// The outcome of one event's writes.
+struct Written {
+    outcome: EventOutcome,
+    quarantined: Option<FirstQuarantined>,
+}
+
+impl Written {
+    fn plain(outcome: EventOutcome) -> Self {
+        Self {
+            outcome,
+            quarantined: None,
+        }
+    }
+}
+
 impl Intake {
     /// Stores every event of a delivery and commits once, before the caller answers 200.
-    pub async fn store(&self, events: &[Envelope]) -> Result<DeliverySummary, QueueError> {
+    pub async fn store(&self, events: Vec<Envelope>) -> Result<DeliverySummary, QueueError> {
+        let received = events.len();
+        // Judging 4 MiB of events takes tens of milliseconds of CPU: off the HTTP worker, so
+        // the requests it serves meanwhile (probes, other deliveries) are not held up.
+        let intake = self.clone();
+        let planned: Vec<Planned> = on_blocking_pool(move || {
+            let now = chrono::Utc::now();
+            events
+                .into_iter()
+                .map(|event| Planned::new(event, &intake, now))
+                .collect()
+        })
+        .await;
         let now = now_millis();
         let mut tx = self.db.begin_write().await?;
         let mut summary = DeliverySummary::default();
-        for event in events {
-            summary.count(self.store_event(&mut tx, event, now).await?);
+        let mut first_quarantined = None;
+        for event in &planned {
+            let written = self.write(&mut tx, event, now).await?;
+            summary.count(written.outcome);
+            first_quarantined = first_quarantined.or(written.quarantined);
         }
         tx.commit().await?;
-        let metrics = &self.metrics;
-        Metrics::add(&metrics.events_received, events.len() as u64);
-        Metrics::add(&metrics.events_accepted, summary.accepted as u64);
-        Metrics::add(&metrics.events_duplicate, summary.duplicates as u64);
-        Metrics::add(&metrics.events_quarantined, summary.quarantined as u64);
-        Metrics::add(&metrics.events_unknown_type, summary.ignored as u64);
+        // Freeing a 4 MiB tree of JSON values is milliseconds of work too.
+        tokio::task::spawn_blocking(move || drop(planned));
+        self.count(received, &summary);
+        log_delivery(received, &summary, first_quarantined.as_ref());
         if summary.accepted > 0 {
             self.wake.notify_one();
         }
         Ok(summary)
     }
 
-    async fn store_event(
-        &self,
-        tx: &mut Tx,
-        event: &Envelope,
-        now: i64,
-    ) -> Result<EventOutcome, QueueError> {
-        let raw = event.raw.to_string();
-        if event.event_type.is_empty() || event.id.trim().is_empty() {
-            let reason = if event.raw.is_object() {
-                "the event has no id or no type"
-            } else {
-                "the element is not a JSON object"
-            };
-            return self.quarantine(tx, None, event, reason, &raw, now).await;
-        }
-        let kind = match event.event_type.as_str() {
-            envelope::RECORDING_FILE_STATUS_UPDATED | envelope::RECORDING_STATE_CHANGED => {
-                EventOutcome::Accepted
-            }
-            _ => EventOutcome::Ignored,
+    fn count(&self, received: usize, summary: &DeliverySummary) {
+        let metrics = &self.metrics;
+        Metrics::add(&metrics.events_received, received as u64);
+        Metrics::add(&metrics.events_accepted, summary.accepted as u64);
+        Metrics::add(&metrics.events_duplicate, summary.duplicates as u64);
+        Metrics::add(&metrics.events_quarantined, summary.quarantined as u64);
+        Metrics::add(&metrics.events_unknown_type, summary.ignored as u64);
+    }
+
+    async fn write(&self, tx: &mut Tx, planned: &Planned, now: i64) -> Result<Written, QueueError> {
+        let event = &planned.event;
+        let action = match &planned.plan {
+            Plan::Unidentified(reason) => return quarantine(tx, planned, None, reason, now).await,
+            Plan::Identified(action) => action,
         };
-        if !intake::claim_event_id(tx, &event.id, &event.event_type, kind, now).await? {
-            return Ok(EventOutcome::Duplicate);
+        if !intake::claim_event_id(tx, &event.id, &event.event_type, action.claimed_as(), now)
+            .await?
+        {
+            return Ok(Written::plain(EventOutcome::Duplicate));
         }
-        match event.event_type.as_str() {
-            envelope::RECORDING_FILE_STATUS_UPDATED => {
-                self.store_recording_files(tx, event, &raw, now).await
-            }
-            envelope::RECORDING_STATE_CHANGED => {
-                self.store_state_change(tx, event, &raw, now).await
-            }
-            other => {
-                tracing::info!(event_id = %event.id, event_type = other, "event type not acted on");
-                Ok(EventOutcome::Ignored)
+        match action {
+            Action::Ignored => Ok(Written::plain(EventOutcome::Ignored)),
+            Action::Invalid(reason) => quarantine(tx, planned, Some(&event.id), reason, now).await,
+            Action::Files(work) => match enqueue(tx, work, now).await? {
+                Ok(()) => Ok(Written::plain(EventOutcome::Accepted)),
+                Err(reason) => {
+                    intake::set_event_outcome(tx, &event.id, EventOutcome::Quarantined, None)
+                        .await?;
+                    quarantine(tx, planned, Some(&event.id), &reason, now).await
+                }
+            },
+            Action::StateChange(fields) => {
+                record_state_change(tx, &event.id, fields, now).await?;
+                Ok(Written::plain(EventOutcome::Accepted))
             }
         }
     }
+}
 
-    async fn store_recording_files(
-        &self,
-        tx: &mut Tx,
-        event: &Envelope,
-        raw: &str,
-        now: i64,
-    ) -> Result<EventOutcome, QueueError> {
-        match self.queue_recording_files(tx, event, now).await? {
-            Ok(()) => Ok(EventOutcome::Accepted),
-            Err(reason) => {
-                self.quarantine(tx, Some(&event.id), event, &reason, raw, now)
-                    .await
-            }
-        }
+/// Runs CPU-bound work on tokio's blocking pool; a panic there is re-raised here.
+pub(super) async fn on_blocking_pool<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(value) => value,
+        Err(err) => std::panic::resume_unwind(err.into_panic()),
     }
+}
 
-    /// Validates a RecordingFileStatusUpdated event and queues its chunks, linking the event to
-    /// its recording. `Ok(Err(reason))` when the event is invalid for us.
-    async fn queue_recording_files(
-        &self,
-        tx: &mut Tx,
-        event: &Envelope,
-        now: i64,
-    ) -> Result<Result<(), String>, QueueError> {
-        let work = match announcement(
-            event,
-            &self.guard,
-            &self.acs_endpoint,
-            self.retention,
-            chrono::Utc::now(),
-        ) {
-            Ok(work) => work,
-            Err(invalid) => return Ok(Err(invalid.to_string())),
-        };
-        match intake::enqueue(tx, &work, now).await? {
-            Enqueued::Queued {
-                recording,
-                new_jobs,
-            } => {
-                intake::set_event_outcome(tx, &event.id, EventOutcome::Accepted, Some(recording))
-                    .await?;
-                tracing::info!(event_id = %event.id, call_id = %work.call_id, recording, chunks = work.chunks.len(), new_jobs, "recording files queued");
-                Ok(Ok(()))
-            }
-            Enqueued::IndexConflict {
-                index,
-                existing_document,
-            } => Ok(Err(format!(
-                "chunk index {index} is already taken by document {existing_document} of the same recording"
-            ))),
-        }
-    }
-
-    async fn store_state_change(
-        &self,
-        tx: &mut Tx,
-        event: &Envelope,
-        raw: &str,
-        now: i64,
-    ) -> Result<EventOutcome, QueueError> {
-        let text = |key: &str| {
-            event
-                .data
-                .get(key)
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-        };
-        let (Some(recording_id), Some(state)) = (text("recordingId"), text("state")) else {
-            return self
-                .quarantine(
-                    tx,
-                    Some(&event.id),
-                    event,
-                    "RecordingStateChanged without data.recordingId or data.state",
-                    raw,
-                    now,
-                )
-                .await;
-        };
-        let change = StateChange {
-            event_id: &event.id,
-            recording_id,
-            state,
-            start_date_time: text("startDateTime"),
-            server_call_id: text("serverCallId"),
-            event_time: event.time.as_deref(),
-            payload: raw,
-        };
-        intake::record_state_change(tx, &change, now).await?;
-        tracing::info!(event_id = %event.id, recording_id, state, "recording state changed");
-        Ok(EventOutcome::Accepted)
-    }
-
-    async fn quarantine(
-        &self,
-        tx: &mut Tx,
-        event_id: Option<&str>,
-        event: &Envelope,
-        reason: &str,
-        raw: &str,
-        now: i64,
-    ) -> Result<EventOutcome, QueueError> {
-        let event_type = Some(event.event_type.as_str()).filter(|t| !t.is_empty());
-        let id = intake::quarantine(tx, event_id, event_type, reason, raw, now).await?;
-        if let Some(event_id) = event_id {
-            intake::set_event_outcome(tx, event_id, EventOutcome::Quarantined, None).await?;
-        }
-        tracing::warn!(
-            quarantine_id = id,
-            event_id = event_id.unwrap_or(""),
-            reason,
-            "event quarantined"
-        );
-        Ok(EventOutcome::Quarantined)
-    }
-
-    /// Re-validates a quarantined event (after a configuration fix). On success its work is
-    /// queued and the entry marked replayed; otherwise the entry stays, with the new reason returned.
-    pub async fn replay_quarantined(
-        &self,
-        quarantine_id: i64,
-    ) -> Result<Option<Result<(), String>>, QueueError> {
-        let Some(payload): Option<String> = sqlx::query_scalar(
-            "SELECT payload FROM quarantine WHERE id = $1 AND replayed_at IS NULL",
-        )
-        .bind(quarantine_id)
-        .fetch_optional(self.db.pool())
-        .await?
-        else {
-            return Ok(None);
-        };
-        let event = match envelope::parse_body(format!("[{payload}]").as_bytes()) {
-            Ok(mut events) if events.len() == 1 => events.remove(0),
-            _ => return Ok(Some(Err("the stored payload is not an event".into()))),
-        };
-        let now = now_millis();
-        let mut tx = self.db.begin_write().await?;
-        let outcome = match event.event_type.as_str() {
-            envelope::RECORDING_FILE_STATUS_UPDATED => {
-                intake::claim_event_id(
-                    &mut tx,
-                    &event.id,
-                    &event.event_type,
-                    EventOutcome::Accepted,
-                    now,
-                )
+/// Queues an announcement's chunks and links its event to the recording; `Err(reason)` when
+/// a chunk index is already taken by another document (known only to the database).
+pub(super) async fn enqueue(
+    tx: &mut Tx,
+    work: &Announcement,
+    now: i64,
+) -> Result<Result<(), String>, QueueError> {
+    match intake::enqueue(tx, work, now).await? {
+        Enqueued::Queued {
+            recording,
+            new_jobs,
+        } => {
+            intake::set_event_outcome(tx, &work.event_id, EventOutcome::Accepted, Some(recording))
                 .await?;
-                self.queue_recording_files(&mut tx, &event, now).await?
-            }
-            other => Err(format!("event type `{other}` cannot be replayed")),
-        };
-        let label = match &outcome {
-            Ok(()) => "accepted".to_owned(),
-            Err(reason) => format!("still invalid: {reason}"),
-        };
-        let replayed_at = outcome.is_ok().then_some(now);
-        sqlx::query("UPDATE quarantine SET replayed_at = $1, replay_outcome = $2 WHERE id = $3")
-            .bind(replayed_at)
-            .bind(&label)
-            .bind(quarantine_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        if outcome.is_ok() {
-            self.wake.notify_one();
+            tracing::debug!(event_id = %work.event_id, call_id = %work.call_id, recording, chunks = work.chunks.len(), new_jobs, "recording files queued");
+            Ok(Ok(()))
         }
-        Ok(Some(outcome))
+        Enqueued::IndexConflict {
+            index,
+            existing_document,
+        } => Ok(Err(format!(
+            "chunk index {index} is already taken by document {} of the same recording",
+            crate::quote::quote(&existing_document)
+        ))),
+    }
+}
+
+async fn record_state_change(
+    tx: &mut Tx,
+    event_id: &str,
+    fields: &StateChangeFields,
+    now: i64,
+) -> Result<(), QueueError> {
+    let change = StateChange {
+        event_id,
+        recording_id: &fields.recording_id,
+        state: &fields.state,
+        start_date_time: fields.start_date_time.as_deref(),
+        server_call_id: fields.server_call_id.as_deref(),
+        event_time: fields.event_time.as_deref(),
+        payload: &fields.payload,
+    };
+    intake::record_state_change(tx, &change, now).await?;
+    tracing::debug!(event_id, recording_id = %fields.recording_id, state = %fields.state, "recording state changed");
+    Ok(())
+}
+
+async fn quarantine(
+    tx: &mut Tx,
+    planned: &Planned,
+    event_id: Option<&str>,
+    reason: &str,
+    now: i64,
+) -> Result<Written, QueueError> {
+    let event_type = Some(planned.event.event_type.as_str()).filter(|t| !t.is_empty());
+    let payload = planned.stored_payload();
+    let entry = Quarantined {
+        event_id,
+        event_type,
+        reason,
+        payload: &payload,
+    };
+    let id = intake::quarantine(tx, &entry, now).await?;
+    Ok(Written {
+        outcome: EventOutcome::Quarantined,
+        quarantined: Some(FirstQuarantined {
+            id,
+            reason: reason.to_owned(),
+        }),
+    })
+}
+
+/// One line per delivery, whatever its size: counts, and the first reason when events were
+/// quarantined (the rest are in `/admin/quarantine`).
+fn log_delivery(events: usize, summary: &DeliverySummary, first: Option<&FirstQuarantined>) {
+    let DeliverySummary {
+        accepted,
+        duplicates,
+        quarantined,
+        ignored,
+    } = *summary;
+    match first {
+        Some(first) => tracing::warn!(
+            events,
+            accepted,
+            duplicates,
+            quarantined,
+            ignored,
+            first_quarantine_id = first.id,
+            first_reason = %first.reason,
+            "delivery stored; events quarantined, see /admin/quarantine"
+        ),
+        None => tracing::info!(
+            events,
+            accepted,
+            duplicates,
+            quarantined,
+            ignored,
+            "delivery stored"
+        ),
     }
 }

@@ -1,5 +1,10 @@
 //! The two delivery schemas, Event Grid and CloudEvents 1.0, read into one envelope.
 
+use std::cell::Cell;
+
+use serde::Deserialize;
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 pub const SUBSCRIPTION_VALIDATION: &str = "Microsoft.EventGrid.SubscriptionValidationEvent";
@@ -23,27 +28,113 @@ pub struct Envelope {
     pub raw: Value,
 }
 
-/// Why a body is not an event delivery at all (answered with 400).
+/// Event Grid's maximum batch. A larger body is not from Event Grid; it is refused before
+/// its events are read, so it costs neither memory nor quarantine rows.
+pub const MAX_EVENTS_PER_DELIVERY: usize = 5_000;
+
+/// Why a body is not an event delivery at all (answered with 400, or 413 for too many events).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum EnvelopeError {
     #[error("the body is not JSON: {0}")]
     NotJson(String),
     #[error("the body is not an array of events (nor a single CloudEvent)")]
     NotAnEventArray,
+    #[error(
+        "the delivery holds more than {MAX_EVENTS_PER_DELIVERY} events, Event Grid's maximum batch"
+    )]
+    TooManyEvents,
 }
 
 /// Reads a body: an array of events, or one CloudEvent object (`application/cloudevents+json`).
 /// An element that is not an object still yields an envelope (with no type), so it can be
 /// quarantined rather than refusing the batch.
 pub fn parse_body(body: &[u8]) -> Result<Vec<Envelope>, EnvelopeError> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|err| EnvelopeError::NotJson(err.to_string()))?;
-    match value {
-        Value::Array(items) => Ok(items.into_iter().map(envelope).collect()),
-        Value::Object(ref object) if object.contains_key("specversion") => {
-            Ok(vec![envelope(value)])
+    let overflowed = Cell::new(false);
+    let mut reader = serde_json::Deserializer::from_slice(body);
+    let parsed = DeliverySeed {
+        overflowed: &overflowed,
+    }
+    .deserialize(&mut reader)
+    .and_then(|delivery| reader.end().map(|()| delivery));
+    let delivery = match parsed {
+        Ok(delivery) => delivery,
+        Err(_) if overflowed.get() => return Err(EnvelopeError::TooManyEvents),
+        Err(err) => return Err(EnvelopeError::NotJson(err.to_string())),
+    };
+    match delivery {
+        Delivery::Batch(items) => Ok(items.into_iter().map(envelope).collect()),
+        Delivery::Single(value) if value.get("specversion").is_some() => Ok(vec![envelope(value)]),
+        Delivery::Single(_) | Delivery::Other => Err(EnvelopeError::NotAnEventArray),
+    }
+}
+
+/// A body's top level, read without building more than [`MAX_EVENTS_PER_DELIVERY`] elements.
+enum Delivery {
+    Batch(Vec<Value>),
+    Single(Value),
+    Other,
+}
+
+/// Stops reading an array at its first element past the cap (and says so through
+/// `overflowed`): a body of two million zeros is refused after 5,001 of them.
+struct DeliverySeed<'a> {
+    overflowed: &'a Cell<bool>,
+}
+
+impl<'de> DeserializeSeed<'de> for DeliverySeed<'_> {
+    type Value = Delivery;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Delivery, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for DeliverySeed<'_> {
+    type Value = Delivery;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an array of events or one CloudEvent")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Delivery, A::Error> {
+        // Grown as elements arrive, never reserved from a size the sender states.
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<Value>()? {
+            if items.len() == MAX_EVENTS_PER_DELIVERY {
+                self.overflowed.set(true);
+                return Err(serde::de::Error::custom("too many events"));
+            }
+            items.push(item);
         }
-        _ => Err(EnvelopeError::NotAnEventArray),
+        Ok(Delivery::Batch(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Delivery, A::Error> {
+        Value::deserialize(MapAccessDeserializer::new(map)).map(Delivery::Single)
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Delivery, E> {
+        Ok(Delivery::Other)
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Delivery, E> {
+        Ok(Delivery::Other)
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Delivery, E> {
+        Ok(Delivery::Other)
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Delivery, E> {
+        Ok(Delivery::Other)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Delivery, E> {
+        Ok(Delivery::Other)
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Delivery, E> {
+        Ok(Delivery::Other)
     }
 }
 
@@ -105,5 +196,33 @@ mod tests {
             parse_body(b"42").unwrap_err(),
             EnvelopeError::NotAnEventArray
         );
+    }
+
+    #[test]
+    fn five_thousand_events_are_read_and_one_more_is_refused() {
+        let body = |n: usize| format!("[{}]", vec!["0"; n].join(","));
+        assert_eq!(parse_body(body(5_000).as_bytes()).unwrap().len(), 5_000);
+        assert_eq!(
+            parse_body(body(5_001).as_bytes()).unwrap_err(),
+            EnvelopeError::TooManyEvents
+        );
+    }
+
+    #[test]
+    fn two_million_zeros_are_refused_as_too_many_events() {
+        let body = format!("[{}]", vec!["0"; 2_000_000].join(","));
+        assert!(body.len() < 4 * 1024 * 1024);
+        assert_eq!(
+            parse_body(body.as_bytes()).unwrap_err(),
+            EnvelopeError::TooManyEvents
+        );
+    }
+
+    #[test]
+    fn trailing_bytes_after_the_events_are_not_json() {
+        assert!(matches!(
+            parse_body(b"[] []"),
+            Err(EnvelopeError::NotJson(_))
+        ));
     }
 }

@@ -1,12 +1,20 @@
-//! Event Grid webhook: schemas, handshakes, auth, and the one-transaction intake.
+//! Event Grid webhook: schemas, handshakes, auth, bounded reading, and the one-transaction
+//! intake (every event judged first, then written at once).
 
 pub mod auth;
 mod body;
 pub mod delivery;
 pub mod envelope;
+mod plan;
 pub mod recording_event;
+mod replay;
 pub mod routes;
 
+#[cfg(test)]
+mod tests;
+
 pub use auth::WebhookAuth;
+pub use body::BODY_DEADLINE;
 pub use delivery::{DeliverySummary, Intake};
+pub use replay::Replay;
 pub use routes::WebhookState;

@@ -1,34 +1,59 @@
 //! RecordingFileStatusUpdated: parse loosely, validate strictly, never unwrap.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::envelope::Envelope;
 use crate::acs::UrlGuard;
+use crate::quote::quote;
 use crate::recording::{Announcement, ChunkSpec, start_time_key};
 
-/// Why an event is quarantined; the text is what operators read.
+/// Most chunks one event may announce. A 4-hour chunk limit makes real recordings a handful
+/// of chunks; a thousand is more than any call and bounds the work one event causes.
+pub const MAX_CHUNKS_PER_EVENT: usize = 1_000;
+
+/// How far ahead of our clock a `recordingStartTime` may be (clock skew) before the event is
+/// refused: a start time in the future would push the deadline past ACS's real deletion.
+pub const MAX_START_TIME_AHEAD: chrono::Duration = chrono::Duration::minutes(5);
+
+/// Why an event is quarantined; the text is what operators read. Input is quoted through
+/// [`quote`], so a reason never carries more than a few hundred characters of it.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum InvalidEvent {
     #[error("the event has no id")]
     MissingId,
-    #[error("subject `{0}` is not /recording/call/{{callId}}[/serverCallId/…|/recordingId/…]")]
+    #[error(
+        "subject `{}` is not /recording/call/{{callId}} followed by serverCallId/{{id}} and/or recordingId/{{id}}",
+        quote(.0)
+    )]
     BadSubject(String),
     #[error("data.recordingStorageInfo.recordingChunks is missing or empty")]
     NoChunks,
+    #[error(
+        "the event announces {0} chunks; at most {MAX_CHUNKS_PER_EVENT} are accepted per event"
+    )]
+    TooManyChunks(usize),
     #[error("chunk {position}: {problem}")]
     BadChunk { position: usize, problem: String },
     #[error("chunk index {0} appears twice in the event")]
     DuplicateIndex(u32),
-    #[error("data.recordingStartTime `{0}` is not an ISO 8601 time")]
+    #[error("data.recordingStartTime `{}` is not an ISO 8601 time", quote(.0))]
     BadStartTime(String),
+    #[error(
+        "data.recordingStartTime `{}` is more than 5 minutes in the future; check the sender's clock",
+        quote(.0)
+    )]
+    FutureStartTime(String),
     #[error(
         "the event has neither a recording id nor data.recordingStartTime, so the recording cannot be named"
     )]
     NoRecordingKey,
 }
 
-/// The parts of a subject: `/recording/call/{callId}[/serverCallId/{id}|/recordingId/{id}]`.
+/// The parts of a subject: `/recording/call/{callId}` then `serverCallId/{id}` and
+/// `recordingId/{id}` pairs, in any order, each at most once.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Subject {
     pub call_id: String,
@@ -36,8 +61,12 @@ pub struct Subject {
     pub recording_id: Option<String>,
 }
 
+/// Reads the segments after the call id as key/value pairs, never by position: Event Grid
+/// has added keys before (`…/serverCallId/{id}/recordingId/{id}`). An unknown or repeated
+/// key, an empty value or a key without a value makes the subject unreadable.
 pub fn parse_subject(subject: &str) -> Option<Subject> {
     let rest = subject.strip_prefix("/recording/call/")?;
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
     let mut parts = rest.split('/');
     let call_id = parts.next().filter(|id| !id.is_empty())?.to_owned();
     let mut parsed = Subject {
@@ -45,15 +74,16 @@ pub fn parse_subject(subject: &str) -> Option<Subject> {
         server_call_id: None,
         recording_id: None,
     };
-    match (parts.next(), parts.next(), parts.next()) {
-        (None, _, _) | (Some(""), None, _) => {}
-        (Some("serverCallId"), Some(id), None) if !id.is_empty() => {
-            parsed.server_call_id = Some(id.to_owned())
+    while let Some(key) = parts.next() {
+        let value = parts.next().filter(|value| !value.is_empty())?.to_owned();
+        let slot = match key {
+            "serverCallId" => &mut parsed.server_call_id,
+            "recordingId" => &mut parsed.recording_id,
+            _ => return None,
+        };
+        if slot.replace(value).is_some() {
+            return None;
         }
-        (Some("recordingId"), Some(id), None) if !id.is_empty() => {
-            parsed.recording_id = Some(id.to_owned())
-        }
-        _ => return None,
     }
     Some(parsed)
 }
@@ -87,14 +117,15 @@ pub fn announcement(
         .and_then(Value::as_array)
         .filter(|chunks| !chunks.is_empty())
         .ok_or(InvalidEvent::NoChunks)?;
+    if raw_chunks.len() > MAX_CHUNKS_PER_EVENT {
+        return Err(InvalidEvent::TooManyChunks(raw_chunks.len()));
+    }
     let mut chunks = Vec::with_capacity(raw_chunks.len());
+    let mut indices = HashSet::with_capacity(raw_chunks.len());
     for (position, raw) in raw_chunks.iter().enumerate() {
         let chunk = chunk(raw, guard, acs_endpoint)
             .map_err(|problem| InvalidEvent::BadChunk { position, problem })?;
-        if chunks
-            .iter()
-            .any(|known: &ChunkSpec| known.index == chunk.index)
-        {
+        if !indices.insert(chunk.index) {
             return Err(InvalidEvent::DuplicateIndex(chunk.index));
         }
         chunks.push(chunk);
@@ -110,6 +141,11 @@ pub fn announcement(
         ),
         None => None,
     };
+    if let (Some(raw), Some(start)) = (&start_time, parsed_start)
+        && start > now + MAX_START_TIME_AHEAD
+    {
+        return Err(InvalidEvent::FutureStartTime(raw.clone()));
+    }
     let recording_id = subject
         .recording_id
         .clone()
@@ -146,7 +182,8 @@ pub fn announcement(
 
 fn chunk(raw: &Value, guard: &UrlGuard, acs_endpoint: &url::Url) -> Result<ChunkSpec, String> {
     use crate::acs::Fetch;
-    use crate::acs::url_guard::{GuardError, quote};
+    use crate::acs::url_guard::GuardError;
+    use crate::quote::quote;
 
     let document_id = text(raw, "documentId").ok_or("documentId is missing")?;
     let index = match raw.get("index") {
@@ -234,41 +271,91 @@ mod tests {
         )
     }
 
+    fn subject(call: &str, server: Option<&str>, recording: Option<&str>) -> Option<Subject> {
+        Some(Subject {
+            call_id: call.into(),
+            server_call_id: server.map(Into::into),
+            recording_id: recording.map(Into::into),
+        })
+    }
+
     #[test]
-    fn parses_all_three_subject_shapes() {
+    fn parses_all_four_subject_shapes() {
         assert_eq!(
             parse_subject("/recording/call/c1/serverCallId/s1"),
-            Some(Subject {
-                call_id: "c1".into(),
-                server_call_id: Some("s1".into()),
-                recording_id: None
-            })
+            subject("c1", Some("s1"), None)
+        );
+        assert_eq!(
+            parse_subject("/recording/call/c1/serverCallId/s1/recordingId/r1"),
+            subject("c1", Some("s1"), Some("r1"))
         );
         assert_eq!(
             parse_subject("/recording/call/c1/recordingId/r1"),
-            Some(Subject {
-                call_id: "c1".into(),
-                server_call_id: None,
-                recording_id: Some("r1".into())
-            })
+            subject("c1", None, Some("r1"))
         );
         assert_eq!(
             parse_subject("/recording/call/c1"),
-            Some(Subject {
-                call_id: "c1".into(),
-                server_call_id: None,
-                recording_id: None
-            })
+            subject("c1", None, None)
         );
+    }
+
+    #[test]
+    fn subject_keys_are_read_as_pairs_in_any_order() {
+        assert_eq!(
+            parse_subject("/recording/call/c1/recordingId/r1/serverCallId/s1"),
+            subject("c1", Some("s1"), Some("r1"))
+        );
+        assert_eq!(
+            parse_subject("/recording/call/c1/serverCallId/s1/"),
+            subject("c1", Some("s1"), None)
+        );
+    }
+
+    #[test]
+    fn unknown_repeated_or_unpaired_subject_keys_are_refused() {
         for bad in [
             "",
             "/recording/call/",
             "/recording/call/c1/other/x",
             "/recording/call/c1/serverCallId/",
+            "/recording/call/c1/serverCallId",
+            "/recording/call/c1/serverCallId/s1/recordingId",
+            "/recording/call/c1/serverCallId/s1/recordingId/r1/extra/x",
+            "/recording/call/c1/serverCallId/s1/serverCallId/s2",
+            "/recording/call/c1/recordingId//serverCallId/s1",
             "/x/c1",
         ] {
             assert_eq!(parse_subject(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn the_current_event_grid_sample_is_keyed_by_its_recording_id() {
+        let work = parse(&sample(
+            "recording-file-status-updated.ga-recording-id.json",
+        ))
+        .unwrap();
+        assert_eq!(work.call_id, "4ab31c52-3cc8-4d3d-9a5a-1a2b3c4d5e6f");
+        assert!(
+            work.server_call_id
+                .as_deref()
+                .unwrap()
+                .starts_with("aHR0cHM6")
+        );
+        assert_eq!(
+            work.recording_id.as_deref(),
+            Some("eyJQbGF0Zm9ybUVuZHBvaW50SWQiOiI1Njc4In0")
+        );
+        assert_eq!(work.chunks.len(), 2);
+    }
+
+    #[test]
+    fn a_bad_subject_quotes_at_most_200_characters_of_it() {
+        let mut event = sample("recording-file-status-updated.ga.json");
+        event.subject = format!("/recording/call/c/{}", "x".repeat(1_000_000));
+        let reason = parse(&event).unwrap_err().to_string();
+        assert!(reason.len() < 400, "{} bytes", reason.len());
+        assert!(reason.contains('…'), "{reason}");
     }
 
     #[test]
@@ -434,5 +521,63 @@ mod tests {
         let mut event = sample("recording-file-status-updated.ga.json");
         event.data["recordingStorageInfo"]["recordingChunks"][1]["index"] = 0.into();
         assert_eq!(parse(&event).unwrap_err(), InvalidEvent::DuplicateIndex(0));
+    }
+
+    fn with_chunks(chunks: Vec<serde_json::Value>) -> Envelope {
+        let mut event = sample("recording-file-status-updated.ga.json");
+        event.data["recordingStorageInfo"]["recordingChunks"] = chunks.into();
+        event
+    }
+
+    fn ga_chunk(index: u64) -> serde_json::Value {
+        let doc = format!("0-eus-d12-{index:032x}");
+        let base = format!("https://us-storage.asm.skype.com/v1/objects/{doc}");
+        serde_json::json!({
+            "documentId": doc, "index": index, "endReason": "ChunkMaximumSizeExceeded",
+            "contentLocation": format!("{base}/content/video"),
+            "metadataLocation": format!("{base}/content/acsmetadata"),
+            "deleteLocation": format!("{base}/content/deletedata"),
+        })
+    }
+
+    #[test]
+    fn a_thousand_chunks_are_accepted_and_one_more_is_refused() {
+        let work = parse(&with_chunks((0..1_000).map(ga_chunk).collect())).unwrap();
+        assert_eq!(work.chunks.len(), 1_000);
+        assert_eq!(
+            parse(&with_chunks((0..1_001).map(ga_chunk).collect())).unwrap_err(),
+            InvalidEvent::TooManyChunks(1_001)
+        );
+    }
+
+    #[test]
+    fn a_repeated_index_among_many_chunks_is_found() {
+        let mut chunks: Vec<_> = (0..1_000).map(ga_chunk).collect();
+        chunks[999]["index"] = 3.into();
+        assert_eq!(
+            parse(&with_chunks(chunks)).unwrap_err(),
+            InvalidEvent::DuplicateIndex(3)
+        );
+    }
+
+    #[test]
+    fn a_start_time_more_than_five_minutes_ahead_is_refused() {
+        let now = Utc::now();
+        let at = |ahead: chrono::Duration| {
+            let mut event = sample("recording-file-status-updated.ga.json");
+            event.data["recordingStartTime"] = (now + ahead).to_rfc3339().into();
+            announcement(
+                &event,
+                &guard(),
+                &endpoint(),
+                chrono::Duration::hours(24),
+                now,
+            )
+        };
+        assert!(at(chrono::Duration::minutes(4)).is_ok());
+        assert!(matches!(
+            at(chrono::Duration::minutes(6)).unwrap_err(),
+            InvalidEvent::FutureStartTime(_)
+        ));
     }
 }

@@ -1,8 +1,11 @@
 //! The webhook endpoints: Event Grid / CloudEvents deliveries, both handshakes, and the
 //! recording-state callback.
 
+use std::time::Duration;
+
 use actix_web::http::header::CONTENT_LENGTH;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::http::{ConnectionType, StatusCode};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde_json::json;
 
 use super::auth::WebhookAuth;
@@ -16,6 +19,8 @@ pub struct WebhookState {
     pub intake: Intake,
     pub auth: WebhookAuth,
     pub max_body_bytes: usize,
+    /// How long an authenticated request's whole body may take to arrive.
+    pub body_deadline: Duration,
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -29,7 +34,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 async fn read_events(
     request: &HttpRequest,
-    payload: web::Payload,
+    payload: &mut web::Payload,
     state: &WebhookState,
 ) -> Result<Vec<envelope::Envelope>, ApiError> {
     if !state.auth.allows(request) {
@@ -42,32 +47,61 @@ async fn read_events(
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok());
-    let body = read_limited(payload, declared, state.max_body_bytes)
+    let body = read_limited(payload, declared, state.max_body_bytes, state.body_deadline)
         .await
         .map_err(|err| match err {
             BodyError::TooLarge(_) => ApiError::new(
-                actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+                StatusCode::PAYLOAD_TOO_LARGE,
                 "body_too_large",
+                err.to_string(),
+            ),
+            BodyError::TooSlow(_) => ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_too_slow",
                 err.to_string(),
             ),
             BodyError::Read(_) => ApiError::bad_request("unreadable_body", err.to_string()),
         })?;
-    parse_body(&body).map_err(|err| match err {
-        EnvelopeError::NotJson(_) => ApiError::bad_request("invalid_json", err.to_string()),
-        EnvelopeError::NotAnEventArray => {
-            ApiError::bad_request("not_an_event_array", err.to_string())
-        }
-    })
+    super::delivery::on_blocking_pool(move || parse_body(&body))
+        .await
+        .map_err(|err| match err {
+            EnvelopeError::NotJson(_) => ApiError::bad_request("invalid_json", err.to_string()),
+            EnvelopeError::NotAnEventArray => {
+                ApiError::bad_request("not_an_event_array", err.to_string())
+            }
+            // Event Grid dead-letters a 413 at once; no real batch is that large.
+            EnvelopeError::TooManyEvents => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_many_events",
+                err.to_string(),
+            ),
+        })
+}
+
+/// An error answer; after a body that stopped arriving the connection is closed, so the
+/// rest of that body is never read as the next request. (A chunked body is drained by actix
+/// instead: discarded as it arrives, never buffered.)
+fn refuse(err: ApiError) -> HttpResponse {
+    let mut response = err.error_response();
+    if err.status == StatusCode::REQUEST_TIMEOUT {
+        response
+            .head_mut()
+            .set_connection_type(ConnectionType::Close);
+    }
+    response
 }
 
 /// `POST /api/events` (and `/api/recording-state`): answers 200 only once every event is committed.
 #[tracing::instrument(skip_all, fields(delivery_count = request.headers().get("aeg-delivery-count").and_then(|v| v.to_str().ok())))]
 async fn receive_events(
     request: HttpRequest,
-    payload: web::Payload,
+    mut payload: web::Payload,
     state: web::Data<WebhookState>,
 ) -> Result<HttpResponse, ApiError> {
-    let events = read_events(&request, payload, &state).await?;
+    let events = match read_events(&request, &mut payload, &state).await {
+        Ok(events) => events,
+        Err(err) => return Ok(refuse(err)),
+    };
     if let Some(validation) = events
         .iter()
         .find(|event| event.event_type == envelope::SUBSCRIPTION_VALIDATION)
@@ -91,7 +125,7 @@ async fn receive_events(
         );
         return Ok(HttpResponse::Ok().json(json!({ "validationResponse": code })));
     }
-    let summary = state.intake.store(&events).await?;
+    let summary = state.intake.store(events).await?;
     Ok(HttpResponse::Ok().json(summary))
 }
 

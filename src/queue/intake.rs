@@ -67,22 +67,63 @@ pub async fn set_event_outcome(
     Ok(())
 }
 
+/// Most bytes of an event's payload kept in quarantine. Enough to read what was wrong with
+/// any real event (Event Grid caps an event at 1 MB; ours are a few KB); a larger one is
+/// cut, and its full size and sha256 are kept so it can still be identified.
+pub const MAX_STORED_PAYLOAD_BYTES: usize = 64 * 1024;
+
+/// Most bytes of a reason stored; reasons quote their input, this bounds them all the same.
+pub const MAX_REASON_BYTES: usize = 1024;
+
+/// An event's payload as quarantine keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPayload {
+    /// The payload, cut to [`MAX_STORED_PAYLOAD_BYTES`] on a character boundary.
+    pub text: String,
+    /// The full payload's size in bytes.
+    pub bytes: i64,
+    /// Hex sha256 of the full payload.
+    pub sha256: String,
+    /// Whether `text` is a prefix of the payload rather than all of it.
+    pub truncated: bool,
+}
+
+impl StoredPayload {
+    pub fn of(payload: &str) -> Self {
+        use sha2::Digest;
+        let kept = payload.floor_char_boundary(MAX_STORED_PAYLOAD_BYTES);
+        Self {
+            text: payload[..kept].to_owned(),
+            bytes: payload.len() as i64,
+            sha256: hex::encode(sha2::Sha256::digest(payload.as_bytes())),
+            truncated: kept < payload.len(),
+        }
+    }
+}
+
+/// An invalid event, ready to be stored with the reason it was refused.
+#[derive(Debug, Clone)]
+pub struct Quarantined<'a> {
+    pub event_id: Option<&'a str>,
+    pub event_type: Option<&'a str>,
+    pub reason: &'a str,
+    pub payload: &'a StoredPayload,
+}
+
 /// Stores an invalid event with the reason it was refused.
-pub async fn quarantine(
-    tx: &mut Tx,
-    event_id: Option<&str>,
-    event_type: Option<&str>,
-    reason: &str,
-    payload: &str,
-    now: i64,
-) -> Result<i64, QueueError> {
+pub async fn quarantine(tx: &mut Tx, entry: &Quarantined<'_>, now: i64) -> Result<i64, QueueError> {
+    let reason = &entry.reason[..entry.reason.floor_char_boundary(MAX_REASON_BYTES)];
     let row = sqlx::query(
-        "INSERT INTO quarantine (event_id, event_type, reason, payload, received_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        "INSERT INTO quarantine (event_id, event_type, reason, payload, payload_bytes, payload_sha256, payload_truncated, received_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
     )
-    .bind(event_id)
-    .bind(event_type)
+    .bind(entry.event_id)
+    .bind(entry.event_type)
     .bind(reason)
-    .bind(payload)
+    .bind(&entry.payload.text)
+    .bind(entry.payload.bytes)
+    .bind(&entry.payload.sha256)
+    .bind(i64::from(entry.payload.truncated))
     .bind(now)
     .fetch_one(&mut **tx)
     .await?;
@@ -183,4 +224,34 @@ pub async fn record_state_change(
     .await?
     .rows_affected();
     Ok(inserted == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_small_payload_is_kept_whole() {
+        let stored = StoredPayload::of(r#"{"id":"a"}"#);
+        assert_eq!(stored.text, r#"{"id":"a"}"#);
+        assert_eq!(stored.bytes, 10);
+        assert!(!stored.truncated);
+        assert_eq!(stored.sha256.len(), 64);
+    }
+
+    #[test]
+    fn a_large_payload_is_cut_to_64_kib_with_its_full_size_and_hash() {
+        let payload = format!("\"{}\"", "é".repeat(1_000_000));
+        let stored = StoredPayload::of(&payload);
+        assert!(stored.text.len() <= MAX_STORED_PAYLOAD_BYTES);
+        assert!(stored.text.len() > MAX_STORED_PAYLOAD_BYTES - 4);
+        assert!(payload.starts_with(&stored.text));
+        assert_eq!(stored.bytes, payload.len() as i64);
+        assert!(stored.truncated);
+        use sha2::Digest;
+        assert_eq!(
+            stored.sha256,
+            hex::encode(sha2::Sha256::digest(payload.as_bytes()))
+        );
+    }
 }

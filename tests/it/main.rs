@@ -6,6 +6,7 @@ mod support;
 mod control;
 mod crash;
 mod demo;
+mod hostile_ingest;
 mod hostile_urls;
 mod idempotency;
 mod identity;

@@ -1,0 +1,92 @@
+//! Replaying a quarantined event after a configuration fix: validated again (before any
+//! write, like a delivery), queued when it now passes, and the entry marked replayed.
+
+use super::delivery::{Intake, enqueue};
+use super::envelope::{self, parse_body};
+use super::plan::{self, Action};
+use crate::queue::intake::{self, EventOutcome};
+use crate::queue::{QueueError, now_millis};
+
+/// What replaying one quarantine entry did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replay {
+    /// The event is valid now; its work is queued and the entry marked replayed.
+    Accepted,
+    /// Still invalid; the entry stays open with this reason as its replay outcome.
+    StillInvalid(String),
+    /// Only a prefix of the event was kept, so it cannot be rebuilt; nothing was changed.
+    Truncated,
+    /// No open entry with that id (unknown, or already replayed).
+    NotOpen,
+}
+
+impl Intake {
+    /// Re-validates a quarantined event with the current configuration.
+    pub async fn replay_quarantined(&self, quarantine_id: i64) -> Result<Replay, QueueError> {
+        let Some((payload, truncated)): Option<(String, i64)> = sqlx::query_as(
+            "SELECT payload, payload_truncated FROM quarantine WHERE id = $1 AND replayed_at IS NULL",
+        )
+        .bind(quarantine_id)
+        .fetch_optional(self.db.pool())
+        .await?
+        else {
+            return Ok(Replay::NotOpen);
+        };
+        if truncated != 0 {
+            return Ok(Replay::Truncated);
+        }
+        let action = match parse_body(format!("[{payload}]").as_bytes()) {
+            Ok(mut events) if events.len() == 1 => {
+                let event = events.remove(0);
+                match event.event_type.as_str() {
+                    envelope::RECORDING_FILE_STATUS_UPDATED => {
+                        plan::recording_files(&event, self, chrono::Utc::now())
+                    }
+                    other => Action::Invalid(format!(
+                        "event type `{}` cannot be replayed",
+                        crate::quote::quote(other)
+                    )),
+                }
+            }
+            _ => Action::Invalid("the stored payload is not an event".into()),
+        };
+
+        let now = now_millis();
+        let mut tx = self.db.begin_write().await?;
+        let outcome = match &action {
+            Action::Files(work) => {
+                intake::claim_event_id(
+                    &mut tx,
+                    &work.event_id,
+                    envelope::RECORDING_FILE_STATUS_UPDATED,
+                    EventOutcome::Accepted,
+                    now,
+                )
+                .await?;
+                enqueue(&mut tx, work, now).await?
+            }
+            Action::Invalid(reason) => Err(reason.clone()),
+            Action::Ignored | Action::StateChange(_) => {
+                Err("the stored payload is not a recording event".into())
+            }
+        };
+        let (replayed_at, label) = match &outcome {
+            Ok(()) => (Some(now), "accepted".to_owned()),
+            Err(reason) => (None, format!("still invalid: {reason}")),
+        };
+        sqlx::query("UPDATE quarantine SET replayed_at = $1, replay_outcome = $2 WHERE id = $3")
+            .bind(replayed_at)
+            .bind(&label)
+            .bind(quarantine_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(match outcome {
+            Ok(()) => {
+                self.wake.notify_one();
+                Replay::Accepted
+            }
+            Err(reason) => Replay::StillInvalid(reason),
+        })
+    }
+}

@@ -11,6 +11,8 @@ mod replay;
 pub mod routes;
 
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod tests;
 
 pub use auth::WebhookAuth;

@@ -8,8 +8,15 @@ fn entries(body: &Value) -> &Vec<Value> {
 }
 
 async fn a_quarantined_event_is_replayed_once_the_configuration_allows_it(store: Store) {
-    // http:// download URLs are refused until acs.allow_http is switched on.
-    let strict = [("acs.allow_http", "false".to_owned())];
+    // http:// download URLs are refused until acs.allow_http is switched on (which a plain
+    // http endpoint needs, so the strict run names the same host over https).
+    let strict = [
+        ("acs.allow_http", "false".to_owned()),
+        (
+            "acs.connection_string",
+            format!("endpoint=https://{DEAD_ACS}/;accesskey=aGVsbG8="),
+        ),
+    ];
     let app = TestApp::start(store, Role::Ingest, DEAD_ACS, &strict).await;
     let event = recording_event("evt-q", "q", hours_ago(1), &[(0, "SessionEnded")], DEAD_ACS);
     let hopeless = json!({"id": "evt-empty", "subject": "/recording/call/c", "eventType":

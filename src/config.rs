@@ -5,6 +5,7 @@
 
 mod bounds;
 mod environment;
+mod file;
 mod hosts;
 mod render;
 mod schema;
@@ -198,6 +199,8 @@ pub enum ConfigError {
     UnknownKeys(Vec<UnknownKey>),
     #[error("{0}")]
     WrongType(Box<WrongType>),
+    #[error("cannot read configuration file {path}: {message}")]
+    File { path: String, message: String },
     #[error("environment variable {variable} is not valid UTF-8")]
     NotUnicode { variable: String },
 }
@@ -264,11 +267,7 @@ impl Settings {
         let mut builder = config::Config::builder()
             .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
         if let Some(file) = file {
-            builder = builder.add_source(
-                config::File::from(file)
-                    .format(config::FileFormat::Toml)
-                    .required(true),
-            );
+            builder = builder.add_source(file::FileLayer::read(file)?);
         }
         builder = builder.add_source(environment::EnvironmentLayer::read(&schema, vars)?);
         for (key, raw) in overrides {

@@ -209,6 +209,29 @@ fn values_of_the_wrong_type_in_the_file_are_refused_not_coerced() {
 }
 
 #[test]
+fn messages_name_the_file_as_it_was_given() {
+    let file = file("[worker]\nconcurency = 16");
+    let message = Settings::load_from(Some(file.path()), env(&[]), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains(&format!("in {}:", file.path().display())),
+        "{message}"
+    );
+    let file = self::file("[worker\nconcurrency = 16");
+    let message = Settings::load_from(Some(file.path()), env(&[]), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.starts_with(&format!(
+            "cannot read configuration file {}: ",
+            file.path().display()
+        )),
+        "{message}"
+    );
+}
+
+#[test]
 fn the_environment_overrides_the_file() {
     let file = file("[worker]\nconcurrency = 8\n");
     let settings = Settings::load_from(

@@ -30,6 +30,9 @@ def unknown_keys(config, where):
         for key in values:
             if key not in defaults[section]:
                 fail(where, f"unknown key {section}.{key}")
+            elif type(values[key]) is not type(defaults[section][key]):
+                # callvault refuses a value whose type differs from its default's.
+                fail(where, f"{section}.{key} must be a {type(defaults[section][key]).__name__}")
 
 yaml_files = sorted(glob.glob("deploy/**/*.yaml", recursive=True))
 for path in yaml_files:

@@ -1,12 +1,32 @@
 //! Settings: built-in defaults (`config/default.toml`), `--config FILE`, then
-//! `CALLVAULT__SECTION__KEY` environment variables, validated before anything starts.
+//! `CALLVAULT__SECTION__KEY` environment variables, validated before anything starts. The
+//! defaults are also the schema: a key they do not have, or a value of another type than
+//! theirs, stops start-up.
 
+mod bounds;
+mod environment;
+mod file;
+mod hosts;
+mod render;
+mod schema;
+mod webhook_secret;
+
+#[cfg(test)]
+mod loading_tests;
+#[cfg(test)]
+mod validation_tests;
+
+use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use config::Source;
+use serde::{Deserialize, Serialize};
 
 use crate::acs::{AcsCredentials, UrlGuard};
+
+pub use render::effective_toml;
+pub use schema::UnknownKey;
 
 const DEFAULTS: &str = include_str!("../config/default.toml");
 
@@ -27,6 +47,17 @@ impl Secret {
     }
 }
 
+/// Secrets serialise redacted, so no rendering of the settings can leak one.
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(if self.is_empty() {
+            "<empty>"
+        } else {
+            "<redacted>"
+        })
+    }
+}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(if self.is_empty() {
@@ -37,7 +68,7 @@ impl fmt::Debug for Secret {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
@@ -49,7 +80,7 @@ pub struct Settings {
     pub log: LogSettings,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct ServerSettings {
     /// HTTP listen address.
     pub bind: String,
@@ -57,7 +88,7 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct DatabaseSettings {
     /// `sqlite://PATH` or `postgres://…`.
     pub url: Secret,
@@ -65,7 +96,7 @@ pub struct DatabaseSettings {
     pub max_connections: u32,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct AcsSettings {
     /// `endpoint=…;accesskey=…`.
     pub connection_string: Secret,
@@ -83,7 +114,7 @@ pub struct AcsSettings {
     pub request_timeout_secs: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct IngestSettings {
     /// Webhook secret (`?code=` or `x-callvault-secret`).
     pub secret: Secret,
@@ -91,7 +122,7 @@ pub struct IngestSettings {
     pub allow_anonymous: bool,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct WorkerSettings {
     /// Chunk transfers in flight per process.
     pub concurrency: usize,
@@ -109,7 +140,7 @@ pub struct WorkerSettings {
     pub delete_source_after_archive: bool,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct StorageSettings {
     /// `local`, `s3` or `azure`.
     pub kind: String,
@@ -141,7 +172,7 @@ pub struct StorageSettings {
     pub request_timeout_secs: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct AdminSettings {
     /// Bearer token for `/admin/*`; empty disables the admin API.
     pub token: Secret,
@@ -151,7 +182,7 @@ pub struct AdminSettings {
     pub quarantine_retention_days: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct LogSettings {
     /// `pretty`, `json`, or empty for automatic.
     pub format: String,
@@ -166,6 +197,48 @@ pub enum ConfigError {
     Load(#[from] config::ConfigError),
     #[error("configuration key `{key}`: {message}")]
     Invalid { key: &'static str, message: String },
+    #[error("{}", unknown_keys(.0))]
+    UnknownKeys(Vec<UnknownKey>),
+    #[error("{0}")]
+    WrongType(Box<WrongType>),
+    #[error("cannot read configuration file {path}: {message}")]
+    File { path: String, message: String },
+    #[error("environment variable {variable} is not valid UTF-8")]
+    NotUnicode { variable: String },
+}
+
+/// A value whose type is not its key's (boxed: errors stay small).
+#[derive(Debug, thiserror::Error)]
+#[error("configuration key `{key}`{origin} must be {expected}, not {found}")]
+pub struct WrongType {
+    pub key: String,
+    pub origin: String,
+    pub expected: &'static str,
+    pub found: String,
+}
+
+impl ConfigError {
+    pub(crate) fn wrong_type(
+        key: impl Into<String>,
+        origin: impl Into<String>,
+        expected: &'static str,
+        found: impl Into<String>,
+    ) -> Self {
+        ConfigError::WrongType(Box::new(WrongType {
+            key: key.into(),
+            origin: origin.into(),
+            expected,
+            found: found.into(),
+        }))
+    }
+}
+
+fn unknown_keys(keys: &[UnknownKey]) -> String {
+    let listed: Vec<String> = keys.iter().map(UnknownKey::to_string).collect();
+    format!(
+        "{} (config/default.toml documents every key)",
+        listed.join("; ")
+    )
 }
 
 fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
@@ -178,34 +251,33 @@ fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
 impl Settings {
     /// Loads the layers; `overrides` (key, value) pairs are applied last (used by `demo` and tests).
     pub fn load(file: Option<&Path>, overrides: &[(&str, String)]) -> Result<Self, ConfigError> {
-        let mut builder = config::Config::builder()
-            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
-        if let Some(file) = file {
-            builder = builder.add_source(config::File::from(file).required(true));
-        }
-        builder = builder.add_source(
-            config::Environment::with_prefix("CALLVAULT")
-                .prefix_separator("__")
-                .separator("__")
-                .list_separator(",")
-                .with_list_parse_key("acs.allowed_download_hosts")
-                .try_parsing(true),
-        );
-        for (key, value) in overrides {
-            builder = builder.set_override(*key, value.as_str())?;
-        }
-        let settings: Settings = builder.build()?.try_deserialize()?;
-        Ok(settings)
+        Self::load_from(file, std::env::vars_os(), overrides)
     }
 
     /// Only the built-in defaults plus overrides, ignoring the environment (tests).
     pub fn defaults_with(overrides: &[(&str, String)]) -> Result<Self, ConfigError> {
+        Self::load_from(None, std::iter::empty(), overrides)
+    }
+
+    /// The layers with the environment given as `vars`, so tests need not touch the process's.
+    pub fn load_from(
+        file: Option<&Path>,
+        vars: impl IntoIterator<Item = (OsString, OsString)>,
+        overrides: &[(&str, String)],
+    ) -> Result<Self, ConfigError> {
+        let schema = schema::Schema::from_defaults(&defaults_table()?);
         let mut builder = config::Config::builder()
             .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
-        for (key, value) in overrides {
-            builder = builder.set_override(*key, value.as_str())?;
+        if let Some(file) = file {
+            builder = builder.add_source(file::FileLayer::read(file)?);
         }
-        Ok(builder.build()?.try_deserialize()?)
+        builder = builder.add_source(environment::EnvironmentLayer::read(&schema, vars)?);
+        for (key, raw) in overrides {
+            builder = builder.set_override(*key, override_value(&schema, key, raw)?)?;
+        }
+        let merged = builder.build()?;
+        schema.check(&merged.collect()?)?;
+        Ok(merged.try_deserialize()?)
     }
 
     /// The ACS credentials from `acs.connection_string` or `acs.endpoint` + `acs.access_key`.
@@ -240,6 +312,27 @@ impl Settings {
         ))
     }
 
+    /// The credentials must parse, and the key's signatures travel over https unless
+    /// `acs.allow_http` says this is the emulator or a test.
+    fn check_acs_endpoint(&self) -> Result<(), ConfigError> {
+        let creds = self.acs_credentials()?;
+        if creds.endpoint.scheme() == "http" && !self.acs.allow_http {
+            let key = if self.acs.connection_string.is_empty() {
+                "acs.endpoint"
+            } else {
+                "acs.connection_string"
+            };
+            return Err(invalid(
+                key,
+                format!(
+                    "the ACS endpoint `{}` is plain http, which would send signed requests and recordings unencrypted; use https (acs.allow_http = true is for the emulator and tests only)",
+                    creds.endpoint
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Checks every value that can be checked without touching the network.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.server.bind.parse::<std::net::SocketAddr>().is_err() {
@@ -267,20 +360,11 @@ impl Settings {
         if self.database.max_connections == 0 {
             return Err(invalid("database.max_connections", "must be at least 1"));
         }
-        self.acs_credentials()?;
+        self.check_acs_endpoint()?;
         for suffix in &self.acs.allowed_download_hosts {
-            if suffix.trim_start_matches('.').is_empty() || suffix.contains('/') {
-                return Err(invalid(
-                    "acs.allowed_download_hosts",
-                    format!("`{suffix}` is not a host suffix"),
-                ));
-            }
-        }
-        if self.acs.retention_hours == 0 {
-            return Err(invalid("acs.retention_hours", "must be at least 1"));
-        }
-        if self.acs.request_timeout_secs == 0 {
-            return Err(invalid("acs.request_timeout_secs", "must be at least 1"));
+            hosts::check_suffix(suffix).map_err(|problem| {
+                invalid("acs.allowed_download_hosts", problem.explain(suffix))
+            })?;
         }
         if self.ingest.secret.is_empty() && !self.ingest.allow_anonymous {
             return Err(invalid(
@@ -288,25 +372,10 @@ impl Settings {
                 "is empty: set a secret (and ?code=SECRET on the Event Grid subscription), or ingest.allow_anonymous = true",
             ));
         }
-        let worker = &self.worker;
-        if worker.concurrency == 0 {
-            return Err(invalid("worker.concurrency", "must be at least 1"));
+        if let Some(c) = webhook_secret::first_unsafe_character(self.ingest.secret.expose()) {
+            return Err(invalid("ingest.secret", webhook_secret::explain(c)));
         }
-        if worker.max_attempts == 0 {
-            return Err(invalid("worker.max_attempts", "must be at least 1"));
-        }
-        if worker.backoff_initial_ms == 0 || worker.backoff_max_ms < worker.backoff_initial_ms {
-            return Err(invalid(
-                "worker.backoff_max_ms",
-                "must be at least worker.backoff_initial_ms, which must be > 0",
-            ));
-        }
-        if worker.lease_secs == 0 {
-            return Err(invalid("worker.lease_secs", "must be at least 1"));
-        }
-        if worker.poll_interval_ms == 0 {
-            return Err(invalid("worker.poll_interval_ms", "must be at least 1"));
-        }
+        bounds::check(self)?;
         crate::storage::validate(&self.storage)?;
         match self.log.format.as_str() {
             "" | "pretty" | "json" => {}
@@ -325,6 +394,26 @@ impl Settings {
         }
         Ok(())
     }
+}
+
+/// The built-in defaults as a table of values.
+fn defaults_table() -> Result<config::Map<String, config::Value>, ConfigError> {
+    Ok(config::File::from_str(DEFAULTS, config::FileFormat::Toml).collect()?)
+}
+
+/// An override typed like its key in the defaults, as an environment variable would be.
+fn override_value(
+    schema: &schema::Schema,
+    key: &str,
+    raw: &str,
+) -> Result<config::Value, ConfigError> {
+    let kind = match schema.kind(key) {
+        Some(kind) => environment::typed(kind, raw).ok_or_else(|| {
+            ConfigError::wrong_type(key, " (override)", kind.expectation(), format!("`{raw}`"))
+        })?,
+        None => config::ValueKind::String(raw.to_owned()),
+    };
+    Ok(config::Value::new(None, kind))
 }
 
 /// For modules that validate their own section.
@@ -354,7 +443,7 @@ mod tests {
         assert_eq!(settings.worker.concurrency, 4);
         assert_eq!(settings.worker.max_attempts, 12);
         assert_eq!(settings.worker.lease_secs, 60);
-        assert_eq!(settings.acs.retention_hours, 48);
+        assert_eq!(settings.acs.retention_hours, 24);
         assert_eq!(settings.storage.part_size_bytes, 16_777_216);
         assert_eq!(settings.acs.allowed_download_hosts.len(), 3);
     }

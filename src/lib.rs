@@ -1,5 +1,5 @@
 //! callvault archives Azure Communication Services call recordings to long-term storage
-//! before ACS deletes them (48 hours after the call).
+//! before ACS deletes them (24 hours after the recording started).
 //!
 //! Data flows one way: [`ingest`] (Event Grid webhook) → [`queue`] (one job per chunk) →
 //! [`worker`] (streaming, verified transfer) → [`storage`] (local, S3, Azure Blob), with

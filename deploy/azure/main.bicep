@@ -75,8 +75,8 @@ resource subscription 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-
         'Microsoft.Communication.RecordingFileStatusUpdated'
       ]
     }
-    // Retry for a day: ACS keeps recordings 48 h, so a delivery that gets through late
-    // still leaves a day to download.
+    // Retry for a day, as long as ACS keeps a recording (24 h): a delivery that gets through
+    // late may still leave time to download, and callvault marks it expired otherwise.
     retryPolicy: {
       maxDeliveryAttempts: 30
       eventTimeToLiveInMinutes: 1440

@@ -1,6 +1,7 @@
 //! Command-line parsing and dispatch. Errors print as one sentence on stderr; exit codes are
 //! 0 ok, 1 runtime failure, 2 usage or configuration error.
 
+mod config;
 mod demo;
 mod emulator;
 mod ops;
@@ -31,6 +32,9 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Apply database migrations and exit.
     Migrate(ConfigArgs),
+    /// Check the configuration: `config check` validates it and prints the effective values.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
     /// Operator view of jobs, and replay of failed or expired ones.
     #[command(subcommand)]
     Jobs(ops::JobsCommand),
@@ -135,6 +139,7 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
     match command {
         Command::Serve(args) => serve::serve(args).await,
         Command::Migrate(args) => serve::migrate(args).await,
+        Command::Config(command) => config::run(command),
         Command::Jobs(command) => ops::jobs(command).await,
         Command::Recordings(command) => ops::recordings(command).await,
         Command::Verify(args) => verify::verify(args).await,

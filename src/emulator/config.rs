@@ -13,7 +13,7 @@ use super::recording::RecordingConfig;
 pub struct EmulatorConfig {
     /// Raw access key bytes; the connection string carries them base64-encoded.
     pub access_key: Vec<u8>,
-    /// How long a document is served after its `created_at`; older ones answer 404 (ACS: 48 h).
+    /// How long a document is served after its `created_at`; older ones answer 404 (ACS: 24 h).
     pub retention: chrono::Duration,
     /// Added to the wall clock when judging retention, so a test can jump past the deadline
     /// without waiting. Request dates (`x-ms-date`) are still judged against the wall clock,
@@ -49,7 +49,7 @@ impl Default for EmulatorConfig {
         rand::rng().fill_bytes(&mut access_key);
         Self {
             access_key,
-            retention: chrono::Duration::hours(48),
+            retention: chrono::Duration::hours(24),
             clock_offset: chrono::Duration::zero(),
             delivery_retry_delays: event_grid_retry_schedule(),
             recording: RecordingConfig::default(),

@@ -2,7 +2,7 @@
 //! callvault can be tested end to end without Azure. It has the recording control API of
 //! both generations (start, state, pause, resume, stop, RecordingStateChanged callbacks;
 //! a stopped recording becomes chunks of WAV, MP3 or MP4 media with metadata), the download
-//! side (HMAC-verified GA and preview download routes, ranges, deletion, 48 h retention,
+//! side (HMAC-verified GA and preview download routes, ranges, deletion, 24 h retention,
 //! faults) and Event Grid's webhook delivery (handshakes, batches, retries, duplicates).
 //!
 //! ```no_run
@@ -260,7 +260,7 @@ impl Emulator {
         self.shared.recording_snapshot(recording_id)
     }
 
-    /// Moves the emulator's retention clock (a test jumping past the 48 h deadline).
+    /// Moves the emulator's retention clock (a test jumping past the 24 h deadline).
     pub fn set_clock_offset(&self, offset: chrono::Duration) {
         *lock(&self.shared.clock_offset) = offset;
     }

@@ -40,10 +40,10 @@ pub fn validate(settings: &StorageSettings) -> Result<(), ConfigError> {
             "must be at least 1",
         ));
     }
-    if settings.request_timeout_secs == 0 {
+    if !(1..=3600).contains(&settings.request_timeout_secs) {
         return Err(invalid_key(
             "storage.request_timeout_secs",
-            "must be at least 1",
+            "must be between 1 and 3600 seconds",
         ));
     }
     match settings.kind.as_str() {

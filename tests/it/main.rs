@@ -3,6 +3,7 @@
 
 mod support;
 
+mod config_check;
 mod control;
 mod crash;
 mod demo;

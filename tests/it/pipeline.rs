@@ -18,7 +18,7 @@ use crate::support::{TestApp, eventually, files_under, start_emulator};
 const WAIT: Duration = Duration::from_secs(20);
 
 pub fn start_time() -> DateTime<Utc> {
-    // Recent, so the retention deadline is two days away.
+    // Recent, so the retention deadline is about a day away.
     Utc::now() - chrono::Duration::minutes(10)
 }
 

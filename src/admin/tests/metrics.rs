@@ -44,10 +44,11 @@ fn sample(text: &str, series: &str) -> f64 {
     }
 }
 
-/// Three pending recordings: deadline passed, within the 6 h margin, far off.
+/// Three pending recordings, with the default 24 h retention: deadline passed, within the 6 h
+/// margin, far off.
 async fn urgent_queue(app: &TestApp) {
-    announce(app, "late", 49, &[(0, "SessionEnded")]).await;
-    announce(app, "risky", 45, &[(0, "SessionEnded")]).await;
+    announce(app, "late", 25, &[(0, "SessionEnded")]).await;
+    announce(app, "risky", 21, &[(0, "SessionEnded")]).await;
     announce(app, "calm", 1, &[(0, "SessionEnded")]).await;
 }
 
@@ -109,7 +110,8 @@ async fn stats_count_jobs_recordings_bytes_and_deadline_slack(store: Store) {
     .await;
     announce(&app, "lost", 1, &[(0, "SessionEnded")]).await;
     drive(db, job_id(db, "lost", 0).await, failed("boom")).await;
-    announce(&app, "risky", 45, &[(0, "SessionEnded")]).await;
+    // 21 h into the default 24 h retention: 3 h of slack.
+    announce(&app, "risky", 21, &[(0, "SessionEnded")]).await;
 
     let (status, stats) = app.get("/admin/stats").await;
     assert_eq!(status, 200, "{stats}");

@@ -15,10 +15,16 @@ fn refused_event(id: &str, padding: usize) -> Value {
     event
 }
 
-const STRICT: [(&str, &str); 1] = [("acs.allow_http", "false")];
-
+/// http:// download URLs are refused until acs.allow_http is switched on (which a plain
+/// http endpoint needs, so the strict run names the same host over https).
 fn strict() -> Vec<(&'static str, String)> {
-    STRICT.iter().map(|(k, v)| (*k, (*v).to_owned())).collect()
+    vec![
+        ("acs.allow_http", "false".to_owned()),
+        (
+            "acs.connection_string",
+            format!("endpoint=https://{DEAD_ACS}/;accesskey=aGVsbG8="),
+        ),
+    ]
 }
 
 async fn a_quarantined_event_is_replayed_once_the_configuration_allows_it(store: Store) {

@@ -32,7 +32,7 @@ async fn a_deleted_document_answers_404_afterwards() {
 #[tokio::test]
 async fn documents_past_retention_answer_404() {
     let emulator = start_with(EmulatorConfig {
-        clock_offset: chrono::Duration::hours(47),
+        clock_offset: chrono::Duration::hours(23),
         ..config()
     })
     .await;
@@ -41,7 +41,7 @@ async fn documents_past_retention_answer_404() {
         signed_get(&emulator, &urls.content, None).await.status(),
         200
     );
-    emulator.set_clock_offset(chrono::Duration::hours(49));
+    emulator.set_clock_offset(chrono::Duration::hours(25));
     assert_eq!(
         signed_get(&emulator, &urls.content, None).await.status(),
         404

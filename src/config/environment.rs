@@ -1,0 +1,153 @@
+//! The `CALLVAULT__SECTION__KEY` layer. Each variable is read as the type its key has in the
+//! defaults, never guessed from its value: `007123` for a secret stays `007123`, `TRUE` stays
+//! `TRUE`, and only real list keys are split at commas.
+
+use std::ffi::OsString;
+use std::fmt;
+
+use config::{Map, Source, Value, ValueKind};
+
+use super::ConfigError;
+use super::schema::{Kind, Schema};
+
+const PREFIX: &str = "CALLVAULT__";
+const SEPARATOR: &str = "__";
+
+/// The variables that name a setting, already typed.
+#[derive(Clone)]
+pub(crate) struct EnvironmentLayer {
+    values: Map<String, Value>,
+}
+
+impl EnvironmentLayer {
+    /// Reads the `CALLVAULT__…` variables among `vars`; a value of the wrong type is refused
+    /// here, an unknown key later with the rest of the layers.
+    pub(crate) fn read(
+        schema: &Schema,
+        vars: impl IntoIterator<Item = (OsString, OsString)>,
+    ) -> Result<Self, ConfigError> {
+        let mut values = Map::new();
+        for (name, value) in vars {
+            let Some(name) = name.to_str() else { continue };
+            let Some(key) = key_of(name) else { continue };
+            let origin = format!("environment variable {name}");
+            let Some(raw) = value.to_str() else {
+                return Err(ConfigError::NotUnicode {
+                    variable: name.to_owned(),
+                });
+            };
+            let kind = match schema.kind(&key) {
+                Some(kind) => typed(kind, raw).ok_or_else(|| {
+                    ConfigError::wrong_type(
+                        key.clone(),
+                        format!(" (from {origin})"),
+                        kind.expectation(),
+                        format!("`{}`", raw.trim()),
+                    )
+                })?,
+                None if schema.is_section(&key) => {
+                    return Err(ConfigError::wrong_type(
+                        key,
+                        format!(" (from {origin})"),
+                        "a section of keys, set one by one (CALLVAULT__SECTION__KEY)",
+                        "a single value",
+                    ));
+                }
+                None => ValueKind::String(raw.to_owned()),
+            };
+            values.insert(key, Value::new(Some(&origin), kind));
+        }
+        Ok(Self { values })
+    }
+}
+
+/// `CALLVAULT__WORKER__LEASE_SECS` → `worker.lease_secs`.
+fn key_of(name: &str) -> Option<String> {
+    let head = name.get(..PREFIX.len())?;
+    if !head.eq_ignore_ascii_case(PREFIX) {
+        return None;
+    }
+    Some(
+        name[PREFIX.len()..]
+            .split(SEPARATOR)
+            .map(str::to_ascii_lowercase)
+            .collect::<Vec<_>>()
+            .join("."),
+    )
+}
+
+/// The value of `raw` for a key of `kind`, or None when it is not one.
+pub(crate) fn typed(kind: Kind, raw: &str) -> Option<ValueKind> {
+    Some(match kind {
+        Kind::Text => ValueKind::String(raw.to_owned()),
+        Kind::Integer => ValueKind::I64(raw.trim().parse().ok()?),
+        Kind::Float => ValueKind::Float(raw.trim().parse().ok()?),
+        Kind::Boolean => match raw.trim() {
+            value if value.eq_ignore_ascii_case("true") => ValueKind::Boolean(true),
+            value if value.eq_ignore_ascii_case("false") => ValueKind::Boolean(false),
+            _ => return None,
+        },
+        Kind::List => ValueKind::Array(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|item| !item.is_empty())
+                .map(|item| Value::new(None, item.to_owned()))
+                .collect(),
+        ),
+    })
+}
+
+impl Source for EnvironmentLayer {
+    fn clone_into_box(&self) -> Box<dyn Source + Send + Sync> {
+        Box::new(self.clone())
+    }
+
+    fn collect(&self) -> Result<Map<String, Value>, config::ConfigError> {
+        Ok(self.values.clone())
+    }
+}
+
+/// Names only: the values may be secrets.
+impl fmt::Debug for EnvironmentLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.values.keys()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variable_names_become_dotted_keys() {
+        assert_eq!(
+            key_of("CALLVAULT__WORKER__LEASE_SECS").as_deref(),
+            Some("worker.lease_secs")
+        );
+        assert_eq!(key_of("CALLVAULT_TEST_POSTGRES"), None);
+        assert_eq!(key_of("PATH"), None);
+    }
+
+    #[test]
+    fn values_take_the_type_of_their_key_only() {
+        assert_eq!(
+            typed(Kind::Text, "007123"),
+            Some(ValueKind::String("007123".into()))
+        );
+        assert_eq!(
+            typed(Kind::Text, "a,b"),
+            Some(ValueKind::String("a,b".into()))
+        );
+        assert_eq!(typed(Kind::Integer, "16"), Some(ValueKind::I64(16)));
+        assert_eq!(typed(Kind::Integer, "true"), None);
+        assert_eq!(typed(Kind::Boolean, "TRUE"), Some(ValueKind::Boolean(true)));
+        assert_eq!(typed(Kind::Boolean, "yes"), None);
+        assert_eq!(typed(Kind::Boolean, "1"), None);
+        let Some(ValueKind::Array(items)) = typed(Kind::List, ".a.example.com, .b.example.com")
+        else {
+            panic!("a list key is split");
+        };
+        assert_eq!(items.len(), 2);
+        assert_eq!(typed(Kind::List, ""), Some(ValueKind::Array(Vec::new())));
+    }
+}

@@ -1,0 +1,124 @@
+//! Start-up refusals of values that parse but cannot be run safely.
+
+use super::Settings;
+
+const CONNECTION: &str = "endpoint=https://x.communication.azure.com/;accesskey=aGVsbG8=";
+
+fn check(extra: &[(&'static str, &str)]) -> Result<(), String> {
+    let mut overrides = vec![
+        ("acs.connection_string", CONNECTION.to_owned()),
+        ("ingest.secret", "s3cret".to_owned()),
+    ];
+    overrides.extend(extra.iter().map(|(key, value)| (*key, value.to_string())));
+    Settings::defaults_with(&overrides)
+        .map_err(|err| err.to_string())?
+        .validate()
+        .map_err(|err| err.to_string())
+}
+
+fn refused(extra: &[(&'static str, &str)], key: &str) -> String {
+    let message = check(extra).expect_err("should be refused");
+    assert!(message.contains(&format!("`{key}`")), "{message}");
+    message
+}
+
+#[test]
+fn a_webhook_secret_with_a_plus_is_refused_with_the_safe_characters() {
+    let message = refused(&[("ingest.secret", "abc+def")], "ingest.secret");
+    assert!(
+        message.contains("`+`")
+            && message.contains("A-Z a-z 0-9 - . _ ~")
+            && message.contains("decodes as a space")
+            && !message.contains("abc"),
+        "{message}"
+    );
+    refused(&[("ingest.secret", "with space")], "ingest.secret");
+    refused(&[("ingest.secret", "a&code=b")], "ingest.secret");
+    check(&[("ingest.secret", "007123")]).unwrap();
+    check(&[("ingest.secret", "TRUE")]).unwrap();
+    check(&[("ingest.secret", "Az09-._~")]).unwrap();
+}
+
+#[test]
+fn retention_is_bounded_so_deadlines_cannot_overflow() {
+    for hours in ["0", "721", "9223372036854775807"] {
+        let message = refused(&[("acs.retention_hours", hours)], "acs.retention_hours");
+        assert!(message.contains("between 1 and 720 hours"), "{message}");
+    }
+    check(&[("acs.retention_hours", "1")]).unwrap();
+    check(&[("acs.retention_hours", "720")]).unwrap();
+}
+
+#[test]
+fn other_durations_are_bounded_too() {
+    let huge = "9223372036854775807";
+    for key in [
+        "admin.deadline_warning_hours",
+        "acs.request_timeout_secs",
+        "worker.lease_secs",
+        "worker.backoff_initial_ms",
+        "worker.backoff_max_ms",
+        "worker.poll_interval_ms",
+        "storage.request_timeout_secs",
+        "admin.quarantine_retention_days",
+    ] {
+        refused(&[(key, huge)], key);
+    }
+    refused(
+        &[("admin.quarantine_retention_days", "0")],
+        "admin.quarantine_retention_days",
+    );
+    refused(&[("worker.lease_secs", "0")], "worker.lease_secs");
+    refused(
+        &[
+            ("worker.backoff_initial_ms", "5000"),
+            ("worker.backoff_max_ms", "1000"),
+        ],
+        "worker.backoff_max_ms",
+    );
+    check(&[("worker.poll_interval_ms", "3600000")]).unwrap();
+}
+
+#[test]
+fn a_plain_http_acs_endpoint_needs_allow_http() {
+    let http = "endpoint=http://x.communication.azure.com/;accesskey=aGVsbG8=";
+    let message = refused(&[("acs.connection_string", http)], "acs.connection_string");
+    assert!(
+        message.contains("http://x.communication.azure.com/"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("aGVsbG8="),
+        "the key stays out: {message}"
+    );
+    refused(
+        &[
+            ("acs.connection_string", ""),
+            ("acs.endpoint", "http://x.communication.azure.com/"),
+            ("acs.access_key", "aGVsbG8="),
+        ],
+        "acs.endpoint",
+    );
+    check(&[("acs.connection_string", http), ("acs.allow_http", "true")]).unwrap();
+}
+
+#[test]
+fn download_host_suffixes_must_be_narrow_and_single_tenant() {
+    for suffix in [
+        ".skype.com",
+        ".com",
+        ".blob.core.windows.net",
+        ".cloudapp.azure.com",
+    ] {
+        let message = refused(
+            &[("acs.allowed_download_hosts", suffix)],
+            "acs.allowed_download_hosts",
+        );
+        assert!(message.contains(suffix), "{message}");
+    }
+    check(&[(
+        "acs.allowed_download_hosts",
+        ".asm.skype.com,.asyncgw.teams.microsoft.com",
+    )])
+    .unwrap();
+}

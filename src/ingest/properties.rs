@@ -3,7 +3,7 @@
 //! accepted passes the worker's own re-check for its purpose and document.
 
 use std::collections::HashSet;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use chrono::Utc;
 use proptest::prelude::*;
@@ -15,13 +15,11 @@ use super::Intake;
 use super::envelope::parse_body;
 use super::plan::{Action, Plan, Planned};
 use super::recording_event::{MAX_CHUNKS_PER_EVENT, parse_subject};
-use crate::acs::{Fetch, UrlGuard};
-use crate::metrics::Metrics;
+use super::tests::intake_on;
+use crate::acs::Fetch;
 use crate::queue::Db;
 use crate::queue::intake::MAX_STORED_PAYLOAD_BYTES;
 use crate::recording::Announcement;
-
-const ENDPOINT: &str = "https://contoso-acs.communication.azure.com";
 
 /// Strings an attacker would try in ids and URLs, and arbitrary ones.
 fn hostile_text() -> BoxedStrategy<String> {
@@ -271,15 +269,7 @@ fn intake() -> &'static Intake {
                 .build()
                 .unwrap();
             let db = runtime.block_on(Db::connect("sqlite::memory:", 1)).unwrap();
-            let endpoint = url::Url::parse(&format!("{ENDPOINT}/")).unwrap();
-            let intake = Intake {
-                db,
-                guard: UrlGuard::new(&[".asm.skype.com".to_owned()], &endpoint, false),
-                acs_endpoint: endpoint,
-                retention: chrono::Duration::hours(24),
-                metrics: Arc::new(Metrics::default()),
-                wake: Arc::new(tokio::sync::Notify::new()),
-            };
+            let intake = intake_on(db);
             (runtime, intake)
         })
         .1

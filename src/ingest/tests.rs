@@ -20,6 +20,11 @@ async fn intake(dir: &tempfile::TempDir) -> Intake {
         .await
         .unwrap();
     db.migrate().await.unwrap();
+    intake_on(db)
+}
+
+/// An intake with the production defaults (https only, `.asm.skype.com`, 24 h) on `db`.
+pub(super) fn intake_on(db: Db) -> Intake {
     let endpoint = url::Url::parse("https://contoso-acs.communication.azure.com/").unwrap();
     Intake {
         db,

@@ -42,6 +42,18 @@ pub struct ObjectDigest {
     pub sha256: String,
 }
 
+impl ObjectDigest {
+    /// The digest `bytes` will have once written at `key`.
+    pub fn of_bytes(key: &object_store::path::Path, bytes: &[u8]) -> Self {
+        use sha2::{Digest, Sha256};
+        Self {
+            key: key.to_string(),
+            bytes: bytes.len() as u64,
+            sha256: hex::encode(Sha256::digest(bytes)),
+        }
+    }
+}
+
 /// The endReason that says another chunk follows.
 pub const CHUNK_MAXIMUM_SIZE_EXCEEDED: &str = "ChunkMaximumSizeExceeded";
 

@@ -161,22 +161,11 @@ impl Archive {
     /// Writes a small object in one put, unless the same bytes are already there. Only the
     /// manifest is written this way: it is the one object that is ever replaced.
     pub async fn put_bytes(&self, key: &Path, bytes: Bytes) -> Result<ObjectDigest, StorageError> {
-        let digest = ObjectDigest {
-            key: key.to_string(),
-            bytes: bytes.len() as u64,
-            sha256: hex::encode(Sha256::digest(&bytes)),
-        };
+        let digest = ObjectDigest::of_bytes(key, &bytes);
         if self.existing_digest(key).await?.as_ref() == Some(&digest) {
             return Ok(digest);
         }
-        self.store
-            .put_opts(
-                key,
-                PutPayload::from(bytes),
-                self.options.put_options(&digest.sha256),
-            )
-            .await?;
-        Ok(digest)
+        self.put_with_digest(key, bytes, digest).await
     }
 
     /// Writes a small object that never changes once written (a metadata document): when
@@ -187,11 +176,7 @@ impl Archive {
         key: &Path,
         bytes: Bytes,
     ) -> Result<ObjectDigest, StorageError> {
-        let digest = ObjectDigest {
-            key: key.to_string(),
-            bytes: bytes.len() as u64,
-            sha256: hex::encode(Sha256::digest(&bytes)),
-        };
+        let digest = ObjectDigest::of_bytes(key, &bytes);
         let existing = match self.existing_digest(key).await? {
             Some(existing) => Some(existing),
             // Written without the sha256 metadata (or by someone else): read it to compare.
@@ -201,17 +186,25 @@ impl Archive {
         match existing {
             Some(existing) if existing == digest => Ok(digest),
             Some(_) => Err(StorageError::ExistingDiffers { key: digest.key }),
-            None => {
-                self.store
-                    .put_opts(
-                        key,
-                        PutPayload::from(bytes),
-                        self.options.put_options(&digest.sha256),
-                    )
-                    .await?;
-                Ok(digest)
-            }
+            None => self.put_with_digest(key, bytes, digest).await,
         }
+    }
+
+    /// One put of `bytes`, carrying their sha256 as metadata where the backend keeps it.
+    async fn put_with_digest(
+        &self,
+        key: &Path,
+        bytes: Bytes,
+        digest: ObjectDigest,
+    ) -> Result<ObjectDigest, StorageError> {
+        self.store
+            .put_opts(
+                key,
+                PutPayload::from(bytes),
+                self.options.put_options(&digest.sha256),
+            )
+            .await?;
+        Ok(digest)
     }
 
     /// Streams an object back and returns its size and sha256, or None when it is absent.

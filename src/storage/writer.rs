@@ -2,16 +2,19 @@
 //! memory so that a small object goes in one put; past one part it becomes a multipart upload
 //! holding at most `upload_concurrency` parts in flight plus the part being filled.
 
+mod parts;
+
 use std::sync::Arc;
 
 use bytes::Bytes;
 use object_store::path::Path;
-use object_store::{ObjectStore, PutPayload, WriteMultipart};
+use object_store::{ObjectStore, PutPayload};
 use sha2::{Digest, Sha256};
 
 use super::backend::Finisher;
 use super::options::WriteOptions;
 use super::{ObjectDigest, StorageError};
+use parts::PartUpload;
 
 /// Where and how an object is written.
 pub(super) struct Target {
@@ -27,7 +30,7 @@ enum Mode {
     /// Collecting the first part: an object that ends within it is sent in one put.
     Buffering { pieces: Vec<Bytes>, len: usize },
     /// Past one part: parts are uploading.
-    Uploading(WriteMultipart),
+    Uploading(PartUpload),
     /// This object is already archived: only hash, to confirm it is the same.
     Comparing(ObjectDigest),
 }
@@ -104,7 +107,7 @@ impl ObjectWriter {
             .store
             .put_multipart_opts(&self.target.key, self.target.options.multipart_options())
             .await?;
-        let mut upload = WriteMultipart::new_with_chunk_size(upload, self.target.part_size);
+        let mut upload = PartUpload::new(upload, self.target.part_size);
         if let Mode::Buffering { pieces, .. } = &mut self.mode {
             for piece in pieces.drain(..) {
                 upload.put(piece);
@@ -126,7 +129,8 @@ impl ObjectWriter {
     }
 
     /// Completes the object: one put when it fits in a part, else the multipart completion
-    /// followed by the sha256 metadata. Only now does it appear at its key.
+    /// followed by the sha256 metadata. Only now does it appear at its key. A failed upload
+    /// reports its own cause (e.g. the staging file's rename), not that of its clean-up.
     pub async fn finish(self) -> Result<ObjectDigest, StorageError> {
         let Target {
             store,
@@ -170,5 +174,66 @@ impl ObjectWriter {
         {
             tracing::warn!(key = %self.target.key, error = %err, "could not abort a partial upload");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object_store::local::LocalFileSystem;
+
+    const PART: usize = 16;
+
+    fn local_target(root: &std::path::Path, key: &str) -> Target {
+        Target {
+            store: Arc::new(
+                LocalFileSystem::new_with_prefix(root)
+                    .unwrap()
+                    .with_fsync(true),
+            ),
+            key: Path::from(key),
+            part_size: PART,
+            upload_concurrency: 2,
+            options: WriteOptions::default(),
+            finisher: Arc::new(Finisher::Local),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_staging_file_removed_mid_upload_fails_with_the_rename_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = ObjectWriter::new(local_target(dir.path(), "call/chunk-0000.mp4"));
+        writer
+            .write(Bytes::from(vec![7u8; PART * 4]))
+            .await
+            .unwrap();
+        assert!(writer.is_multipart());
+        let staging = dir.path().join("call/chunk-0000.mp4#1");
+        assert!(staging.exists(), "the upload is staged as NAME#1");
+        // What a peer's start-up clean-up used to do to a live upload.
+        std::fs::remove_file(&staging).unwrap();
+
+        let err = writer.finish().await.unwrap_err().to_string();
+        assert!(
+            err.contains("Unable to rename file") && err.contains("No such file or directory"),
+            "the failed rename is reported: {err}"
+        );
+        assert!(!err.contains("Upload aborted"), "not its clean-up: {err}");
+        assert!(!dir.path().join("call/chunk-0000.mp4").exists());
+    }
+
+    #[tokio::test]
+    async fn a_multipart_upload_completes_at_its_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = ObjectWriter::new(local_target(dir.path(), "call/chunk-0001.mp4"));
+        for piece in 0..10u8 {
+            writer.write(Bytes::from(vec![piece; 7])).await.unwrap();
+        }
+        let digest = writer.finish().await.unwrap();
+        let written = std::fs::read(dir.path().join("call/chunk-0001.mp4")).unwrap();
+        let expected: Vec<u8> = (0..10u8).flat_map(|piece| vec![piece; 7]).collect();
+        assert_eq!(written, expected);
+        assert_eq!(digest.bytes, 70);
+        assert_eq!(digest.sha256, hex::encode(Sha256::digest(&expected)));
     }
 }

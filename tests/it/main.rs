@@ -12,5 +12,6 @@ mod identity;
 mod pipeline;
 mod postgres;
 mod remote_storage;
+mod replicas;
 mod sources;
 mod webhook;

@@ -5,6 +5,7 @@
 mod parts;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use object_store::path::Path;
@@ -15,6 +16,11 @@ use super::backend::Finisher;
 use super::options::WriteOptions;
 use super::{ObjectDigest, StorageError};
 use parts::PartUpload;
+
+/// A local upload writes its staging file at least this often while bytes arrive, however
+/// slow the stream: a starting peer judges a staging file abandoned by its age (two leases,
+/// at least 2 s), and must never take a live one for it.
+const LOCAL_TOUCH_EVERY: Duration = Duration::from_secs(1);
 
 /// Where and how an object is written.
 pub(super) struct Target {
@@ -85,6 +91,7 @@ impl ObjectWriter {
                     .await?;
                 self.hasher.update(&slice);
                 upload.put(slice);
+                upload.flush_if_due();
             }
             Mode::Buffering { pieces, len: held } => {
                 self.hasher.update(&slice);
@@ -107,7 +114,8 @@ impl ObjectWriter {
             .store
             .put_multipart_opts(&self.target.key, self.target.options.multipart_options())
             .await?;
-        let mut upload = PartUpload::new(upload, self.target.part_size);
+        let touch = matches!(*self.target.finisher, Finisher::Local).then_some(LOCAL_TOUCH_EVERY);
+        let mut upload = PartUpload::new(upload, self.target.part_size, touch);
         if let Mode::Buffering { pieces, .. } = &mut self.mode {
             for piece in pieces.drain(..) {
                 upload.put(piece);
@@ -220,6 +228,44 @@ mod tests {
         );
         assert!(!err.contains("Upload aborted"), "not its clean-up: {err}");
         assert!(!dir.path().join("call/chunk-0000.mp4").exists());
+    }
+
+    #[tokio::test]
+    async fn a_slow_local_stream_writes_its_staging_file_every_second() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = ObjectWriter::new(local_target(dir.path(), "call/chunk-0002.mp4"));
+        writer.write(Bytes::from(vec![1u8; PART])).await.unwrap();
+        let staging = dir.path().join("call/chunk-0002.mp4#1");
+        let staged_len = || std::fs::metadata(&staging).map_or(0, |m| m.len());
+        // The parts are written by tasks of this runtime: await, so that they run.
+        async fn wait_for_len(staged_len: impl Fn() -> u64, len: u64) {
+            let started = std::time::Instant::now();
+            while staged_len() != len {
+                assert!(
+                    started.elapsed() < Duration::from_secs(10),
+                    "staging file length {} never became {len}",
+                    staged_len()
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        wait_for_len(staged_len, PART as u64).await;
+
+        // Less than a part, trickling in: held until a second has passed since the last write.
+        writer.write(Bytes::from_static(b"abc")).await.unwrap();
+        assert_eq!(
+            staged_len(),
+            PART as u64,
+            "a fresh short piece waits for more"
+        );
+        tokio::time::sleep(LOCAL_TOUCH_EVERY).await;
+        writer.write(Bytes::from_static(b"def")).await.unwrap();
+        wait_for_len(staged_len, PART as u64 + 6).await;
+
+        let digest = writer.finish().await.unwrap();
+        assert_eq!(digest.bytes, PART as u64 + 6);
+        let written = std::fs::read(dir.path().join("call/chunk-0002.mp4")).unwrap();
+        assert_eq!(&written[PART..], b"abcdef");
     }
 
     #[tokio::test]

@@ -3,6 +3,8 @@
 //! and, when the abort fails too, returns the abort's error instead; for a local folder that
 //! is always "Upload aborted", hiding the failed rename (or write) that was the real problem.
 
+use std::time::{Duration, Instant};
+
 use bytes::Bytes;
 use object_store::{MultipartUpload, PutPayloadMut, PutResult};
 use tokio::task::JoinSet;
@@ -15,15 +17,25 @@ pub(super) struct PartUpload {
     buffer: PutPayloadMut,
     part_size: usize,
     in_flight: JoinSet<object_store::Result<()>>,
+    /// Send a short part when bytes have waited this long (a local folder only: its parts may
+    /// have any size), so that a slow stream still touches its staging file.
+    flush_after: Option<Duration>,
+    last_sent: Instant,
 }
 
 impl PartUpload {
-    pub fn new(upload: Box<dyn MultipartUpload>, part_size: usize) -> Self {
+    pub fn new(
+        upload: Box<dyn MultipartUpload>,
+        part_size: usize,
+        flush_after: Option<Duration>,
+    ) -> Self {
         Self {
             upload,
             buffer: PutPayloadMut::new(),
             part_size: part_size.max(1),
             in_flight: JoinSet::new(),
+            flush_after,
+            last_sent: Instant::now(),
         }
     }
 
@@ -57,9 +69,21 @@ impl PartUpload {
         }
     }
 
+    /// Sends what is buffered as a short part when `flush_after` has passed since the last.
+    pub fn flush_if_due(&mut self) {
+        if self
+            .flush_after
+            .is_some_and(|after| self.last_sent.elapsed() >= after)
+            && self.buffer.content_length() > 0
+        {
+            self.send_buffer();
+        }
+    }
+
     fn send_buffer(&mut self) {
         let part = std::mem::take(&mut self.buffer);
         self.in_flight.spawn(self.upload.put_part(part.into()));
+        self.last_sent = Instant::now();
     }
 
     /// Sends the last part, waits for every part and completes the upload. On failure the

@@ -151,9 +151,17 @@ pub async fn start(
         let lease = Duration::from_secs(worker.lease_secs);
         // Only a process that writes the archive clears what a crashed writer left, and only
         // what no live lease can still own: its peers may be writing into the same folder.
-        if let Err(err) = remove_abandoned_staging_files(&settings.storage, lease).await {
-            tracing::warn!(error = %err, "could not remove abandoned staging files; they stay until a later start");
-        }
+        // In the background, as walking a large archive takes a while.
+        let storage = settings.storage.clone();
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                removed = remove_abandoned_staging_files(&storage, lease) => if let Err(err) = removed {
+                    tracing::warn!(error = %err, "could not remove abandoned staging files; they stay until a later start");
+                },
+            }
+        });
         let options = WorkerOptions {
             concurrency: worker.concurrency,
             lease,

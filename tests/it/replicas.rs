@@ -24,6 +24,7 @@ const LEASE_SECS: u64 = 2;
 struct Replica {
     child: Child,
     base: String,
+    log: PathBuf,
 }
 
 impl Drop for Replica {
@@ -79,6 +80,7 @@ impl Cluster {
         let replica = Replica {
             child,
             base: format!("http://127.0.0.1:{port}"),
+            log,
         };
         let client = reqwest::Client::new();
         eventually(&format!("{name} to answer /healthz"), WAIT, || async {
@@ -187,8 +189,8 @@ fn staging_files(archive: &Path) -> Vec<String> {
 }
 
 /// A staging file as a process killed mid-write long ago leaves it.
-fn plant_abandoned_staging_file(archive: &Path) -> PathBuf {
-    let folder = archive.join("call-crashed/20260101T000000Z");
+fn plant_abandoned_staging_file(archive: &Path, call: &str) -> PathBuf {
+    let folder = archive.join(call).join("20260101T000000Z");
     std::fs::create_dir_all(&folder).unwrap();
     let path = folder.join("chunk-0000.mp4#1");
     let file = std::fs::File::create(&path).unwrap();
@@ -268,7 +270,7 @@ fn stream_folder() -> String {
 async fn a_worker_restarting_mid_stream_leaves_its_peers_upload_alone() {
     let mut cluster = Cluster::new().await;
     let archive = cluster.archive();
-    let abandoned = plant_abandoned_staging_file(&archive);
+    let abandoned = plant_abandoned_staging_file(&archive, "call-crashed");
     let ingest = cluster.start("ingest", "ingest").await;
     let _streaming = cluster.start("streaming", "worker").await;
     let folder = stream_folder();
@@ -294,10 +296,12 @@ async fn a_worker_restarting_mid_stream_leaves_its_peers_upload_alone() {
         staging_files(&archive).contains(&staged),
         "the live upload's staging file {staged} is still there"
     );
-    assert!(
-        !abandoned.exists(),
-        "a starting worker removes a staging file no live lease can own"
-    );
+    eventually(
+        "a starting worker to remove a staging file no live lease can own",
+        WAIT,
+        || async { (!abandoned.exists()).then_some(()) },
+    )
+    .await;
     assert_streamed_on_first_attempt(&cluster, &folder).await;
     assert_eq!(staging_files(&archive), Vec::<String>::new());
 }
@@ -306,12 +310,18 @@ async fn a_worker_restarting_mid_stream_leaves_its_peers_upload_alone() {
 async fn an_ingest_process_starting_mid_stream_removes_no_staging_file() {
     let mut cluster = Cluster::new().await;
     let archive = cluster.archive();
-    let abandoned = plant_abandoned_staging_file(&archive);
+    let abandoned = plant_abandoned_staging_file(&archive, "call-crashed");
     // The worker that streams starts first and clears the archive of abandoned files; the
     // planted one is made again after it, as a crash of some other writer would leave it.
     let first = cluster.start("all", "all").await;
+    eventually("the worker's start-up clean-up to finish", WAIT, || async {
+        let log = std::fs::read_to_string(&first.log).unwrap_or_default();
+        log.contains("removed staging files left by an interrupted write")
+            .then_some(())
+    })
+    .await;
     assert!(!abandoned.exists());
-    let abandoned = plant_abandoned_staging_file(&archive);
+    let abandoned = plant_abandoned_staging_file(&archive, "call-crashed-later");
     let folder = stream_folder();
     let staged = start_a_slow_stream(&cluster, &first).await;
 

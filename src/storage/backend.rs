@@ -82,7 +82,8 @@ async fn open_local(settings: &StorageSettings) -> Result<OpenedStore, StorageEr
 }
 
 /// A staging file untouched for this many leases has no live writer: a writer holds its job
-/// under a lease it renews, and touches its staging file each time a part is written.
+/// under a lease it renews, and writes its staging file with each part and at least once a
+/// second while bytes arrive (a download without a byte for `acs.request_timeout_secs` fails).
 pub const STAGING_FILE_LEASES: u32 = 2;
 
 /// Removes the staging files (`NAME#N`) that object_store's local backend leaves when a

@@ -14,7 +14,7 @@ use crate::config::{ConfigError, Settings};
 use crate::ingest::{Intake, WebhookAuth, WebhookState};
 use crate::metrics::Metrics;
 use crate::queue::Db;
-use crate::storage::Archive;
+use crate::storage::{Archive, remove_abandoned_staging_files};
 use crate::worker::retry::RetryPolicy;
 use crate::worker::{Worker, WorkerContext, WorkerOptions};
 
@@ -148,9 +148,23 @@ pub async fn start(
             metrics: metrics.clone(),
         };
         let worker = &settings.worker;
+        let lease = Duration::from_secs(worker.lease_secs);
+        // Only a process that writes the archive clears what a crashed writer left, and only
+        // what no live lease can still own: its peers may be writing into the same folder.
+        // In the background, as walking a large archive takes a while.
+        let storage = settings.storage.clone();
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                removed = remove_abandoned_staging_files(&storage, lease) => if let Err(err) = removed {
+                    tracing::warn!(error = %err, "could not remove abandoned staging files; they stay until a later start");
+                },
+            }
+        });
         let options = WorkerOptions {
             concurrency: worker.concurrency,
-            lease: Duration::from_secs(worker.lease_secs),
+            lease,
             poll_interval: Duration::from_millis(worker.poll_interval_ms),
             retry: RetryPolicy {
                 max_attempts: i64::from(worker.max_attempts),

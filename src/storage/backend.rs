@@ -1,6 +1,8 @@
 //! Building the configured object_store backend.
 
+use std::io::ErrorKind;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use object_store::ObjectStore;
 use object_store::local::LocalFileSystem;
@@ -69,10 +71,6 @@ pub(super) async fn open(
 async fn open_local(settings: &StorageSettings) -> Result<OpenedStore, StorageError> {
     let root = &settings.path;
     tokio::fs::create_dir_all(root).await?;
-    let removed = remove_staging_files(root).await?;
-    if removed > 0 {
-        tracing::warn!(count = removed, root = %root.display(), "removed staging files left by an interrupted write");
-    }
     let store = LocalFileSystem::new_with_prefix(root)?.with_fsync(true);
     Ok(OpenedStore {
         store: Arc::new(store),
@@ -83,23 +81,80 @@ async fn open_local(settings: &StorageSettings) -> Result<OpenedStore, StorageEr
     })
 }
 
-/// object_store's local backend stages writes as `NAME#N`; a crash leaves them behind.
-async fn remove_staging_files(root: &std::path::Path) -> std::io::Result<usize> {
+/// A staging file untouched for this many leases has no live writer: a writer holds its job
+/// under a lease it renews, and writes its staging file with each part and at least once a
+/// second while bytes arrive (a download without a byte for `acs.request_timeout_secs` fails).
+pub const STAGING_FILE_LEASES: u32 = 2;
+
+/// Removes the staging files (`NAME#N`) that object_store's local backend leaves when a
+/// process dies mid-write, but only those older than [`STAGING_FILE_LEASES`] × `lease`: other
+/// processes sharing the folder may be writing the younger ones right now. Only a process that
+/// writes the archive should call this. Other backends stage nothing: returns 0.
+pub async fn remove_abandoned_staging_files(
+    settings: &StorageSettings,
+    lease: Duration,
+) -> Result<usize, StorageError> {
+    if settings.kind != "local" {
+        return Ok(0);
+    }
+    let margin = lease.saturating_mul(STAGING_FILE_LEASES);
+    let removed =
+        remove_staging_files_older_than(&settings.path, margin, SystemTime::now()).await?;
+    if removed > 0 {
+        tracing::warn!(
+            count = removed,
+            root = %settings.path.display(),
+            "removed staging files left by an interrupted write"
+        );
+    }
+    Ok(removed)
+}
+
+/// Walks `root` and removes staging files last modified more than `margin` before `now`. A
+/// file or folder that vanishes meanwhile (a peer finishing its write) is skipped.
+async fn remove_staging_files_older_than(
+    root: &std::path::Path,
+    margin: Duration,
+    now: SystemTime,
+) -> std::io::Result<usize> {
     let mut removed = 0;
     let mut folders = vec![root.to_path_buf()];
     while let Some(folder) = folders.pop() {
-        let mut entries = tokio::fs::read_dir(&folder).await?;
+        let mut entries = match tokio::fs::read_dir(&folder).await {
+            Ok(entries) => entries,
+            Err(err) if err.kind() == ErrorKind::NotFound => continue,
+            Err(err) => return Err(err),
+        };
         while let Some(entry) = entries.next_entry().await? {
             let path = entry.path();
-            if entry.file_type().await?.is_dir() {
+            let Some(metadata) = ignore_vanished(entry.metadata().await)? else {
+                continue;
+            };
+            if metadata.is_dir() {
                 folders.push(path);
-            } else if is_staging_name(&entry.file_name().to_string_lossy()) {
-                tokio::fs::remove_file(&path).await?;
+            } else if is_staging_name(&entry.file_name().to_string_lossy())
+                && is_abandoned(metadata.modified()?, now, margin)
+                && ignore_vanished(tokio::fs::remove_file(&path).await)?.is_some()
+            {
                 removed += 1;
             }
         }
     }
     Ok(removed)
+}
+
+fn ignore_vanished<T>(result: std::io::Result<T>) -> std::io::Result<Option<T>> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(err) if err.kind() == ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+/// The age rule: a staging file is abandoned when its last write is more than `margin` old. A
+/// modification time in the future (clock skew between hosts sharing the folder) is not.
+fn is_abandoned(modified: SystemTime, now: SystemTime, margin: Duration) -> bool {
+    now.duration_since(modified).is_ok_and(|age| age > margin)
 }
 
 fn is_staging_name(name: &str) -> bool {
@@ -120,15 +175,81 @@ mod tests {
         assert!(!is_staging_name("a#"));
     }
 
+    const LEASE: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn a_staging_file_is_abandoned_only_past_two_leases() {
+        let now = SystemTime::now();
+        let margin = LEASE * STAGING_FILE_LEASES;
+        assert!(!is_abandoned(now, now, margin), "just written");
+        assert!(
+            !is_abandoned(now - LEASE, now, margin),
+            "one lease old: a live writer may own it"
+        );
+        assert!(
+            !is_abandoned(now - margin, now, margin),
+            "exactly at the margin"
+        );
+        assert!(is_abandoned(
+            now - margin - Duration::from_secs(1),
+            now,
+            margin
+        ));
+        assert!(
+            !is_abandoned(now + LEASE, now, margin),
+            "a future mtime (clock skew) is kept"
+        );
+    }
+
+    fn staged(path: &std::path::Path, age: Duration) {
+        let file = std::fs::File::create(path).unwrap();
+        file.set_modified(SystemTime::now() - age).unwrap();
+    }
+
     #[tokio::test]
-    async fn open_removes_leftover_staging_files_only() {
+    async fn only_staging_files_older_than_two_leases_are_removed() {
         let dir = tempfile::tempdir().unwrap();
         let nested = dir.path().join("call/rec");
         std::fs::create_dir_all(&nested).unwrap();
-        std::fs::write(nested.join("chunk-0000.mp4#3"), b"partial").unwrap();
-        std::fs::write(nested.join("chunk-0000.metadata.json"), b"{}").unwrap();
-        assert_eq!(remove_staging_files(dir.path()).await.unwrap(), 1);
-        assert!(!nested.join("chunk-0000.mp4#3").exists());
-        assert!(nested.join("chunk-0000.metadata.json").exists());
+        let abandoned = nested.join("chunk-0000.mp4#3");
+        let live = nested.join("chunk-0001.mp4#1");
+        let old_object = nested.join("chunk-0000.metadata.json");
+        staged(&abandoned, LEASE * 3);
+        staged(&live, LEASE);
+        staged(&old_object, LEASE * 10);
+        let settings = crate::config::Settings::defaults_with(&[(
+            "storage.path",
+            dir.path().display().to_string(),
+        )])
+        .unwrap()
+        .storage;
+
+        assert_eq!(
+            remove_abandoned_staging_files(&settings, LEASE)
+                .await
+                .unwrap(),
+            1
+        );
+        assert!(!abandoned.exists());
+        assert!(live.exists(), "a file a live lease may own is kept");
+        assert!(old_object.exists(), "objects are never touched");
+    }
+
+    #[tokio::test]
+    async fn opening_a_local_archive_removes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let abandoned = dir.path().join("chunk-0000.mp4#1");
+        staged(&abandoned, LEASE * 100);
+        let settings = crate::config::Settings::defaults_with(&[(
+            "storage.path",
+            dir.path().display().to_string(),
+        )])
+        .unwrap()
+        .storage;
+        open(&settings, &[]).await.unwrap();
+        assert!(
+            abandoned.exists(),
+            "a process that only opens the archive cleans nothing"
+        );
     }
 }

@@ -31,6 +31,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{ConfigError, StorageSettings};
 use backend::Finisher;
+pub use backend::{STAGING_FILE_LEASES, remove_abandoned_staging_files};
 pub use layout::RecordingLayout;
 pub use manifest::{Manifest, ObjectDigest};
 pub use options::SHA256_METADATA;
@@ -76,7 +77,7 @@ impl std::fmt::Debug for Archive {
 }
 
 impl Archive {
-    /// Opens the configured backend (and, for `local`, removes staging files a crash left).
+    /// Opens the configured backend; it removes nothing (see `remove_abandoned_staging_files`).
     /// Credentials come from the standard `AWS_*` / `AZURE_STORAGE_*` environment.
     pub async fn open(settings: &StorageSettings) -> Result<Self, StorageError> {
         Self::open_with(settings, &[]).await

@@ -2,16 +2,25 @@
 //! memory so that a small object goes in one put; past one part it becomes a multipart upload
 //! holding at most `upload_concurrency` parts in flight plus the part being filled.
 
+mod parts;
+
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use object_store::path::Path;
-use object_store::{ObjectStore, PutPayload, WriteMultipart};
+use object_store::{ObjectStore, PutPayload};
 use sha2::{Digest, Sha256};
 
 use super::backend::Finisher;
 use super::options::WriteOptions;
 use super::{ObjectDigest, StorageError};
+use parts::PartUpload;
+
+/// A local upload writes its staging file at least this often while bytes arrive, however
+/// slow the stream: a starting peer judges a staging file abandoned by its age (two leases,
+/// at least 2 s), and must never take a live one for it.
+const LOCAL_TOUCH_EVERY: Duration = Duration::from_secs(1);
 
 /// Where and how an object is written.
 pub(super) struct Target {
@@ -27,7 +36,7 @@ enum Mode {
     /// Collecting the first part: an object that ends within it is sent in one put.
     Buffering { pieces: Vec<Bytes>, len: usize },
     /// Past one part: parts are uploading.
-    Uploading(WriteMultipart),
+    Uploading(PartUpload),
     /// This object is already archived: only hash, to confirm it is the same.
     Comparing(ObjectDigest),
 }
@@ -82,6 +91,7 @@ impl ObjectWriter {
                     .await?;
                 self.hasher.update(&slice);
                 upload.put(slice);
+                upload.flush_if_due();
             }
             Mode::Buffering { pieces, len: held } => {
                 self.hasher.update(&slice);
@@ -104,7 +114,8 @@ impl ObjectWriter {
             .store
             .put_multipart_opts(&self.target.key, self.target.options.multipart_options())
             .await?;
-        let mut upload = WriteMultipart::new_with_chunk_size(upload, self.target.part_size);
+        let touch = matches!(*self.target.finisher, Finisher::Local).then_some(LOCAL_TOUCH_EVERY);
+        let mut upload = PartUpload::new(upload, self.target.part_size, touch);
         if let Mode::Buffering { pieces, .. } = &mut self.mode {
             for piece in pieces.drain(..) {
                 upload.put(piece);
@@ -126,7 +137,8 @@ impl ObjectWriter {
     }
 
     /// Completes the object: one put when it fits in a part, else the multipart completion
-    /// followed by the sha256 metadata. Only now does it appear at its key.
+    /// followed by the sha256 metadata. Only now does it appear at its key. A failed upload
+    /// reports its own cause (e.g. the staging file's rename), not that of its clean-up.
     pub async fn finish(self) -> Result<ObjectDigest, StorageError> {
         let Target {
             store,
@@ -170,5 +182,104 @@ impl ObjectWriter {
         {
             tracing::warn!(key = %self.target.key, error = %err, "could not abort a partial upload");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object_store::local::LocalFileSystem;
+
+    const PART: usize = 16;
+
+    fn local_target(root: &std::path::Path, key: &str) -> Target {
+        Target {
+            store: Arc::new(
+                LocalFileSystem::new_with_prefix(root)
+                    .unwrap()
+                    .with_fsync(true),
+            ),
+            key: Path::from(key),
+            part_size: PART,
+            upload_concurrency: 2,
+            options: WriteOptions::default(),
+            finisher: Arc::new(Finisher::Local),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_staging_file_removed_mid_upload_fails_with_the_rename_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = ObjectWriter::new(local_target(dir.path(), "call/chunk-0000.mp4"));
+        writer
+            .write(Bytes::from(vec![7u8; PART * 4]))
+            .await
+            .unwrap();
+        assert!(writer.is_multipart());
+        let staging = dir.path().join("call/chunk-0000.mp4#1");
+        assert!(staging.exists(), "the upload is staged as NAME#1");
+        // What a peer's start-up clean-up used to do to a live upload.
+        std::fs::remove_file(&staging).unwrap();
+
+        let err = writer.finish().await.unwrap_err().to_string();
+        assert!(
+            err.contains("Unable to rename file") && err.contains("No such file or directory"),
+            "the failed rename is reported: {err}"
+        );
+        assert!(!err.contains("Upload aborted"), "not its clean-up: {err}");
+        assert!(!dir.path().join("call/chunk-0000.mp4").exists());
+    }
+
+    #[tokio::test]
+    async fn a_slow_local_stream_writes_its_staging_file_every_second() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = ObjectWriter::new(local_target(dir.path(), "call/chunk-0002.mp4"));
+        writer.write(Bytes::from(vec![1u8; PART])).await.unwrap();
+        let staging = dir.path().join("call/chunk-0002.mp4#1");
+        let staged_len = || std::fs::metadata(&staging).map_or(0, |m| m.len());
+        // The parts are written by tasks of this runtime: await, so that they run.
+        async fn wait_for_len(staged_len: impl Fn() -> u64, len: u64) {
+            let started = std::time::Instant::now();
+            while staged_len() != len {
+                assert!(
+                    started.elapsed() < Duration::from_secs(10),
+                    "staging file length {} never became {len}",
+                    staged_len()
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        wait_for_len(staged_len, PART as u64).await;
+
+        // Less than a part, trickling in: held until a second has passed since the last write.
+        writer.write(Bytes::from_static(b"abc")).await.unwrap();
+        assert_eq!(
+            staged_len(),
+            PART as u64,
+            "a fresh short piece waits for more"
+        );
+        tokio::time::sleep(LOCAL_TOUCH_EVERY).await;
+        writer.write(Bytes::from_static(b"def")).await.unwrap();
+        wait_for_len(staged_len, PART as u64 + 6).await;
+
+        let digest = writer.finish().await.unwrap();
+        assert_eq!(digest.bytes, PART as u64 + 6);
+        let written = std::fs::read(dir.path().join("call/chunk-0002.mp4")).unwrap();
+        assert_eq!(&written[PART..], b"abcdef");
+    }
+
+    #[tokio::test]
+    async fn a_multipart_upload_completes_at_its_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = ObjectWriter::new(local_target(dir.path(), "call/chunk-0001.mp4"));
+        for piece in 0..10u8 {
+            writer.write(Bytes::from(vec![piece; 7])).await.unwrap();
+        }
+        let digest = writer.finish().await.unwrap();
+        let written = std::fs::read(dir.path().join("call/chunk-0001.mp4")).unwrap();
+        let expected: Vec<u8> = (0..10u8).flat_map(|piece| vec![piece; 7]).collect();
+        assert_eq!(written, expected);
+        assert_eq!(digest.bytes, 70);
+        assert_eq!(digest.sha256, hex::encode(Sha256::digest(&expected)));
     }
 }

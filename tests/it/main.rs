@@ -14,5 +14,6 @@ mod identity;
 mod pipeline;
 mod postgres;
 mod remote_storage;
+mod replicas;
 mod sources;
 mod webhook;

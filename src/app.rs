@@ -150,14 +150,16 @@ pub async fn start(
         let worker = &settings.worker;
         let lease = Duration::from_secs(worker.lease_secs);
         // Only a process that writes the archive clears what a crashed writer left, and only
-        // what no live lease can still own: its peers may be writing into the same folder.
-        // In the background, as walking a large archive takes a while.
+        // what no live writer can still own: its peers may be writing into the same folder.
+        // A live writer touches its file at least once a lease, or once per stalled-download
+        // timeout, whichever is longer. In the background: walking a large archive takes a while.
+        let staging_period = lease.max(Duration::from_secs(settings.acs.request_timeout_secs));
         let storage = settings.storage.clone();
         let stop = shutdown.clone();
         tasks.spawn(async move {
             tokio::select! {
                 _ = stop.cancelled() => {}
-                removed = remove_abandoned_staging_files(&storage, lease) => if let Err(err) = removed {
+                removed = remove_abandoned_staging_files(&storage, staging_period) => if let Err(err) = removed {
                     tracing::warn!(error = %err, "could not remove abandoned staging files; they stay until a later start");
                 },
             }

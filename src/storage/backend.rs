@@ -88,7 +88,9 @@ pub const STAGING_FILE_LEASES: u32 = 2;
 
 /// Removes the staging files (`NAME#N`) that object_store's local backend leaves when a
 /// process dies mid-write, but only those older than [`STAGING_FILE_LEASES`] × `lease`: other
-/// processes sharing the folder may be writing the younger ones right now. Only a process that
+/// processes sharing the folder may be writing the younger ones right now. `lease` is the
+/// longest a live writer goes without touching its file (its lease, or the stalled-download
+/// timeout when that is longer). Only a process that
 /// writes the archive should call this. Other backends stage nothing: returns 0.
 pub async fn remove_abandoned_staging_files(
     settings: &StorageSettings,

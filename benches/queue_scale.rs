@@ -12,7 +12,8 @@
 //! BACKEND is `sqlite` or `postgres` (`CALLVAULT_TEST_POSTGRES`, default
 //! postgres://postgres@127.0.0.1:5432). Databases and archives are made under
 //! `CALLVAULT_BENCH_DIR` (default the system temp folder) and removed afterwards.
-//! `benches/queue_scale.sh` runs every figure and states its target.
+//! `benches/queue_scale.sh` runs every figure and states its target. `RUST_LOG` turns on
+//! callvault's logs (e.g. `RUST_LOG=callvault=info`).
 
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
@@ -27,6 +28,11 @@ const CONCURRENCY: usize = 8;
 
 #[tokio::main]
 async fn main() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .init();
+    }
     let args: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with("--"))

@@ -35,6 +35,8 @@ pub struct Db {
     /// replaces SQLite's sleep-and-retry busy handler, whose waits made the slowest
     /// webhook deliveries take seconds under load.
     writer: Arc<Mutex<()>>,
+    /// SQLite: job outcomes waiting to share the next commit.
+    finishes: Arc<super::jobs::FinishQueue>,
 }
 
 /// A write transaction; on SQLite it also holds this process's writer turn until it ends.
@@ -99,6 +101,7 @@ impl Db {
             unsynced,
             backend,
             writer: Arc::new(Mutex::new(())),
+            finishes: Arc::default(),
         })
     }
 
@@ -161,6 +164,10 @@ impl Db {
                 }
             }
         })
+    }
+
+    pub(super) fn finishes(&self) -> &super::jobs::FinishQueue {
+        &self.finishes
     }
 
     pub fn pool(&self) -> &AnyPool {

@@ -1,6 +1,6 @@
 //! The job lifecycle: claim with a lease, renew it, and finish as archived, retry, failed or expired.
 
-use super::{Backend, Db, QueueError};
+use super::{Backend, Db, QueueError, Tx};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -327,6 +327,8 @@ pub enum Finish {
 }
 
 /// Records the end of an attempt; false when the lease was lost meanwhile (nothing changed).
+/// Answers once the outcome is committed with a full fsync. On SQLite, outcomes that arrive
+/// while another write holds the database are committed together (see [`group_commit`]).
 pub async fn finish(
     db: &Db,
     job: &Job,
@@ -334,7 +336,46 @@ pub async fn finish(
     outcome: &Finish,
     now: i64,
 ) -> Result<bool, QueueError> {
+    let attempt = Attempt {
+        job: job.id,
+        number: job.attempts,
+        lease: lease.to_owned(),
+        outcome: outcome.clone(),
+        now,
+    };
+    match db.backend() {
+        Backend::Sqlite => group_commit::finish(db, attempt).await,
+        // Concurrent PostgreSQL transactions already share WAL flushes.
+        Backend::Postgres => finish_alone(db, &attempt).await,
+    }
+}
+
+/// The end of one attempt, as `finish` records it.
+#[derive(Debug, Clone)]
+struct Attempt {
+    job: i64,
+    number: i64,
+    lease: String,
+    outcome: Finish,
+    now: i64,
+}
+
+async fn finish_alone(db: &Db, attempt: &Attempt) -> Result<bool, QueueError> {
     let mut tx = db.begin_write().await?;
+    let updated = record_outcome(&mut tx, attempt).await?;
+    tx.commit().await?;
+    Ok(updated)
+}
+
+async fn record_outcome(tx: &mut Tx, attempt: &Attempt) -> Result<bool, QueueError> {
+    let Attempt {
+        job: job_id,
+        number,
+        lease,
+        outcome,
+        now,
+    } = attempt;
+    let (job_id, number, lease, now) = (*job_id, *number, lease.as_str(), *now);
     let owned = "WHERE id = $1 AND lease_owner = $2 AND state = 'running'";
     let (label, error, updated) = match outcome {
         Finish::Archived(chunk) => {
@@ -344,7 +385,7 @@ pub async fn finish(
                      metadata_bytes = $8, metadata_sha256 = $9, participants = $10 {owned}"
             );
             let updated = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(job.id)
+                .bind(job_id)
                 .bind(lease)
                 .bind(now)
                 .bind(&chunk.media_key)
@@ -354,7 +395,7 @@ pub async fn finish(
                 .bind(chunk.metadata_bytes as i64)
                 .bind(&chunk.metadata_sha256)
                 .bind(&chunk.participants)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?
                 .rows_affected();
             ("archived", None, updated)
@@ -368,12 +409,12 @@ pub async fn finish(
                      lease_owner = NULL, lease_until = NULL {owned}"
             );
             let updated = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(job.id)
+                .bind(job_id)
                 .bind(lease)
                 .bind(next_attempt_at)
                 .bind(error)
                 .bind(now)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?
                 .rows_affected();
             ("retry", Some(error), updated)
@@ -388,12 +429,12 @@ pub async fn finish(
                 "UPDATE jobs SET state = $3, last_error = $4, updated_at = $5, lease_owner = NULL, lease_until = NULL {owned}"
             );
             let updated = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(job.id)
+                .bind(job_id)
                 .bind(lease)
                 .bind(state)
                 .bind(error)
                 .bind(now)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?
                 .rows_affected();
             (state, Some(error), updated)
@@ -406,14 +447,113 @@ pub async fn finish(
         .bind(now)
         .bind(label)
         .bind(error)
-        .bind(job.id)
-        .bind(job.attempts)
-        .execute(&mut *tx)
+        .bind(job_id)
+        .bind(number)
+        .execute(&mut **tx)
         .await?;
     }
-    tx.commit().await?;
     Ok(updated == 1)
 }
+
+/// SQLite has one writer: finishes queue here, and whoever gets the writer's turn next records
+/// every finish queued by then in one transaction, so one fsync commits them all. Each is
+/// answered only after that commit; if the shared transaction fails, each is tried again
+/// alone, so one finish's error is never another's.
+mod group_commit {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use tokio::sync::oneshot;
+
+    use super::{Attempt, Db, QueueError, Tx, finish_alone, record_outcome};
+
+    /// Finishes waiting for the next commit.
+    #[derive(Debug, Default)]
+    pub struct FinishQueue {
+        waiting: Mutex<Vec<Queued>>,
+        next_ticket: AtomicU64,
+        /// Transactions that committed queued finishes.
+        pub(in crate::queue) commits: AtomicU64,
+    }
+
+    #[derive(Debug)]
+    struct Queued {
+        ticket: u64,
+        attempt: Attempt,
+        /// `Ok(updated)` once committed; `Err(())` when the shared transaction failed.
+        answer: oneshot::Sender<Result<bool, ()>>,
+    }
+
+    impl FinishQueue {
+        fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Queued>> {
+            self.waiting
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+        }
+
+        #[cfg(test)]
+        pub(in crate::queue) fn waiting(&self) -> usize {
+            self.lock().len()
+        }
+    }
+
+    pub(super) async fn finish(db: &Db, attempt: Attempt) -> Result<bool, QueueError> {
+        let queue = db.finishes();
+        let ticket = queue.next_ticket.fetch_add(1, Ordering::Relaxed);
+        let (answer, answered) = oneshot::channel();
+        queue.lock().push(Queued {
+            ticket,
+            attempt: attempt.clone(),
+            answer,
+        });
+        match db.begin_write().await {
+            Ok(tx) => {
+                let batch = std::mem::take(&mut *queue.lock());
+                if !batch.is_empty() {
+                    commit_together(tx, batch, queue).await;
+                }
+            }
+            Err(err) => {
+                let mut waiting = queue.lock();
+                if let Some(at) = waiting.iter().position(|queued| queued.ticket == ticket) {
+                    waiting.remove(at);
+                    return Err(err);
+                }
+                // Another turn took it: its answer follows.
+            }
+        }
+        match answered.await {
+            Ok(Ok(updated)) => Ok(updated),
+            // Nothing of the shared transaction was kept: this finish alone, with its own error.
+            Ok(Err(())) | Err(_) => finish_alone(db, &attempt).await,
+        }
+    }
+
+    async fn commit_together(mut tx: Tx, batch: Vec<Queued>, queue: &FinishQueue) {
+        let mut updated = Vec::with_capacity(batch.len());
+        for queued in &batch {
+            match record_outcome(&mut tx, &queued.attempt).await {
+                Ok(one) => updated.push(one),
+                Err(_) => return fail(batch),
+            }
+        }
+        if tx.commit().await.is_err() {
+            return fail(batch);
+        }
+        queue.commits.fetch_add(1, Ordering::Relaxed);
+        for (queued, updated) in batch.into_iter().zip(updated) {
+            let _ = queued.answer.send(Ok(updated));
+        }
+    }
+
+    fn fail(batch: Vec<Queued>) {
+        for queued in batch {
+            let _ = queued.answer.send(Err(()));
+        }
+    }
+}
+
+pub(crate) use group_commit::FinishQueue;
 
 /// Releases a lease without counting the attempt (graceful shutdown): the job is due again at once.
 pub async fn release(db: &Db, job: &Job, lease: &str, now: i64) -> Result<(), QueueError> {
@@ -749,5 +889,67 @@ mod tests {
     #[tokio::test]
     async fn lapsed_leases_and_pending_jobs_are_taken_by_deadline_on_postgresql() {
         lapsed_leases_and_pending_jobs_are_taken_by_deadline(Backend::Postgres).await;
+    }
+
+    fn archived_chunk() -> Finish {
+        Finish::Archived(ArchivedChunk {
+            media_key: "k".into(),
+            media_bytes: 1,
+            media_sha256: "0".repeat(64),
+            metadata_key: "m".into(),
+            metadata_bytes: 1,
+            metadata_sha256: "0".repeat(64),
+            participants: "[]".into(),
+        })
+    }
+
+    #[tokio::test]
+    async fn finishes_queued_behind_a_write_share_one_commit_and_keep_their_own_answers() {
+        let (db, _dir) = database(Backend::Sqlite).await;
+        seed(&db, 9, 1, 0).await;
+        let now = now_for_tests();
+        let claimed = claim_many(&db, &leases(9), 9_000_000, now).await.unwrap();
+        assert_eq!(claimed.len(), 9);
+
+        // Another write holds the database while all nine outcomes arrive.
+        let held = db.begin_write().await.unwrap();
+        let mut finishing = tokio::task::JoinSet::new();
+        for (n, job) in claimed.into_iter().enumerate() {
+            let db = db.clone();
+            // The last one's lease was taken over: its outcome must be refused alone.
+            let lease = match n {
+                8 => "taken-over".to_owned(),
+                _ => job.lease_owner.clone().unwrap(),
+            };
+            finishing.spawn(async move {
+                (
+                    n,
+                    finish(&db, &job, &lease, &archived_chunk(), now)
+                        .await
+                        .unwrap(),
+                )
+            });
+        }
+        while db.finishes().waiting() < 9 {
+            tokio::task::yield_now().await;
+        }
+        held.commit().await.unwrap();
+        let mut answers: Vec<(usize, bool)> = finishing.join_all().await;
+        answers.sort();
+        let expected: Vec<(usize, bool)> = (0..9).map(|n| (n, n != 8)).collect();
+        assert_eq!(answers, expected);
+        assert_eq!(
+            db.finishes()
+                .commits
+                .load(std::sync::atomic::Ordering::Relaxed),
+            1,
+            "the nine outcomes took one commit"
+        );
+        let archived: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state = 'archived'")
+                .fetch_one(db.pool())
+                .await
+                .unwrap();
+        assert_eq!(archived, 8);
     }
 }

@@ -133,10 +133,11 @@ impl Db {
         })
     }
 
-    /// Starts a write transaction whose commit need not reach the disk before it returns: for
-    /// claims, whose loss in a power cut or database crash leaves the job as it was (due
-    /// again, or running under a lease that lapses), which the queue recovers from exactly as
-    /// from a takeover after a lapsed lease. Saves one fsync per claim.
+    /// Starts a write transaction whose commit need not reach the disk before it returns, for
+    /// writes the queue recovers from losing in a power cut or database crash: a claim or a
+    /// lease renewal (the job is due again, or its lease lapses and is taken over, as after
+    /// any lapsed lease) and the mark that a manifest was written (the sweep writes the same
+    /// manifest again). Saves their fsyncs.
     ///
     /// SQLite (WAL, `synchronous = NORMAL` on its own connection): the commit is written to
     /// the WAL without an fsync, and the next fully synchronous commit (a finish, an ingest)

@@ -283,16 +283,20 @@ pub fn claim_queries(backend: Backend, limit: usize) -> [(&'static str, String);
 }
 
 /// Extends a lease; false when the job is no longer ours (taken over or finished elsewhere).
+/// Unsynced, like a claim: a renewal lost in a crash only lets the lease lapse sooner, and
+/// a lapsed lease is taken over safely.
 pub async fn renew(db: &Db, job: i64, lease: &str, lease_until: i64) -> Result<bool, QueueError> {
+    let mut tx = db.begin_write_unsynced().await?;
     let updated = sqlx::query(
         "UPDATE jobs SET lease_until = $1 WHERE id = $2 AND lease_owner = $3 AND state = 'running'",
     )
     .bind(lease_until)
     .bind(job)
     .bind(lease)
-    .execute(db.pool())
+    .execute(&mut *tx)
     .await?
     .rows_affected();
+    tx.commit().await?;
     Ok(updated == 1)
 }
 

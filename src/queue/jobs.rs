@@ -956,4 +956,45 @@ mod tests {
                 .unwrap();
         assert_eq!(archived, 8);
     }
+
+    async fn batched_claimers_racing_never_take_a_job_twice(backend: Backend) {
+        let (db, _dir) = database(backend).await;
+        seed(&db, 60, 2, 0).await;
+        let mut claimers = tokio::task::JoinSet::new();
+        for worker in 0..8 {
+            let db = db.clone();
+            claimers.spawn(async move {
+                let mut taken = Vec::new();
+                loop {
+                    let leases: Vec<String> = (0..3).map(|n| format!("w{worker}/{n}")).collect();
+                    let claimed = claim_many(&db, &leases, 9_000_000, now_for_tests())
+                        .await
+                        .unwrap();
+                    if claimed.is_empty() {
+                        return taken;
+                    }
+                    taken.extend(claimed.into_iter().map(|job| (job.id, job.chunk_index)));
+                }
+            });
+        }
+        let taken: Vec<(i64, i64)> = claimers.join_all().await.concat();
+        let ids: std::collections::HashSet<i64> = taken.iter().map(|(id, _)| *id).collect();
+        assert_eq!(ids.len(), taken.len(), "a job was claimed twice");
+        assert_eq!(
+            taken.len(),
+            60,
+            "every first chunk, and no second one while it runs"
+        );
+        assert!(taken.iter().all(|(_, index)| *index == 0));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn batched_claimers_racing_never_take_a_job_twice_on_sqlite() {
+        batched_claimers_racing_never_take_a_job_twice(Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn batched_claimers_racing_never_take_a_job_twice_on_postgresql() {
+        batched_claimers_racing_never_take_a_job_twice(Backend::Postgres).await;
+    }
 }

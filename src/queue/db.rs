@@ -27,11 +27,16 @@ pub enum Backend {
 #[derive(Debug, Clone)]
 pub struct Db {
     pool: AnyPool,
+    /// SQLite only: one connection with `synchronous = NORMAL`, for writes whose loss in a
+    /// power cut the queue recovers from by itself (see [`Db::begin_write_unsynced`]).
+    unsynced: Option<AnyPool>,
     backend: Backend,
     /// SQLite has one writer at a time; queueing writers here, first come first served,
     /// replaces SQLite's sleep-and-retry busy handler, whose waits made the slowest
     /// webhook deliveries take seconds under load.
     writer: Arc<Mutex<()>>,
+    /// SQLite: job outcomes waiting to share the next commit.
+    finishes: Arc<super::jobs::FinishQueue>,
 }
 
 /// A write transaction; on SQLite it also holds this process's writer turn until it ends.
@@ -72,26 +77,31 @@ impl Db {
             Backend::Sqlite => sqlite_url(url)?,
             Backend::Postgres => url.to_owned(),
         };
-        let mut options = AnyPoolOptions::new()
+        let options = AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10));
-        if backend == Backend::Sqlite {
-            // synchronous=FULL: a webhook is answered 200 only after its events survive power loss.
-            options = options.after_connect(|conn, _meta| {
-                Box::pin(async move {
-                    conn.execute("PRAGMA journal_mode = WAL").await?;
-                    conn.execute("PRAGMA synchronous = FULL").await?;
-                    conn.execute("PRAGMA busy_timeout = 10000").await?;
-                    conn.execute("PRAGMA foreign_keys = ON").await?;
-                    Ok(())
-                })
-            });
-        }
-        let pool = options.connect(&url).await.map_err(QueueError::Connect)?;
+        let (pool, unsynced) = match backend {
+            Backend::Sqlite => {
+                // synchronous=FULL: a webhook is answered 200 only after its events survive power loss.
+                let pool = sqlite_pool(options, "FULL").connect(&url).await;
+                let unsynced = sqlite_pool(
+                    AnyPoolOptions::new()
+                        .max_connections(1)
+                        .acquire_timeout(Duration::from_secs(10)),
+                    "NORMAL",
+                )
+                .connect(&url)
+                .await;
+                (pool, Some(unsynced.map_err(QueueError::Connect)?))
+            }
+            Backend::Postgres => (options.connect(&url).await, None),
+        };
         Ok(Self {
-            pool,
+            pool: pool.map_err(QueueError::Connect)?,
+            unsynced,
             backend,
             writer: Arc::new(Mutex::new(())),
+            finishes: Arc::default(),
         })
     }
 
@@ -123,6 +133,44 @@ impl Db {
         })
     }
 
+    /// Starts a write transaction whose commit need not reach the disk before it returns, for
+    /// writes the queue recovers from losing in a power cut or database crash: a claim or a
+    /// lease renewal (the job is due again, or its lease lapses and is taken over, as after
+    /// any lapsed lease) and the mark that a manifest was written (the sweep writes the same
+    /// manifest again). Saves their fsyncs.
+    ///
+    /// SQLite (WAL, `synchronous = NORMAL` on its own connection): the commit is written to
+    /// the WAL without an fsync, and the next fully synchronous commit (a finish, an ingest)
+    /// makes it durable with its own. PostgreSQL: `synchronous_commit = off` for this
+    /// transaction only. Never for a write a caller acts on outside the database (a finish
+    /// before a source delete, an ingest before its 200).
+    pub async fn begin_write_unsynced(&self) -> Result<Tx, QueueError> {
+        Ok(match (&self.backend, &self.unsynced) {
+            (Backend::Sqlite, Some(unsynced)) => {
+                let turn = self.writer.clone().lock_owned().await;
+                Tx {
+                    transaction: unsynced.begin_with("BEGIN IMMEDIATE").await?,
+                    _turn: Some(turn),
+                }
+            }
+            (Backend::Sqlite, None) => self.begin_write().await?,
+            (Backend::Postgres, _) => {
+                let mut transaction = self.pool.begin().await?;
+                transaction
+                    .execute("SET LOCAL synchronous_commit = off")
+                    .await?;
+                Tx {
+                    transaction,
+                    _turn: None,
+                }
+            }
+        })
+    }
+
+    pub(super) fn finishes(&self) -> &super::jobs::FinishQueue {
+        &self.finishes
+    }
+
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
@@ -138,8 +186,27 @@ impl Db {
     }
 
     pub async fn close(&self) {
+        if let Some(unsynced) = &self.unsynced {
+            unsynced.close().await;
+        }
         self.pool.close().await;
     }
+}
+
+/// SQLite connections in WAL mode with the given `synchronous` level.
+fn sqlite_pool(options: AnyPoolOptions, synchronous: &'static str) -> AnyPoolOptions {
+    options.after_connect(move |conn, _meta| {
+        Box::pin(async move {
+            conn.execute("PRAGMA journal_mode = WAL").await?;
+            conn.execute(sqlx::AssertSqlSafe(format!(
+                "PRAGMA synchronous = {synchronous}"
+            )))
+            .await?;
+            conn.execute("PRAGMA busy_timeout = 10000").await?;
+            conn.execute("PRAGMA foreign_keys = ON").await?;
+            Ok(())
+        })
+    })
 }
 
 /// `sqlite://data/x.db` → an absolute-or-relative file URL with create mode, folder created.
@@ -156,4 +223,57 @@ fn sqlite_url(url: &str) -> Result<String, QueueError> {
     } else {
         format!("{url}?mode=rwc")
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn level(tx: &mut Tx) -> i64 {
+        sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&mut **tx)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn on_sqlite_only_unsynced_writes_skip_the_commit_fsync() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&format!("sqlite://{}/q.db", dir.path().display()), 2)
+            .await
+            .unwrap();
+        // 2 is FULL (an fsync per commit), 1 is NORMAL (in WAL mode, none).
+        let mut full = db.begin_write().await.unwrap();
+        assert_eq!(level(&mut full).await, 2);
+        full.commit().await.unwrap();
+        let mut unsynced = db.begin_write_unsynced().await.unwrap();
+        assert_eq!(level(&mut unsynced).await, 1);
+        unsynced.commit().await.unwrap();
+        let plain: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+        assert_eq!(plain, 2, "every other write stays fully synchronous");
+    }
+
+    #[tokio::test]
+    async fn on_postgresql_only_the_unsynced_transaction_commits_asynchronously() {
+        let server = std::env::var("CALLVAULT_TEST_POSTGRES").expect(
+            "CALLVAULT_TEST_POSTGRES is not set: run ./scripts/test.sh, which starts PostgreSQL",
+        );
+        let db = Db::connect(&format!("{server}/postgres"), 1).await.unwrap();
+        let mut unsynced = db.begin_write_unsynced().await.unwrap();
+        let inside: String = sqlx::query_scalar("SHOW synchronous_commit")
+            .fetch_one(&mut *unsynced)
+            .await
+            .unwrap();
+        unsynced.commit().await.unwrap();
+        // The pool's single connection, now out of the transaction.
+        let after: String = sqlx::query_scalar("SHOW synchronous_commit")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+        assert_eq!((inside.as_str(), after.as_str()), ("off", "on"));
+        db.close().await;
+    }
 }

@@ -1,6 +1,6 @@
 //! The job lifecycle: claim with a lease, renew it, and finish as archived, retry, failed or expired.
 
-use super::{Backend, Db, QueueError};
+use super::{Backend, Db, QueueError, Tx};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -88,29 +88,111 @@ impl Job {
 }
 
 /// Due work: pending and due, or running with a lapsed lease; never a chunk while an earlier
-/// chunk of the same recording is still pending or running. Earliest deadline first.
-const CLAIM_SQLITE: &str = claim_sql::SQLITE;
-const CLAIM_POSTGRES: &str = claim_sql::POSTGRES;
-
+/// chunk of the same recording is still pending or running. Earliest deadline first, then
+/// recording, then chunk. Each half reads one state's range of `jobs_state`, which is in
+/// exactly this order (migration 0004), so a claim never sorts and never reads history.
 mod claim_sql {
-    // SQLite serialises writers, so the subquery and update are atomic; PostgreSQL skips rows
-    // another worker is claiming.
-    macro_rules! claim {
-        ($lock:literal) => {
-            concat!(
-                "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, attempts = attempts + 1, updated_at = $3
-                 WHERE id = (SELECT j.id FROM jobs j
-                    WHERE ((j.state = 'pending' AND j.next_attempt_at <= $3) OR (j.state = 'running' AND j.lease_until < $3))
-                      AND NOT EXISTS (SELECT 1 FROM jobs e WHERE e.recording_id = j.recording_id AND e.chunk_index < j.chunk_index
-                                      AND e.state IN ('pending', 'running'))
-                    ORDER BY j.deadline_at, j.recording_id, j.chunk_index LIMIT 1 ",
-                $lock,
-                ") RETURNING *"
-            )
+    use super::Backend;
+
+    /// The earlier-chunk rule, one probe of `jobs_open`.
+    const NO_EARLIER_OPEN_CHUNK: &str =
+        "NOT EXISTS (SELECT 1 FROM jobs e WHERE e.recording_id = j.recording_id
+        AND e.chunk_index < j.chunk_index AND e.state IN ('pending', 'running'))";
+    const CLAIM_ORDER: &str = "ORDER BY j.deadline_at, j.recording_id, j.chunk_index";
+
+    /// `limit` is inlined (a small count, never user input) so PostgreSQL plans for it rather
+    /// than for a generic limit.
+    fn candidates(backend: Backend, index: &str, due: &str, limit: usize) -> String {
+        // SQLite serialises writers, so reading and updating in one transaction is atomic;
+        // it is told the index so that a plan which sorts cannot be chosen silently (the
+        // statement fails to prepare instead). PostgreSQL skips rows another claimer holds.
+        let (indexed_by, lock) = match backend {
+            Backend::Sqlite => (format!(" INDEXED BY {index}"), ""),
+            Backend::Postgres => (String::new(), " FOR UPDATE SKIP LOCKED"),
         };
+        format!(
+            "SELECT j.id, j.deadline_at, j.recording_id, j.chunk_index FROM jobs j{indexed_by}
+             WHERE {due} AND {NO_EARLIER_OPEN_CHUNK} {CLAIM_ORDER} LIMIT {limit}{lock}"
+        )
     }
-    pub const SQLITE: &str = claim!("");
-    pub const POSTGRES: &str = claim!("FOR UPDATE SKIP LOCKED");
+
+    /// Pending jobs that are due.
+    pub fn pending(backend: Backend, limit: usize) -> String {
+        candidates(
+            backend,
+            "jobs_state",
+            "j.state = 'pending' AND j.next_attempt_at <= $1",
+            limit,
+        )
+    }
+
+    /// Running jobs whose lease lapsed: the range holds only the busy slots' jobs.
+    pub fn lapsed(backend: Backend, limit: usize) -> String {
+        candidates(
+            backend,
+            "jobs_state",
+            "j.state = 'running' AND j.lease_until < $1",
+            limit,
+        )
+    }
+
+    /// `$1, $2, …` from `first`: one placeholder per item.
+    fn placeholders(
+        first: usize,
+        count: usize,
+        per_item: usize,
+    ) -> impl Iterator<Item = Vec<String>> {
+        (0..count).map(move |item| {
+            (0..per_item)
+                .map(|k| format!("${}", first + item * per_item + k))
+                .collect()
+        })
+    }
+
+    /// Marks `count` jobs running; binds lease_until, now, then (id, lease) per job.
+    pub fn take(count: usize) -> String {
+        let pairs: Vec<Vec<String>> = placeholders(3, count, 2).collect();
+        let cases: String = pairs
+            .iter()
+            .map(|p| format!(" WHEN {} THEN {}", p[0], p[1]))
+            .collect();
+        let ids: Vec<&str> = pairs.iter().map(|p| p[0].as_str()).collect();
+        format!(
+            "UPDATE jobs SET state = 'running', lease_owner = CASE id{cases} END, lease_until = $1,
+                 attempts = attempts + 1, updated_at = $2
+             WHERE id IN ({}) RETURNING *",
+            ids.join(", ")
+        )
+    }
+
+    /// A lease that lapsed leaves its attempt open; this closes it. Binds now, then the ids.
+    pub fn close_lost_attempts(count: usize) -> String {
+        let ids: Vec<String> = placeholders(2, count, 1).map(|p| p[0].clone()).collect();
+        format!(
+            "UPDATE attempts SET finished_at = $1, outcome = 'lease-lost' WHERE job_id IN ({}) AND finished_at IS NULL",
+            ids.join(", ")
+        )
+    }
+
+    /// Opens one attempt per job; binds (job, attempt, worker, started) per job.
+    pub fn open_attempts(count: usize) -> String {
+        let rows: Vec<String> = placeholders(1, count, 4)
+            .map(|p| format!("({})", p.join(", ")))
+            .collect();
+        format!(
+            "INSERT INTO attempts (job_id, attempt, worker, started_at) VALUES {}",
+            rows.join(", ")
+        )
+    }
+}
+
+/// Where a due job stands in claim order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, sqlx::FromRow)]
+struct Candidate {
+    deadline_at: i64,
+    recording_id: i64,
+    chunk_index: i64,
+    id: i64,
 }
 
 /// Claims the most urgent due job under `lease` (a token unique to this claim) until
@@ -121,49 +203,100 @@ pub async fn claim(
     lease_until: i64,
     now: i64,
 ) -> Result<Option<Job>, QueueError> {
-    let sql = match db.backend() {
-        Backend::Sqlite => CLAIM_SQLITE,
-        Backend::Postgres => CLAIM_POSTGRES,
-    };
-    let mut tx = db.begin_write().await?;
-    let job: Option<Job> = sqlx::query_as(sql)
-        .bind(lease)
-        .bind(lease_until)
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await?;
-    if let Some(job) = &job {
-        // A lease that lapsed leaves its attempt open; close it so the history stays true.
-        sqlx::query("UPDATE attempts SET finished_at = $1, outcome = 'lease-lost' WHERE job_id = $2 AND finished_at IS NULL")
-            .bind(now)
-            .bind(job.id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO attempts (job_id, attempt, worker, started_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(job.id)
-        .bind(job.attempts)
-        .bind(lease)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+    Ok(claim_many(db, &[lease.to_owned()], lease_until, now)
+        .await?
+        .pop())
+}
+
+/// Claims up to `leases.len()` due jobs in one transaction, the most urgent first; the i-th
+/// job claimed holds `leases[i]` (each a token unique to its claim) until `lease_until`.
+/// Never two chunks of one recording: the later one waits for the earlier.
+pub async fn claim_many(
+    db: &Db,
+    leases: &[String],
+    lease_until: i64,
+    now: i64,
+) -> Result<Vec<Job>, QueueError> {
+    let wanted = leases.len();
+    if wanted == 0 {
+        return Ok(Vec::new());
     }
+    let backend = db.backend();
+    // A claim lost in a crash leaves the job due again: no fsync needed (see the method).
+    let mut tx = db.begin_write_unsynced().await?;
+    let mut due: Vec<Candidate> =
+        sqlx::query_as(sqlx::AssertSqlSafe(claim_sql::lapsed(backend, wanted)))
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await?;
+    due.extend(
+        sqlx::query_as::<_, Candidate>(sqlx::AssertSqlSafe(claim_sql::pending(backend, wanted)))
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await?,
+    );
+    // Each list is in claim order; the first `wanted` of both together are the most urgent.
+    due.sort_unstable();
+    due.truncate(wanted);
+    if due.is_empty() {
+        tx.commit().await?;
+        return Ok(Vec::new());
+    }
+
+    let mut take = sqlx::query_as::<_, Job>(sqlx::AssertSqlSafe(claim_sql::take(due.len())))
+        .bind(lease_until)
+        .bind(now);
+    for (job, lease) in due.iter().zip(leases) {
+        take = take.bind(job.id).bind(lease.as_str());
+    }
+    let mut claimed = take.fetch_all(&mut *tx).await?;
+    claimed
+        .sort_unstable_by_key(|job| (job.deadline_at, job.recording_id, job.chunk_index, job.id));
+
+    let mut close = sqlx::query(sqlx::AssertSqlSafe(claim_sql::close_lost_attempts(
+        claimed.len(),
+    )))
+    .bind(now);
+    for job in &claimed {
+        close = close.bind(job.id);
+    }
+    close.execute(&mut *tx).await?;
+    let mut open = sqlx::query(sqlx::AssertSqlSafe(claim_sql::open_attempts(claimed.len())));
+    for job in &claimed {
+        open = open
+            .bind(job.id)
+            .bind(job.attempts)
+            .bind(job.lease_owner.clone().unwrap_or_default())
+            .bind(now);
+    }
+    open.execute(&mut *tx).await?;
     tx.commit().await?;
-    Ok(job)
+    Ok(claimed)
+}
+
+/// The statements a claim runs to find due work, for plan checks: (what, SQL with `$1` = now).
+pub fn claim_queries(backend: Backend, limit: usize) -> [(&'static str, String); 2] {
+    [
+        ("pending", claim_sql::pending(backend, limit)),
+        ("lapsed", claim_sql::lapsed(backend, limit)),
+    ]
 }
 
 /// Extends a lease; false when the job is no longer ours (taken over or finished elsewhere).
+/// Unsynced, like a claim: a renewal lost in a crash only lets the lease lapse sooner, and
+/// a lapsed lease is taken over safely.
 pub async fn renew(db: &Db, job: i64, lease: &str, lease_until: i64) -> Result<bool, QueueError> {
+    let mut tx = db.begin_write_unsynced().await?;
     let updated = sqlx::query(
         "UPDATE jobs SET lease_until = $1 WHERE id = $2 AND lease_owner = $3 AND state = 'running'",
     )
     .bind(lease_until)
     .bind(job)
     .bind(lease)
-    .execute(db.pool())
+    .execute(&mut *tx)
     .await?
     .rows_affected();
+    tx.commit().await?;
     Ok(updated == 1)
 }
 
@@ -198,6 +331,8 @@ pub enum Finish {
 }
 
 /// Records the end of an attempt; false when the lease was lost meanwhile (nothing changed).
+/// Answers once the outcome is committed with a full fsync. On SQLite, outcomes that arrive
+/// while another write holds the database are committed together (see [`group_commit`]).
 pub async fn finish(
     db: &Db,
     job: &Job,
@@ -205,7 +340,46 @@ pub async fn finish(
     outcome: &Finish,
     now: i64,
 ) -> Result<bool, QueueError> {
+    let attempt = Attempt {
+        job: job.id,
+        number: job.attempts,
+        lease: lease.to_owned(),
+        outcome: outcome.clone(),
+        now,
+    };
+    match db.backend() {
+        Backend::Sqlite => group_commit::finish(db, attempt).await,
+        // Concurrent PostgreSQL transactions already share WAL flushes.
+        Backend::Postgres => finish_alone(db, &attempt).await,
+    }
+}
+
+/// The end of one attempt, as `finish` records it.
+#[derive(Debug, Clone)]
+struct Attempt {
+    job: i64,
+    number: i64,
+    lease: String,
+    outcome: Finish,
+    now: i64,
+}
+
+async fn finish_alone(db: &Db, attempt: &Attempt) -> Result<bool, QueueError> {
     let mut tx = db.begin_write().await?;
+    let updated = record_outcome(&mut tx, attempt).await?;
+    tx.commit().await?;
+    Ok(updated)
+}
+
+async fn record_outcome(tx: &mut Tx, attempt: &Attempt) -> Result<bool, QueueError> {
+    let Attempt {
+        job: job_id,
+        number,
+        lease,
+        outcome,
+        now,
+    } = attempt;
+    let (job_id, number, lease, now) = (*job_id, *number, lease.as_str(), *now);
     let owned = "WHERE id = $1 AND lease_owner = $2 AND state = 'running'";
     let (label, error, updated) = match outcome {
         Finish::Archived(chunk) => {
@@ -215,7 +389,7 @@ pub async fn finish(
                      metadata_bytes = $8, metadata_sha256 = $9, participants = $10 {owned}"
             );
             let updated = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(job.id)
+                .bind(job_id)
                 .bind(lease)
                 .bind(now)
                 .bind(&chunk.media_key)
@@ -225,7 +399,7 @@ pub async fn finish(
                 .bind(chunk.metadata_bytes as i64)
                 .bind(&chunk.metadata_sha256)
                 .bind(&chunk.participants)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?
                 .rows_affected();
             ("archived", None, updated)
@@ -239,12 +413,12 @@ pub async fn finish(
                      lease_owner = NULL, lease_until = NULL {owned}"
             );
             let updated = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(job.id)
+                .bind(job_id)
                 .bind(lease)
                 .bind(next_attempt_at)
                 .bind(error)
                 .bind(now)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?
                 .rows_affected();
             ("retry", Some(error), updated)
@@ -259,12 +433,12 @@ pub async fn finish(
                 "UPDATE jobs SET state = $3, last_error = $4, updated_at = $5, lease_owner = NULL, lease_until = NULL {owned}"
             );
             let updated = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(job.id)
+                .bind(job_id)
                 .bind(lease)
                 .bind(state)
                 .bind(error)
                 .bind(now)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?
                 .rows_affected();
             (state, Some(error), updated)
@@ -277,14 +451,113 @@ pub async fn finish(
         .bind(now)
         .bind(label)
         .bind(error)
-        .bind(job.id)
-        .bind(job.attempts)
-        .execute(&mut *tx)
+        .bind(job_id)
+        .bind(number)
+        .execute(&mut **tx)
         .await?;
     }
-    tx.commit().await?;
     Ok(updated == 1)
 }
+
+/// SQLite has one writer: finishes queue here, and whoever gets the writer's turn next records
+/// every finish queued by then in one transaction, so one fsync commits them all. Each is
+/// answered only after that commit; if the shared transaction fails, each is tried again
+/// alone, so one finish's error is never another's.
+mod group_commit {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use tokio::sync::oneshot;
+
+    use super::{Attempt, Db, QueueError, Tx, finish_alone, record_outcome};
+
+    /// Finishes waiting for the next commit.
+    #[derive(Debug, Default)]
+    pub struct FinishQueue {
+        waiting: Mutex<Vec<Queued>>,
+        next_ticket: AtomicU64,
+        /// Transactions that committed queued finishes.
+        pub(in crate::queue) commits: AtomicU64,
+    }
+
+    #[derive(Debug)]
+    struct Queued {
+        ticket: u64,
+        attempt: Attempt,
+        /// `Ok(updated)` once committed; `Err(())` when the shared transaction failed.
+        answer: oneshot::Sender<Result<bool, ()>>,
+    }
+
+    impl FinishQueue {
+        fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Queued>> {
+            self.waiting
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+        }
+
+        #[cfg(test)]
+        pub(in crate::queue) fn waiting(&self) -> usize {
+            self.lock().len()
+        }
+    }
+
+    pub(super) async fn finish(db: &Db, attempt: Attempt) -> Result<bool, QueueError> {
+        let queue = db.finishes();
+        let ticket = queue.next_ticket.fetch_add(1, Ordering::Relaxed);
+        let (answer, answered) = oneshot::channel();
+        queue.lock().push(Queued {
+            ticket,
+            attempt: attempt.clone(),
+            answer,
+        });
+        match db.begin_write().await {
+            Ok(tx) => {
+                let batch = std::mem::take(&mut *queue.lock());
+                if !batch.is_empty() {
+                    commit_together(tx, batch, queue).await;
+                }
+            }
+            Err(err) => {
+                let mut waiting = queue.lock();
+                if let Some(at) = waiting.iter().position(|queued| queued.ticket == ticket) {
+                    waiting.remove(at);
+                    return Err(err);
+                }
+                // Another turn took it: its answer follows.
+            }
+        }
+        match answered.await {
+            Ok(Ok(updated)) => Ok(updated),
+            // Nothing of the shared transaction was kept: this finish alone, with its own error.
+            Ok(Err(())) | Err(_) => finish_alone(db, &attempt).await,
+        }
+    }
+
+    async fn commit_together(mut tx: Tx, batch: Vec<Queued>, queue: &FinishQueue) {
+        let mut updated = Vec::with_capacity(batch.len());
+        for queued in &batch {
+            match record_outcome(&mut tx, &queued.attempt).await {
+                Ok(one) => updated.push(one),
+                Err(_) => return fail(batch),
+            }
+        }
+        if tx.commit().await.is_err() {
+            return fail(batch);
+        }
+        queue.commits.fetch_add(1, Ordering::Relaxed);
+        for (queued, updated) in batch.into_iter().zip(updated) {
+            let _ = queued.answer.send(Ok(updated));
+        }
+    }
+
+    fn fail(batch: Vec<Queued>) {
+        for queued in batch {
+            let _ = queued.answer.send(Err(()));
+        }
+    }
+}
+
+pub(crate) use group_commit::FinishQueue;
 
 /// Releases a lease without counting the attempt (graceful shutdown): the job is due again at once.
 pub async fn release(db: &Db, job: &Job, lease: &str, now: i64) -> Result<(), QueueError> {
@@ -372,4 +645,356 @@ pub async fn count_by_state(db: &Db) -> Result<Vec<(String, i64)>, QueueError> {
             .fetch_all(db.pool())
             .await?,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh database: SQLite in a temp folder, or a new PostgreSQL database when
+    /// `CALLVAULT_TEST_POSTGRES` names a server.
+    async fn database(backend: Backend) -> (Db, Option<tempfile::TempDir>) {
+        let (url, dir) = match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                (format!("sqlite://{}/q.db", dir.path().display()), Some(dir))
+            }
+            Backend::Postgres => {
+                let server = std::env::var("CALLVAULT_TEST_POSTGRES").expect(
+                    "CALLVAULT_TEST_POSTGRES is not set: run ./scripts/test.sh, which starts PostgreSQL",
+                );
+                let name = format!("callvault_claims_{}", uuid::Uuid::new_v4().simple());
+                let admin = Db::connect(&format!("{server}/postgres"), 1).await.unwrap();
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(admin.pool())
+                    .await
+                    .unwrap();
+                admin.close().await;
+                (format!("{server}/{name}"), None)
+            }
+        };
+        let db = Db::connect(&url, 4).await.unwrap();
+        db.migrate().await.unwrap();
+        (db, dir)
+    }
+
+    /// `recordings` recordings of `chunks` chunks each, deadline rising with the recording;
+    /// the first `archived` recordings are archived, the rest pending and due at 0.
+    async fn seed(db: &Db, recordings: i64, chunks: i64, archived: i64) {
+        let mut tx = db.begin_write().await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {recordings})
+             INSERT INTO recordings (call_id, recording_key, media_extension, deadline_at, created_at, updated_at)
+             SELECT 'call-' || i, 'rec', 'wav', 1000000 + i, 0, 0 FROM n"
+        )))
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "WITH RECURSIVE c(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM c WHERE i < {chunks} - 1)
+             INSERT INTO jobs (recording_id, chunk_index, document_id, content_url, metadata_url, state,
+                               next_attempt_at, deadline_at, created_at, updated_at)
+             SELECT r.id, c.i, 'doc-' || r.id || '-' || c.i, 'https://x/c', 'https://x/m',
+                    CASE WHEN r.id <= {archived} THEN 'archived' ELSE 'pending' END, 0, r.deadline_at, 0, 0
+             FROM recordings r, c"
+        )))
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        sqlx::query("ANALYZE").execute(db.pool()).await.unwrap();
+    }
+
+    fn leases(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("w/{i}")).collect()
+    }
+
+    #[tokio::test]
+    async fn the_sqlite_claim_reads_its_index_in_claim_order_and_never_sorts() {
+        let (db, _dir) = database(Backend::Sqlite).await;
+        seed(&db, 400, 3, 300).await;
+        for (what, sql) in claim_queries(Backend::Sqlite, 8) {
+            // Rows of (id, parent, notused, detail).
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
+                .bind(now_for_tests())
+                .fetch_all(db.pool())
+                .await
+                .unwrap_or_else(|err| panic!("{what}: {err}"));
+            let plan: Vec<String> = rows
+                .iter()
+                .map(|row| sqlx::Row::get::<String, _>(row, 3))
+                .collect();
+            let plan = plan.join("\n");
+            assert!(!plan.contains("TEMP B-TREE"), "{what} claim sorts:\n{plan}");
+            assert!(
+                !plan.contains("MULTI-INDEX OR"),
+                "{what} claim ORs:\n{plan}"
+            );
+            assert!(
+                plan.contains("USING INDEX jobs_state (state=?)"),
+                "{what} claim does not read its state's range in claim order:\n{plan}"
+            );
+            assert!(
+                plan.contains("USING INDEX jobs_open (recording_id=? AND chunk_index<?)"),
+                "{what} claim does not probe the open chunks of the recording:\n{plan}"
+            );
+        }
+    }
+
+    fn now_for_tests() -> i64 {
+        2_000_000
+    }
+
+    #[tokio::test]
+    async fn the_postgresql_claim_has_no_sort_over_due_jobs() {
+        let (db, _) = database(Backend::Postgres).await;
+        seed(&db, 3000, 3, 2000).await;
+        let mut conn = db.pool().acquire().await.unwrap();
+        for (what, sql) in claim_queries(Backend::Postgres, 8) {
+            // sqlx prepares statements, and PostgreSQL may switch a prepared statement to a
+            // generic plan: check that one as well as the plan for a known `now`.
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "PREPARE claim_{what} AS {sql}"
+            )))
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+            for mode in ["force_custom_plan", "force_generic_plan"] {
+                sqlx::query(sqlx::AssertSqlSafe(format!("SET plan_cache_mode = {mode}")))
+                    .execute(&mut *conn)
+                    .await
+                    .unwrap();
+                let plan: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                    "EXPLAIN EXECUTE claim_{what}({})",
+                    now_for_tests()
+                )))
+                .fetch_all(&mut *conn)
+                .await
+                .unwrap();
+                let plan = plan.join("\n");
+                assert!(
+                    !plan.contains("Sort"),
+                    "{what} claim sorts ({mode}):\n{plan}"
+                );
+                assert!(
+                    plan.contains("Index Scan using jobs_state on jobs j")
+                        && plan.contains("Index Cond: (state = "),
+                    "{what} claim does not read its state's range in claim order ({mode}):\n{plan}"
+                );
+                assert!(
+                    plan.contains("using jobs_open on jobs e"),
+                    "{what} claim does not probe the open chunks of the recording ({mode}):\n{plan}"
+                );
+            }
+        }
+    }
+
+    async fn one_claim_takes_several_jobs_in_claim_order_one_chunk_per_recording(backend: Backend) {
+        let (db, _dir) = database(backend).await;
+        seed(&db, 4, 2, 1).await;
+        let claimed = claim_many(&db, &leases(8), 9_000_000, now_for_tests())
+            .await
+            .unwrap();
+        let got: Vec<_> = claimed
+            .iter()
+            .map(|job| {
+                (
+                    job.recording_id,
+                    job.chunk_index,
+                    job.lease_owner.clone().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (2, 0, "w/0".to_owned()),
+                (3, 0, "w/1".to_owned()),
+                (4, 0, "w/2".to_owned())
+            ],
+            "the first chunk of each pending recording, earliest deadline first; chunk 1 waits"
+        );
+        let open: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM attempts WHERE finished_at IS NULL AND attempt = 1",
+        )
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+        assert_eq!(open, 3, "each claimed job has its attempt open");
+        assert!(
+            claim_many(&db, &leases(8), 9_000_000, now_for_tests())
+                .await
+                .unwrap()
+                .is_empty(),
+            "second chunks wait while their first chunk runs"
+        );
+    }
+
+    #[tokio::test]
+    async fn one_claim_takes_several_jobs_on_sqlite() {
+        one_claim_takes_several_jobs_in_claim_order_one_chunk_per_recording(Backend::Sqlite).await;
+    }
+
+    #[tokio::test]
+    async fn one_claim_takes_several_jobs_on_postgresql() {
+        one_claim_takes_several_jobs_in_claim_order_one_chunk_per_recording(Backend::Postgres)
+            .await;
+    }
+
+    async fn lapsed_leases_and_pending_jobs_are_taken_by_deadline(backend: Backend) {
+        let (db, _dir) = database(backend).await;
+        seed(&db, 3, 1, 0).await;
+        let now = now_for_tests();
+        // Recording 2's job runs under a lease that lapses at `now`; 1 and 3 are pending.
+        let lapsing = claim(&db, "gone/1", now, now).await.unwrap().unwrap();
+        assert_eq!(lapsing.recording_id, 1);
+        let lapsing_too = claim(&db, "gone/2", now, now).await.unwrap().unwrap();
+        assert_eq!(lapsing_too.recording_id, 2);
+        finish(
+            &db,
+            &lapsing,
+            "gone/1",
+            &Finish::Retry {
+                next_attempt_at: 0,
+                error: "again".into(),
+            },
+            now,
+        )
+        .await
+        .unwrap();
+
+        let later = now + 1;
+        let claimed = claim_many(&db, &leases(2), later + 60_000, later)
+            .await
+            .unwrap();
+        let got: Vec<_> = claimed
+            .iter()
+            .map(|job| (job.recording_id, job.attempts))
+            .collect();
+        assert_eq!(
+            got,
+            vec![(1, 2), (2, 2)],
+            "the retried pending job and the lapsed one, earliest deadline first, before recording 3"
+        );
+        let outcomes: Vec<Option<String>> =
+            sqlx::query_scalar("SELECT outcome FROM attempts WHERE job_id = $1 ORDER BY attempt")
+                .bind(lapsing_too.id)
+                .fetch_all(db.pool())
+                .await
+                .unwrap();
+        assert_eq!(outcomes, vec![Some("lease-lost".to_owned()), None]);
+    }
+
+    #[tokio::test]
+    async fn lapsed_leases_and_pending_jobs_are_taken_by_deadline_on_sqlite() {
+        lapsed_leases_and_pending_jobs_are_taken_by_deadline(Backend::Sqlite).await;
+    }
+
+    #[tokio::test]
+    async fn lapsed_leases_and_pending_jobs_are_taken_by_deadline_on_postgresql() {
+        lapsed_leases_and_pending_jobs_are_taken_by_deadline(Backend::Postgres).await;
+    }
+
+    fn archived_chunk() -> Finish {
+        Finish::Archived(ArchivedChunk {
+            media_key: "k".into(),
+            media_bytes: 1,
+            media_sha256: "0".repeat(64),
+            metadata_key: "m".into(),
+            metadata_bytes: 1,
+            metadata_sha256: "0".repeat(64),
+            participants: "[]".into(),
+        })
+    }
+
+    #[tokio::test]
+    async fn finishes_queued_behind_a_write_share_one_commit_and_keep_their_own_answers() {
+        let (db, _dir) = database(Backend::Sqlite).await;
+        seed(&db, 9, 1, 0).await;
+        let now = now_for_tests();
+        let claimed = claim_many(&db, &leases(9), 9_000_000, now).await.unwrap();
+        assert_eq!(claimed.len(), 9);
+
+        // Another write holds the database while all nine outcomes arrive.
+        let held = db.begin_write().await.unwrap();
+        let mut finishing = tokio::task::JoinSet::new();
+        for (n, job) in claimed.into_iter().enumerate() {
+            let db = db.clone();
+            // The last one's lease was taken over: its outcome must be refused alone.
+            let lease = match n {
+                8 => "taken-over".to_owned(),
+                _ => job.lease_owner.clone().unwrap(),
+            };
+            finishing.spawn(async move {
+                (
+                    n,
+                    finish(&db, &job, &lease, &archived_chunk(), now)
+                        .await
+                        .unwrap(),
+                )
+            });
+        }
+        while db.finishes().waiting() < 9 {
+            tokio::task::yield_now().await;
+        }
+        held.commit().await.unwrap();
+        let mut answers: Vec<(usize, bool)> = finishing.join_all().await;
+        answers.sort();
+        let expected: Vec<(usize, bool)> = (0..9).map(|n| (n, n != 8)).collect();
+        assert_eq!(answers, expected);
+        assert_eq!(
+            db.finishes()
+                .commits
+                .load(std::sync::atomic::Ordering::Relaxed),
+            1,
+            "the nine outcomes took one commit"
+        );
+        let archived: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state = 'archived'")
+                .fetch_one(db.pool())
+                .await
+                .unwrap();
+        assert_eq!(archived, 8);
+    }
+
+    async fn batched_claimers_racing_never_take_a_job_twice(backend: Backend) {
+        let (db, _dir) = database(backend).await;
+        seed(&db, 60, 2, 0).await;
+        let mut claimers = tokio::task::JoinSet::new();
+        for worker in 0..8 {
+            let db = db.clone();
+            claimers.spawn(async move {
+                let mut taken = Vec::new();
+                loop {
+                    let leases: Vec<String> = (0..3).map(|n| format!("w{worker}/{n}")).collect();
+                    let claimed = claim_many(&db, &leases, 9_000_000, now_for_tests())
+                        .await
+                        .unwrap();
+                    if claimed.is_empty() {
+                        return taken;
+                    }
+                    taken.extend(claimed.into_iter().map(|job| (job.id, job.chunk_index)));
+                }
+            });
+        }
+        let taken: Vec<(i64, i64)> = claimers.join_all().await.concat();
+        let ids: std::collections::HashSet<i64> = taken.iter().map(|(id, _)| *id).collect();
+        assert_eq!(ids.len(), taken.len(), "a job was claimed twice");
+        assert_eq!(
+            taken.len(),
+            60,
+            "every first chunk, and no second one while it runs"
+        );
+        assert!(taken.iter().all(|(_, index)| *index == 0));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn batched_claimers_racing_never_take_a_job_twice_on_sqlite() {
+        batched_claimers_racing_never_take_a_job_twice(Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn batched_claimers_racing_never_take_a_job_twice_on_postgresql() {
+        batched_claimers_racing_never_take_a_job_twice(Backend::Postgres).await;
+    }
 }

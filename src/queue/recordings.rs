@@ -60,13 +60,16 @@ pub async fn event_ids(db: &Db, recording: i64) -> Result<Vec<String>, QueueErro
     )
 }
 
+/// Unsynced: should a crash lose this mark, the manifest sweep writes the same manifest again.
 pub async fn set_manifest(db: &Db, recording: i64, key: &str, now: i64) -> Result<(), QueueError> {
+    let mut tx = db.begin_write_unsynced().await?;
     sqlx::query("UPDATE recordings SET manifest_key = $1, manifest_written_at = $2, updated_at = $2 WHERE id = $3")
         .bind(key)
         .bind(now)
         .bind(recording)
-        .execute(db.pool())
+        .execute(&mut *tx)
         .await?;
+    tx.commit().await?;
     Ok(())
 }
 

@@ -73,44 +73,58 @@ impl Worker {
                 me.sweep_manifests().await;
                 last_sweep = Some(Instant::now());
             }
-            let slot = tokio::select! {
+            let first = tokio::select! {
                 _ = shutdown.cancelled() => break,
                 slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
             };
+            // Every slot free now is filled by the same claim: one statement and one commit
+            // for several jobs.
+            let mut free = vec![first];
+            while let Ok(slot) = slots.clone().try_acquire_owned() {
+                free.push(slot);
+            }
             let now = now_millis();
             let lease_until = now + me.options.lease.as_millis() as i64;
             // A lease names the claim, not just the process: should this process's own lease
             // lapse and the job be claimed again here, the first attempt must see it lost.
-            let lease = format!(
-                "{}/{}",
-                me.id,
-                &uuid::Uuid::new_v4().simple().to_string()[..8]
-            );
-            match jobs::claim(&me.ctx.db, &lease, lease_until, now).await {
-                Ok(Some(job)) => {
-                    let me = me.clone();
-                    let cancel = shutdown.child_token();
-                    let span = tracing::info_span!(
-                        "transfer",
-                        job_id = job.id,
-                        recording = job.recording_id,
-                        chunk_index = job.chunk_index,
-                        attempt = job.attempts
-                    );
-                    transfers.spawn(
-                        async move {
-                            me.process(job, cancel).await;
-                            drop(slot);
-                        }
-                        .instrument(span),
-                    );
-                }
-                Ok(None) => {
-                    drop(slot);
-                    me.idle(&shutdown).await;
+            let leases: Vec<String> = free
+                .iter()
+                .map(|_| {
+                    format!(
+                        "{}/{}",
+                        me.id,
+                        &uuid::Uuid::new_v4().simple().to_string()[..8]
+                    )
+                })
+                .collect();
+            match jobs::claim_many(&me.ctx.db, &leases, lease_until, now).await {
+                Ok(claimed) => {
+                    let starved = claimed.len() < free.len();
+                    for (job, slot) in claimed.into_iter().zip(free.drain(..)) {
+                        let me = me.clone();
+                        let cancel = shutdown.child_token();
+                        let span = tracing::info_span!(
+                            "transfer",
+                            job_id = job.id,
+                            recording = job.recording_id,
+                            chunk_index = job.chunk_index,
+                            attempt = job.attempts
+                        );
+                        transfers.spawn(
+                            async move {
+                                me.process(job, cancel).await;
+                                drop(slot);
+                            }
+                            .instrument(span),
+                        );
+                    }
+                    drop(free);
+                    if starved {
+                        me.idle(&shutdown).await;
+                    }
                 }
                 Err(err) => {
-                    drop(slot);
+                    drop(free);
                     tracing::warn!(error = %err, "cannot claim jobs; the database may be unavailable");
                     me.idle(&shutdown).await;
                 }

@@ -1,4 +1,4 @@
-//! HMAC-SHA256 request signing as ACS expects it (PROTOCOL §2).
+//! HMAC-SHA256 request signing as ACS expects it (docs/protocol.md §2).
 //!
 //! The host that is signed is always the ACS resource host, even when the request goes to a
 //! storage host: signing the storage host is the classic cause of 401s on downloads.

@@ -1,4 +1,4 @@
-//! Checking a request's HMAC-SHA256 signature the way ACS does (PROTOCOL §2), with the same
+//! Checking a request's HMAC-SHA256 signature the way ACS does (docs/protocol.md §2), with the same
 //! string-to-sign the client side builds, so a mismatch between the two cannot hide.
 
 use chrono::{DateTime, Utc};
@@ -174,7 +174,7 @@ mod tests {
         }
     }
 
-    /// PROTOCOL §2, vector 1: a download from the storage host, signed for the ACS host.
+    /// docs/protocol.md §2, vector 1: a download from the storage host, signed for the ACS host.
     const VECTOR_1_AUTH: &str = "HMAC-SHA256 SignedHeaders=x-ms-date;host;x-ms-content-sha256&Signature=slNIJ0dOSiu+un/spmYbPvGu6lbHVYvyvOPe302i72Y=";
 
     #[test]

@@ -1,4 +1,4 @@
-//! The ACS emulator: Azure Communication Services call recording, faithful to PROTOCOL.md so
+//! The ACS emulator: Azure Communication Services call recording, faithful to docs/protocol.md so
 //! callvault can be tested end to end without Azure. It has the recording control API of
 //! both generations (start, state, pause, resume, stop, RecordingStateChanged callbacks;
 //! a stopped recording becomes chunks of WAV, MP3 or MP4 media with metadata), the download

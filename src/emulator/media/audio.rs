@@ -4,7 +4,7 @@
 
 use std::ops::Range;
 
-/// Samples per second of every recording ACS makes (PROTOCOL §5: 16 kHz).
+/// Samples per second of every recording ACS makes (docs/protocol.md §5: 16 kHz).
 pub const SAMPLE_RATE: u32 = 16_000;
 
 /// Samples per millisecond at [`SAMPLE_RATE`].

@@ -1,4 +1,4 @@
-//! The metadata document ACS writes beside each chunk (PROTOCOL §3), filled from what
+//! The metadata document ACS writes beside each chunk (docs/protocol.md §3), filled from what
 //! happened: the chunk's start and length, the pauses inside it, the requested types and
 //! the call's participants.
 

@@ -1,4 +1,4 @@
-//! The recording control API (PROTOCOL §5) in both generations, with a real state machine:
+//! The recording control API (docs/protocol.md §5) in both generations, with a real state machine:
 //! a started recording is active (or paused, with `pauseOnStart`), can be paused and
 //! resumed, and once stopped becomes chunks served by the download routes and announced
 //! by RecordingFileStatusUpdated to every subscriber. Each change of state is POSTed as

@@ -6,7 +6,7 @@ use base64::Engine;
 use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
 use chrono::NaiveDate;
 
-/// The oldest and newest GA api-versions the SDKs send (PROTOCOL §5).
+/// The oldest and newest GA api-versions the SDKs send (docs/protocol.md §5).
 const OLDEST_API_VERSION: &str = "2023-03-06";
 const NEWEST_API_VERSION: &str = "2026-03-12";
 

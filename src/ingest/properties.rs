@@ -279,6 +279,7 @@ fn intake() -> &'static Intake {
                 retention: chrono::Duration::hours(24),
                 metrics: Arc::new(Metrics::default()),
                 wake: Arc::new(tokio::sync::Notify::new()),
+                group_commit: None,
             };
             (runtime, intake)
         })

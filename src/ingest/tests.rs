@@ -28,6 +28,7 @@ async fn intake(dir: &tempfile::TempDir) -> Intake {
         retention: chrono::Duration::hours(24),
         metrics: Arc::new(Metrics::default()),
         wake: Arc::new(tokio::sync::Notify::new()),
+        group_commit: None,
     }
 }
 

@@ -38,7 +38,7 @@ pub enum StoreError {
     #[error(transparent)]
     Queue(#[from] QueueError),
     /// The transaction this delivery shared with others failed as a whole.
-    #[error("the shared ingest transaction failed: {0}")]
+    #[error("the ingest transaction failed: {0}")]
     Batch(Arc<QueueError>),
     /// The process is shutting down, or the committer failed while writing this delivery.
     #[error("the ingest committer stopped before this delivery was committed")]

@@ -1,7 +1,12 @@
 //! Webhook ingest throughput: Event Grid deliveries of RecordingFileStatusUpdated events into
-//! a SQLite queue with `synchronous = FULL` (every delivery is one fsync'd transaction).
+//! a SQLite queue with `synchronous = FULL` (deliveries that queue behind a commit in flight
+//! share the next fsync'd transaction).
 //!
-//! `cargo bench --bench ingest [-- DELIVERIES BATCH CONCURRENCY]` (defaults 400 50 8).
+//! `cargo bench --bench ingest [-- DELIVERIES BATCH CONCURRENCY] [--rate PER_SECOND]`
+//! (defaults 400 50 8). Without `--rate` every connection sends its next delivery as soon as
+//! the last is answered (throughput); with it deliveries are due at that fixed rate and each
+//! latency counts from when its delivery was due, so a server that falls behind shows it.
+//! The database lives under `$TMPDIR`.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -45,10 +50,16 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
+    let mut args: Vec<usize> = Vec::new();
+    let mut rate: Option<f64> = None;
+    let mut given = std::env::args().skip(1);
+    while let Some(arg) = given.next() {
+        if arg == "--rate" {
+            rate = given.next().and_then(|r| r.parse().ok());
+        } else if let Ok(n) = arg.parse() {
+            args.push(n);
+        }
+    }
     let deliveries = args.first().copied().unwrap_or(400);
     let batch = args.get(1).copied().unwrap_or(50);
     let concurrency = args.get(2).copied().unwrap_or(8);
@@ -90,6 +101,11 @@ async fn main() {
     let client = reqwest::Client::new();
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let started = Instant::now();
+    // When delivery `n` is due: at once (closed loop) or at `n / rate` seconds (open loop).
+    let due = move |n: usize| match rate {
+        Some(rate) => started + Duration::from_secs_f64(n as f64 / rate),
+        None => Instant::now(),
+    };
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..concurrency {
         let (client, url, bodies, next) =
@@ -101,7 +117,8 @@ async fn main() {
                 let Some(body) = bodies.get(n) else {
                     return latencies;
                 };
-                let sent = Instant::now();
+                let sent = due(n);
+                tokio::time::sleep_until(sent.into()).await;
                 let response = client
                     .post(url.as_str())
                     .header("content-type", "application/json")
@@ -129,12 +146,18 @@ async fn main() {
         deliveries * batch,
         "every event became a job"
     );
+    let stats = running.state.intake.group_commit_stats();
+    let commits = stats.as_ref().map_or(0, |s| s.commits());
+    let offered = rate.map_or("as fast as answered".to_owned(), |r| {
+        format!("offered {r:.0}/s")
+    });
     println!(
-        "ingest: {deliveries} deliveries x {batch} events, {concurrency} concurrent: {:.0} events/s, {:.0} deliveries/s, latency p50 {:.1} ms, p99 {:.1} ms",
+        "ingest: {deliveries} deliveries x {batch} events, {concurrency} concurrent, {offered}: {:.0} events/s, {:.0} deliveries/s, latency p50 {:.1} ms, p99 {:.1} ms, {commits} commits ({:.1} deliveries per commit)",
         (deliveries * batch) as f64 / elapsed.as_secs_f64(),
         deliveries as f64 / elapsed.as_secs_f64(),
         percentile(&latencies, 0.5).as_secs_f64() * 1000.0,
         percentile(&latencies, 0.99).as_secs_f64() * 1000.0,
+        deliveries as f64 / commits.max(1) as f64,
     );
     running.stop().await;
 }

@@ -132,7 +132,9 @@ pub async fn start(
         retention: chrono::Duration::hours(settings.acs.retention_hours as i64),
         metrics: metrics.clone(),
         wake: wake.clone(),
-    };
+        group_commit: None,
+    }
+    .with_group_commit(crate::ingest::group_commit::Limits::default());
 
     if role != Role::Ingest {
         let acs = AcsClient::new(

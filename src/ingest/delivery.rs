@@ -6,11 +6,13 @@
 use std::sync::Arc;
 
 use super::envelope::Envelope;
+use super::group_commit::{self, GroupCommit};
 use super::plan::{Action, Plan, Planned, StateChangeFields};
 use crate::acs::UrlGuard;
+use crate::http_error::ApiError;
 use crate::metrics::Metrics;
 use crate::queue::intake::{self, Enqueued, EventOutcome, Quarantined, StateChange};
-use crate::queue::{Db, QueueError, Tx, now_millis};
+use crate::queue::{Db, QueueError, Tx};
 use crate::recording::Announcement;
 
 /// What ingest needs to turn events into work.
@@ -24,6 +26,59 @@ pub struct Intake {
     pub metrics: Arc<Metrics>,
     /// Wakes the workers of this process when work arrives.
     pub wake: Arc<tokio::sync::Notify>,
+    /// Shares transactions between concurrent deliveries; without it each delivery
+    /// commits alone.
+    pub group_commit: Option<GroupCommit>,
+}
+
+/// Why a delivery was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// This delivery's own writes failed (and were undone).
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    /// The transaction this delivery shared with others failed as a whole.
+    #[error("the ingest transaction failed: {0}")]
+    Batch(Arc<QueueError>),
+    /// The process is shutting down, or the committer failed while writing this delivery.
+    #[error("the ingest committer stopped before this delivery was committed")]
+    Stopped,
+}
+
+impl StoreError {
+    /// True when the sender should retry later (503) rather than the request being at fault.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Queue(err) => err.is_unavailable(),
+            StoreError::Batch(err) => err.is_unavailable(),
+            StoreError::Stopped => true,
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Queue(err) => err.into(),
+            err if err.is_unavailable() => {
+                tracing::warn!(error = %err, "delivery not stored; the sender will retry");
+                ApiError::unavailable(
+                    "database_unavailable",
+                    "the database is unavailable; retry later",
+                )
+            }
+            err => {
+                tracing::error!(error = %err, "database error");
+                ApiError::internal("database error; see the server log")
+            }
+        }
+    }
+}
+
+/// A delivery's writes, done: its counts and its first quarantined event.
+pub(super) struct Stored {
+    summary: DeliverySummary,
+    first_quarantined: Option<FirstQuarantined>,
 }
 
 /// Counts of one delivery, returned to the sender.
@@ -68,8 +123,24 @@ impl Written {
 }
 
 impl Intake {
-    /// Stores every event of a delivery and commits once, before the caller answers 200.
-    pub async fn store(&self, events: Vec<Envelope>) -> Result<DeliverySummary, QueueError> {
+    /// Starts a committer that lets concurrent deliveries share transactions.
+    pub fn with_group_commit(mut self, limits: group_commit::Limits) -> Self {
+        // The committer's own copy has no handle, so dropping every other copy stops it.
+        self.group_commit = None;
+        self.group_commit = Some(GroupCommit::start(self.clone(), limits));
+        self
+    }
+
+    /// What the committer has done, when one runs.
+    pub fn group_commit_stats(&self) -> Option<Arc<group_commit::CommitStats>> {
+        self.group_commit
+            .as_ref()
+            .map(|group| group.stats().clone())
+    }
+
+    /// Stores every event of a delivery; returns only once the transaction holding them
+    /// has committed, so the caller may answer 200.
+    pub async fn store(&self, events: Vec<Envelope>) -> Result<DeliverySummary, StoreError> {
         let received = events.len();
         // Judging 4 MiB of events takes tens of milliseconds of CPU: off the HTTP worker, so
         // the requests it serves meanwhile (probes, other deliveries) are not held up.
@@ -82,24 +153,37 @@ impl Intake {
                 .collect()
         })
         .await;
-        let now = now_millis();
-        let mut tx = self.db.begin_write().await?;
-        let mut summary = DeliverySummary::default();
-        let mut first_quarantined = None;
-        for event in &planned {
-            let written = self.write(&mut tx, event, now).await?;
-            summary.count(written.outcome);
-            first_quarantined = first_quarantined.or(written.quarantined);
-        }
-        tx.commit().await?;
-        // Freeing a 4 MiB tree of JSON values is milliseconds of work too.
-        tokio::task::spawn_blocking(move || drop(planned));
+        let stored = match &self.group_commit {
+            Some(group) => group.submit(planned).await?,
+            None => group_commit::commit_alone(self, planned).await?,
+        };
+        let summary = stored.summary;
         self.count(received, &summary);
-        log_delivery(received, &summary, first_quarantined.as_ref());
+        log_delivery(received, &summary, stored.first_quarantined.as_ref());
         if summary.accepted > 0 {
             self.wake.notify_one();
         }
         Ok(summary)
+    }
+
+    /// Writes one delivery's events in the caller's transaction.
+    pub(super) async fn write_delivery(
+        &self,
+        tx: &mut Tx,
+        planned: &[Planned],
+        now: i64,
+    ) -> Result<Stored, QueueError> {
+        let mut summary = DeliverySummary::default();
+        let mut first_quarantined = None;
+        for event in planned {
+            let written = self.write(tx, event, now).await?;
+            summary.count(written.outcome);
+            first_quarantined = first_quarantined.or(written.quarantined);
+        }
+        Ok(Stored {
+            summary,
+            first_quarantined,
+        })
     }
 
     fn count(&self, received: usize, summary: &DeliverySummary) {

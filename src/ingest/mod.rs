@@ -5,11 +5,14 @@ pub mod auth;
 mod body;
 pub mod delivery;
 pub mod envelope;
+pub mod group_commit;
 mod plan;
 pub mod recording_event;
 mod replay;
 pub mod routes;
 
+#[cfg(test)]
+mod group_commit_tests;
 #[cfg(test)]
 mod properties;
 #[cfg(test)]
@@ -17,6 +20,6 @@ mod tests;
 
 pub use auth::WebhookAuth;
 pub use body::BODY_DEADLINE;
-pub use delivery::{DeliverySummary, Intake};
+pub use delivery::{DeliverySummary, Intake, StoreError};
 pub use replay::Replay;
 pub use routes::WebhookState;

@@ -33,6 +33,7 @@ pub(super) fn intake_on(db: Db) -> Intake {
         retention: chrono::Duration::hours(24),
         metrics: Arc::new(Metrics::default()),
         wake: Arc::new(tokio::sync::Notify::new()),
+        group_commit: None,
     }
 }
 

@@ -35,14 +35,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-wait_http() { # url
-  for _ in $(seq 1 120); do curl -s -o /dev/null "$1" && return 0; sleep 0.5; done
-  echo "replicas_throughput.sh: $1 did not answer" >&2; exit 1
-}
-now() { date +%s.%N; }
+source benches/lib.sh
 
 cargo build --quiet --release --bin callvault
 callvault="$target/release/callvault"

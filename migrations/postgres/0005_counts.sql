@@ -2,6 +2,7 @@
 -- list and the manifest sweep never read every job. Triggers keep them, so no writer can
 -- forget to. `shard` (the session's backend pid modulo 16) spreads the hot rows over
 -- connections, so concurrent workers do not queue on one row; readers sum over the shards.
+-- Counts are kept per statement (see below).
 CREATE TABLE job_counts (
     state          TEXT NOT NULL,
     shard          BIGINT NOT NULL,
@@ -78,111 +79,205 @@ RETURNS BIGINT LANGUAGE sql IMMUTABLE AS $$
     SELECT CASE WHEN state = 'archived' THEN COALESCE(media, 0) + COALESCE(metadata, 0) ELSE 0 END
 $$;
 
-CREATE FUNCTION count_job_change() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    my_shard BIGINT := pg_backend_pid() % 16;
-    old_state TEXT;
-    new_state TEXT;
-    old_bytes BIGINT := 0;
-    new_bytes BIGINT := 0;
-    job_recording BIGINT;
-    chunk_delta BIGINT := 0;
-    archived_at_new BIGINT;
+-- The triggers run once per statement over its transition tables, so a statement changing
+-- many jobs (a batched claim, a bulk insert) updates each count row once rather than once
+-- per job (repeated updates of one row in one transaction grow its version chain). Each
+-- changed row counts -1 as it was and +1 as it is; rows whose counts did not move (a lease
+-- renewal) leave the counts untouched and unlocked.
+CREATE FUNCTION count_jobs_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        old_state := OLD.state;
-        old_bytes := job_archived_bytes(OLD.state, OLD.media_bytes, OLD.metadata_bytes);
-        job_recording := OLD.recording_id;
-    END IF;
-    IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        new_state := NEW.state;
-        new_bytes := job_archived_bytes(NEW.state, NEW.media_bytes, NEW.metadata_bytes);
-        job_recording := NEW.recording_id;
-        IF NEW.state = 'archived' THEN
-            archived_at_new := NEW.archived_at;
-        END IF;
-    END IF;
-    IF TG_OP = 'INSERT' THEN chunk_delta := 1; END IF;
-    IF TG_OP = 'DELETE' THEN chunk_delta := -1; END IF;
-    IF TG_OP = 'UPDATE' AND old_state = new_state AND old_bytes = new_bytes
-       AND archived_at_new IS NOT DISTINCT FROM OLD.archived_at THEN
-        RETURN NULL;
-    END IF;
+    WITH changes AS (SELECT state, recording_id, 1 AS n, job_archived_bytes(state, media_bytes, metadata_bytes) AS bytes, archived_at FROM new_jobs),
+    by_state AS (
+        SELECT state, SUM(n) AS jobs, SUM(n * bytes) AS bytes FROM changes GROUP BY state
+        HAVING SUM(n) <> 0 OR SUM(n * bytes) <> 0
+    )
+    UPDATE job_counts c SET jobs = c.jobs + d.jobs, archived_bytes = c.archived_bytes + d.bytes
+    FROM by_state d WHERE c.state = d.state AND c.shard = pg_backend_pid() % 16;
 
-    -- One statement for both rows, so every session locks them in the same order.
-    UPDATE job_counts SET
-        jobs = jobs + (CASE WHEN state = new_state THEN 1 ELSE 0 END)
-                    - (CASE WHEN state = old_state THEN 1 ELSE 0 END),
-        archived_bytes = archived_bytes + (CASE WHEN state = new_state THEN new_bytes ELSE 0 END)
-                                        - (CASE WHEN state = old_state THEN old_bytes ELSE 0 END)
-    WHERE shard = my_shard AND (state = old_state OR state = new_state);
+    WITH changes AS (SELECT state, recording_id, 1 AS n, job_archived_bytes(state, media_bytes, metadata_bytes) AS bytes, archived_at FROM new_jobs),
+    by_recording AS (
+        SELECT recording_id,
+               SUM(n) AS chunks,
+               COALESCE(SUM(n) FILTER (WHERE state = 'archived'), 0) AS archived,
+               COALESCE(SUM(n) FILTER (WHERE state IN ('pending', 'running')), 0) AS active,
+               COALESCE(SUM(n) FILTER (WHERE state IN ('failed', 'expired')), 0) AS broken,
+               SUM(n * bytes) AS bytes,
+               MAX(archived_at) FILTER (WHERE n > 0 AND state = 'archived') AS archived_at,
+               MAX(archived_at) FILTER (WHERE n < 0 AND state = 'archived') AS archived_before
+        FROM changes GROUP BY recording_id
+    )
+    UPDATE recording_counts c SET
+        chunks = c.chunks + d.chunks,
+        archived_chunks = c.archived_chunks + d.archived,
+        active_chunks = c.active_chunks + d.active,
+        broken_chunks = c.broken_chunks + d.broken,
+        archived_bytes = c.archived_bytes + d.bytes,
+        last_archived_at = GREATEST(c.last_archived_at, d.archived_at)
+    FROM by_recording d
+    WHERE c.recording_id = d.recording_id
+      AND (d.chunks <> 0 OR d.archived <> 0 OR d.active <> 0 OR d.broken <> 0 OR d.bytes <> 0
+           OR d.archived_at IS DISTINCT FROM d.archived_before);
+    RETURN NULL;
+END
+$$;
+CREATE FUNCTION count_jobs_updated() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    WITH changes AS (SELECT state, recording_id, 1 AS n, job_archived_bytes(state, media_bytes, metadata_bytes) AS bytes, archived_at FROM new_jobs UNION ALL SELECT state, recording_id, -1 AS n, job_archived_bytes(state, media_bytes, metadata_bytes) AS bytes, archived_at FROM old_jobs),
+    by_state AS (
+        SELECT state, SUM(n) AS jobs, SUM(n * bytes) AS bytes FROM changes GROUP BY state
+        HAVING SUM(n) <> 0 OR SUM(n * bytes) <> 0
+    )
+    UPDATE job_counts c SET jobs = c.jobs + d.jobs, archived_bytes = c.archived_bytes + d.bytes
+    FROM by_state d WHERE c.state = d.state AND c.shard = pg_backend_pid() % 16;
 
-    UPDATE recording_counts SET
-        chunks = chunks + chunk_delta,
-        archived_chunks = archived_chunks
-            + (CASE WHEN new_state = 'archived' THEN 1 ELSE 0 END)
-            - (CASE WHEN old_state = 'archived' THEN 1 ELSE 0 END),
-        active_chunks = active_chunks
-            + (CASE WHEN new_state IN ('pending', 'running') THEN 1 ELSE 0 END)
-            - (CASE WHEN old_state IN ('pending', 'running') THEN 1 ELSE 0 END),
-        broken_chunks = broken_chunks
-            + (CASE WHEN new_state IN ('failed', 'expired') THEN 1 ELSE 0 END)
-            - (CASE WHEN old_state IN ('failed', 'expired') THEN 1 ELSE 0 END),
-        archived_bytes = archived_bytes + new_bytes - old_bytes,
-        last_archived_at = GREATEST(last_archived_at, archived_at_new)
-    WHERE recording_id = job_recording;
+    WITH changes AS (SELECT state, recording_id, 1 AS n, job_archived_bytes(state, media_bytes, metadata_bytes) AS bytes, archived_at FROM new_jobs UNION ALL SELECT state, recording_id, -1 AS n, job_archived_bytes(state, media_bytes, metadata_bytes) AS bytes, archived_at FROM old_jobs),
+    by_recording AS (
+        SELECT recording_id,
+               SUM(n) AS chunks,
+               COALESCE(SUM(n) FILTER (WHERE state = 'archived'), 0) AS archived,
+               COALESCE(SUM(n) FILTER (WHERE state IN ('pending', 'running')), 0) AS active,
+               COALESCE(SUM(n) FILTER (WHERE state IN ('failed', 'expired')), 0) AS broken,
+               SUM(n * bytes) AS bytes,
+               MAX(archived_at) FILTER (WHERE n > 0 AND state = 'archived') AS archived_at,
+               MAX(archived_at) FILTER (WHERE n < 0 AND state = 'archived') AS archived_before
+        FROM changes GROUP BY recording_id
+    )
+    UPDATE recording_counts c SET
+        chunks = c.chunks + d.chunks,
+        archived_chunks = c.archived_chunks + d.archived,
+        active_chunks = c.active_chunks + d.active,
+        broken_chunks = c.broken_chunks + d.broken,
+        archived_bytes = c.archived_bytes + d.bytes,
+        last_archived_at = GREATEST(c.last_archived_at, d.archived_at)
+    FROM by_recording d
+    WHERE c.recording_id = d.recording_id
+      AND (d.chunks <> 0 OR d.archived <> 0 OR d.active <> 0 OR d.broken <> 0 OR d.bytes <> 0
+           OR d.archived_at IS DISTINCT FROM d.archived_before);
+    RETURN NULL;
+END
+$$;
+CREATE FUNCTION count_jobs_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    WITH changes AS (SELECT state, recording_id, -1 AS n, job_archived_bytes(state, media_bytes, metadata_bytes) AS bytes, archived_at FROM old_jobs),
+    by_state AS (
+        SELECT state, SUM(n) AS jobs, SUM(n * bytes) AS bytes FROM changes GROUP BY state
+        HAVING SUM(n) <> 0 OR SUM(n * bytes) <> 0
+    )
+    UPDATE job_counts c SET jobs = c.jobs + d.jobs, archived_bytes = c.archived_bytes + d.bytes
+    FROM by_state d WHERE c.state = d.state AND c.shard = pg_backend_pid() % 16;
+
+    WITH changes AS (SELECT state, recording_id, -1 AS n, job_archived_bytes(state, media_bytes, metadata_bytes) AS bytes, archived_at FROM old_jobs),
+    by_recording AS (
+        SELECT recording_id,
+               SUM(n) AS chunks,
+               COALESCE(SUM(n) FILTER (WHERE state = 'archived'), 0) AS archived,
+               COALESCE(SUM(n) FILTER (WHERE state IN ('pending', 'running')), 0) AS active,
+               COALESCE(SUM(n) FILTER (WHERE state IN ('failed', 'expired')), 0) AS broken,
+               SUM(n * bytes) AS bytes,
+               MAX(archived_at) FILTER (WHERE n > 0 AND state = 'archived') AS archived_at,
+               MAX(archived_at) FILTER (WHERE n < 0 AND state = 'archived') AS archived_before
+        FROM changes GROUP BY recording_id
+    )
+    UPDATE recording_counts c SET
+        chunks = c.chunks + d.chunks,
+        archived_chunks = c.archived_chunks + d.archived,
+        active_chunks = c.active_chunks + d.active,
+        broken_chunks = c.broken_chunks + d.broken,
+        archived_bytes = c.archived_bytes + d.bytes,
+        last_archived_at = GREATEST(c.last_archived_at, d.archived_at)
+    FROM by_recording d
+    WHERE c.recording_id = d.recording_id
+      AND (d.chunks <> 0 OR d.archived <> 0 OR d.active <> 0 OR d.broken <> 0 OR d.bytes <> 0
+           OR d.archived_at IS DISTINCT FROM d.archived_before);
     RETURN NULL;
 END
 $$;
 
-CREATE TRIGGER jobs_counted AFTER INSERT OR DELETE OR UPDATE OF state, media_bytes, metadata_bytes, archived_at
-    ON jobs FOR EACH ROW EXECUTE FUNCTION count_job_change();
+CREATE TRIGGER jobs_counted_insert AFTER INSERT ON jobs
+    REFERENCING NEW TABLE AS new_jobs FOR EACH STATEMENT EXECUTE FUNCTION count_jobs_inserted();
+CREATE TRIGGER jobs_counted_update AFTER UPDATE ON jobs
+    REFERENCING OLD TABLE AS old_jobs NEW TABLE AS new_jobs
+    FOR EACH STATEMENT EXECUTE FUNCTION count_jobs_updated();
+CREATE TRIGGER jobs_counted_delete AFTER DELETE ON jobs
+    REFERENCING OLD TABLE AS old_jobs FOR EACH STATEMENT EXECUTE FUNCTION count_jobs_deleted();
 
-CREATE FUNCTION count_recording_change() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION count_recordings_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'INSERT' THEN
-        INSERT INTO recording_counts (recording_id, has_manifest, manifest_written_at)
-        VALUES (NEW.id, CASE WHEN NEW.manifest_key IS NULL THEN 0 ELSE 1 END, NEW.manifest_written_at);
-    ELSIF TG_OP = 'UPDATE' THEN
-        UPDATE recording_counts SET
-            has_manifest = CASE WHEN NEW.manifest_key IS NULL THEN 0 ELSE 1 END,
-            manifest_written_at = NEW.manifest_written_at
-        WHERE recording_id = NEW.id;
-    ELSE
-        DELETE FROM recording_counts WHERE recording_id = OLD.id;
-    END IF;
+    INSERT INTO recording_counts (recording_id, has_manifest, manifest_written_at)
+    SELECT id, CASE WHEN manifest_key IS NULL THEN 0 ELSE 1 END, manifest_written_at FROM new_recordings;
     RETURN NULL;
 END
 $$;
 
-CREATE TRIGGER recordings_counted AFTER INSERT OR DELETE OR UPDATE OF manifest_key, manifest_written_at
-    ON recordings FOR EACH ROW EXECUTE FUNCTION count_recording_change();
-
-CREATE FUNCTION count_recording_state_change() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    my_shard BIGINT := pg_backend_pid() % 16;
-    old_state TEXT;
-    new_state TEXT;
+CREATE FUNCTION count_recordings_updated() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        old_state := recording_state_of(OLD.broken_chunks, OLD.active_chunks, OLD.has_manifest);
-    END IF;
-    IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        new_state := recording_state_of(NEW.broken_chunks, NEW.active_chunks, NEW.has_manifest);
-    END IF;
-    IF old_state IS NOT DISTINCT FROM new_state THEN
-        RETURN NULL;
-    END IF;
-    UPDATE recording_state_counts SET
-        recordings = recordings + (CASE WHEN state = new_state THEN 1 ELSE 0 END)
-                                - (CASE WHEN state = old_state THEN 1 ELSE 0 END)
-    WHERE shard = my_shard AND (state = old_state OR state = new_state);
+    UPDATE recording_counts c SET
+        has_manifest = CASE WHEN n.manifest_key IS NULL THEN 0 ELSE 1 END,
+        manifest_written_at = n.manifest_written_at
+    FROM new_recordings n JOIN old_recordings o ON o.id = n.id
+    WHERE c.recording_id = n.id
+      AND (n.manifest_key IS DISTINCT FROM o.manifest_key
+           OR n.manifest_written_at IS DISTINCT FROM o.manifest_written_at);
     RETURN NULL;
 END
 $$;
 
-CREATE TRIGGER recording_counts_counted AFTER INSERT OR DELETE OR UPDATE
-    ON recording_counts FOR EACH ROW EXECUTE FUNCTION count_recording_state_change();
+CREATE FUNCTION count_recordings_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM recording_counts c USING old_recordings o WHERE c.recording_id = o.id;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER recordings_counted_insert AFTER INSERT ON recordings
+    REFERENCING NEW TABLE AS new_recordings FOR EACH STATEMENT EXECUTE FUNCTION count_recordings_inserted();
+CREATE TRIGGER recordings_counted_update AFTER UPDATE ON recordings
+    REFERENCING OLD TABLE AS old_recordings NEW TABLE AS new_recordings
+    FOR EACH STATEMENT EXECUTE FUNCTION count_recordings_updated();
+CREATE TRIGGER recordings_counted_delete AFTER DELETE ON recordings
+    REFERENCING OLD TABLE AS old_recordings FOR EACH STATEMENT EXECUTE FUNCTION count_recordings_deleted();
+
+CREATE FUNCTION count_recording_states_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    WITH changes AS (SELECT recording_state_of(broken_chunks, active_chunks, has_manifest) AS state, 1 AS n FROM new_counts),
+    by_state AS (
+        SELECT state, SUM(n) AS recordings FROM changes GROUP BY state HAVING SUM(n) <> 0
+    )
+    UPDATE recording_state_counts c SET recordings = c.recordings + d.recordings
+    FROM by_state d WHERE c.state = d.state AND c.shard = pg_backend_pid() % 16;
+    RETURN NULL;
+END
+$$;
+CREATE FUNCTION count_recording_states_updated() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    WITH changes AS (SELECT recording_state_of(broken_chunks, active_chunks, has_manifest) AS state, 1 AS n FROM new_counts UNION ALL SELECT recording_state_of(broken_chunks, active_chunks, has_manifest) AS state, -1 AS n FROM old_counts),
+    by_state AS (
+        SELECT state, SUM(n) AS recordings FROM changes GROUP BY state HAVING SUM(n) <> 0
+    )
+    UPDATE recording_state_counts c SET recordings = c.recordings + d.recordings
+    FROM by_state d WHERE c.state = d.state AND c.shard = pg_backend_pid() % 16;
+    RETURN NULL;
+END
+$$;
+CREATE FUNCTION count_recording_states_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    WITH changes AS (SELECT recording_state_of(broken_chunks, active_chunks, has_manifest) AS state, -1 AS n FROM old_counts),
+    by_state AS (
+        SELECT state, SUM(n) AS recordings FROM changes GROUP BY state HAVING SUM(n) <> 0
+    )
+    UPDATE recording_state_counts c SET recordings = c.recordings + d.recordings
+    FROM by_state d WHERE c.state = d.state AND c.shard = pg_backend_pid() % 16;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER recording_counts_counted_insert AFTER INSERT ON recording_counts
+    REFERENCING NEW TABLE AS new_counts FOR EACH STATEMENT EXECUTE FUNCTION count_recording_states_inserted();
+CREATE TRIGGER recording_counts_counted_update AFTER UPDATE ON recording_counts
+    REFERENCING OLD TABLE AS old_counts NEW TABLE AS new_counts
+    FOR EACH STATEMENT EXECUTE FUNCTION count_recording_states_updated();
+CREATE TRIGGER recording_counts_counted_delete AFTER DELETE ON recording_counts
+    REFERENCING OLD TABLE AS old_counts FOR EACH STATEMENT EXECUTE FUNCTION count_recording_states_deleted();
 
 -- The age of the oldest pending job, read from one end of an index (MIN over a prefix).
 CREATE INDEX jobs_state_age ON jobs (state, created_at);

@@ -120,7 +120,12 @@ async fn main() {
         );
     }
     db.close().await;
-    store.remove().await;
+    // CALLVAULT_BENCH_KEEP=1 keeps the database, to EXPLAIN its queries afterwards.
+    if std::env::var_os("CALLVAULT_BENCH_KEEP").is_some() {
+        println!("  kept {}", store.url);
+    } else {
+        store.remove().await;
+    }
 }
 
 /// What the reads were before the kept counts, for the before/after comparison.

@@ -52,6 +52,11 @@ CREATE INDEX recording_counts_stale ON recording_counts (recording_id)
     WHERE active_chunks = 0 AND archived_chunks > 0
       AND (manifest_written_at IS NULL OR last_archived_at > manifest_written_at);
 
+-- A recordings page filtered on a rare state walks only the recordings in it.
+CREATE INDEX recording_counts_failed ON recording_counts (recording_id) WHERE broken_chunks > 0;
+CREATE INDEX recording_counts_archiving ON recording_counts (recording_id)
+    WHERE broken_chunks = 0 AND active_chunks > 0;
+
 -- Recordings per derived state (the rule of RecordingState::derive).
 CREATE TABLE recording_state_counts (
     state      TEXT NOT NULL,

@@ -45,14 +45,24 @@ pub async fn recordings(
 }
 
 /// The page query: `$1` the cursor (`i64::MAX` for the first page), `$2` the limit.
+/// A plain `id < $1` (no `$1 IS NULL OR …`) lets a cached generic plan start the primary-key
+/// walk at the cursor instead of filtering down to it from the newest row. A state filter
+/// walks `recording_counts` instead, where the rare states (failed, archiving) have partial
+/// indexes, so a page of them does not read every recording to find a few.
 pub(crate) fn recordings_sql(state: Option<RecordingState>) -> String {
-    let condition = state.map_or("1 = 1", RecordingState::sql_condition);
-    // A plain `id < $1` (no `$1 IS NULL OR …`) lets a cached generic plan start the
-    // primary-key walk at the cursor instead of filtering down to it from the newest row.
-    format!(
-        "SELECT * FROM (SELECT {RECORDING_COLUMNS} FROM {RECORDING_FROM} WHERE r.id < $1) x
-         WHERE {condition} ORDER BY id DESC LIMIT $2"
-    )
+    match state {
+        None => format!(
+            "SELECT {RECORDING_COLUMNS} FROM {RECORDING_FROM} WHERE r.id < $1
+             ORDER BY r.id DESC LIMIT $2"
+        ),
+        // The condition's columns are unqualified: broken_chunks and active_chunks exist only
+        // in recording_counts, manifest_key only in recordings.
+        Some(state) => format!(
+            "SELECT {RECORDING_COLUMNS} FROM recording_counts c JOIN recordings r ON r.id = c.recording_id
+             WHERE c.recording_id < $1 AND {} ORDER BY c.recording_id DESC LIMIT $2",
+            state.sql_condition()
+        ),
+    }
 }
 
 /// One recording by row id.
@@ -285,10 +295,13 @@ pub struct Urgency {
 }
 
 /// Each part reads one index: `jobs_state_age` for the oldest pending job, `jobs_state`
-/// (state, deadline) for the rest, so the archived history is never read.
+/// (state, deadline) for the rest, so the archived history is never read. The earliest
+/// deadline is one MIN per state: over `state IN (…)` PostgreSQL would read the whole range.
 pub(crate) const URGENCY_SQL: &str = "SELECT
     (SELECT MIN(created_at) FROM jobs WHERE state = 'pending') AS oldest_pending_created_at,
-    (SELECT MIN(deadline_at) FROM jobs WHERE state IN ('pending', 'running')) AS earliest_deadline_at,
+    (SELECT MIN(d) FROM (
+        SELECT MIN(deadline_at) AS d FROM jobs WHERE state = 'pending'
+        UNION ALL SELECT MIN(deadline_at) FROM jobs WHERE state = 'running') x) AS earliest_deadline_at,
     (SELECT COUNT(*) FROM jobs WHERE state IN ('pending', 'running') AND deadline_at < $1) AS at_risk";
 
 pub async fn urgency(db: &Db, at_risk_before: i64) -> Result<Urgency, QueueError> {

@@ -288,9 +288,14 @@ fn scans_history(line: &str) -> bool {
     // A covering-index scan still reads every entry, so it counts as a scan too.
     // Partial indexes hold only the rows a query wants, so walking one is no scan.
     let sqlite_scan = line.starts_with("SCAN ")
-        && !["recording_counts_stale", "jobs_open"]
-            .iter()
-            .any(|index| line.ends_with(&format!("USING INDEX {index}")));
+        && ![
+            "recording_counts_stale",
+            "recording_counts_failed",
+            "recording_counts_archiving",
+            "jobs_open",
+        ]
+        .iter()
+        .any(|index| line.ends_with(&format!("USING INDEX {index}")));
     let postgres_scan = line.starts_with("Seq Scan on ");
     let table = [
         "jobs",

@@ -127,6 +127,16 @@ END
 $$;
 CREATE FUNCTION count_jobs_updated() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    -- Most updates move no count (a lease renewal, a retry's bookkeeping): leave at once.
+    IF NOT EXISTS (
+        SELECT 1 FROM new_jobs n JOIN old_jobs o ON o.id = n.id
+        WHERE n.state IS DISTINCT FROM o.state
+           OR n.media_bytes IS DISTINCT FROM o.media_bytes
+           OR n.metadata_bytes IS DISTINCT FROM o.metadata_bytes
+           OR n.archived_at IS DISTINCT FROM o.archived_at
+    ) THEN
+        RETURN NULL;
+    END IF;
     WITH changes AS (SELECT state, recording_id, 1 AS n, job_archived_bytes(state, media_bytes, metadata_bytes) AS bytes, archived_at FROM new_jobs UNION ALL SELECT state, recording_id, -1 AS n, job_archived_bytes(state, media_bytes, metadata_bytes) AS bytes, archived_at FROM old_jobs),
     by_state AS (
         SELECT state, SUM(n) AS jobs, SUM(n * bytes) AS bytes FROM changes GROUP BY state
@@ -255,6 +265,10 @@ END
 $$;
 CREATE FUNCTION count_recording_states_updated() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    -- The jobs trigger often updates no recording (a claim keeps its chunks active).
+    IF NOT EXISTS (SELECT 1 FROM new_counts) THEN
+        RETURN NULL;
+    END IF;
     WITH changes AS (SELECT recording_state_of(broken_chunks, active_chunks, has_manifest) AS state, 1 AS n FROM new_counts UNION ALL SELECT recording_state_of(broken_chunks, active_chunks, has_manifest) AS state, -1 AS n FROM old_counts),
     by_state AS (
         SELECT state, SUM(n) AS recordings FROM changes GROUP BY state HAVING SUM(n) <> 0

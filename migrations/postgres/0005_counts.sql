@@ -145,6 +145,19 @@ BEGIN
     UPDATE job_counts c SET jobs = c.jobs + d.jobs, archived_bytes = c.archived_bytes + d.bytes
     FROM by_state d WHERE c.state = d.state AND c.shard = pg_backend_pid() % 16;
 
+    -- A claim or a retry (pending and running are both active) moves no recording's counts.
+    IF NOT EXISTS (
+        SELECT 1 FROM new_jobs n JOIN old_jobs o ON o.id = n.id
+        WHERE (n.state IN ('pending', 'running')) IS DISTINCT FROM (o.state IN ('pending', 'running'))
+           OR n.state IS DISTINCT FROM o.state AND 'archived' IN (n.state, o.state)
+           OR n.media_bytes IS DISTINCT FROM o.media_bytes
+           OR n.metadata_bytes IS DISTINCT FROM o.metadata_bytes
+           OR n.archived_at IS DISTINCT FROM o.archived_at
+           OR (n.state IN ('failed', 'expired')) IS DISTINCT FROM (o.state IN ('failed', 'expired'))
+    ) THEN
+        RETURN NULL;
+    END IF;
+
     WITH changes AS (SELECT state, recording_id, 1 AS n, job_archived_bytes(state, media_bytes, metadata_bytes) AS bytes, archived_at FROM new_jobs UNION ALL SELECT state, recording_id, -1 AS n, job_archived_bytes(state, media_bytes, metadata_bytes) AS bytes, archived_at FROM old_jobs),
     by_recording AS (
         SELECT recording_id,

@@ -19,15 +19,16 @@ pub struct RecordingRow {
     pub archived_bytes: i64,
 }
 
-/// Correlated subqueries rather than a GROUP BY over all jobs: with keyset pagination only
-/// the rows scanned up to the page limit are counted.
+/// The counts come from `recording_counts`, which the job triggers keep (migration 0005): one
+/// primary-key probe per page row, however many jobs the recordings have.
 const RECORDING_COLUMNS: &str = "r.*,
-    (SELECT COUNT(*) FROM jobs j WHERE j.recording_id = r.id) AS chunks,
-    (SELECT COUNT(*) FROM jobs j WHERE j.recording_id = r.id AND j.state = 'archived') AS archived_chunks,
-    (SELECT COUNT(*) FROM jobs j WHERE j.recording_id = r.id AND j.state IN ('pending', 'running')) AS active_chunks,
-    (SELECT COUNT(*) FROM jobs j WHERE j.recording_id = r.id AND j.state IN ('failed', 'expired')) AS broken_chunks,
-    (SELECT CAST(COALESCE(SUM(COALESCE(j.media_bytes, 0) + COALESCE(j.metadata_bytes, 0)), 0) AS BIGINT)
-       FROM jobs j WHERE j.recording_id = r.id AND j.state = 'archived') AS archived_bytes";
+    COALESCE(c.chunks, 0) AS chunks,
+    COALESCE(c.archived_chunks, 0) AS archived_chunks,
+    COALESCE(c.active_chunks, 0) AS active_chunks,
+    COALESCE(c.broken_chunks, 0) AS broken_chunks,
+    COALESCE(c.archived_bytes, 0) AS archived_bytes";
+
+const RECORDING_FROM: &str = "recordings r LEFT JOIN recording_counts c ON c.recording_id = r.id";
 
 /// Recordings newest first, with ids below `before` (the cursor), optionally in one state.
 pub async fn recordings(
@@ -36,21 +37,37 @@ pub async fn recordings(
     before: Option<i64>,
     limit: i64,
 ) -> Result<Vec<RecordingRow>, QueueError> {
-    let condition = state.map_or("1 = 1", RecordingState::sql_condition);
-    let sql = format!(
-        "SELECT * FROM (SELECT {RECORDING_COLUMNS} FROM recordings r WHERE ($1 IS NULL OR r.id < $1)) x
-         WHERE {condition} ORDER BY id DESC LIMIT $2"
-    );
-    Ok(sqlx::query_as(AssertSqlSafe(sql))
-        .bind(before)
+    Ok(sqlx::query_as(AssertSqlSafe(recordings_sql(state)))
+        .bind(before.unwrap_or(i64::MAX))
         .bind(limit)
         .fetch_all(db.pool())
         .await?)
 }
 
+/// The page query: `$1` the cursor (`i64::MAX` for the first page), `$2` the limit.
+/// A plain `id < $1` (no `$1 IS NULL OR …`) lets a cached generic plan start the primary-key
+/// walk at the cursor instead of filtering down to it from the newest row. A state filter
+/// walks `recording_counts` instead, where the rare states (failed, archiving) have partial
+/// indexes, so a page of them does not read every recording to find a few.
+pub(crate) fn recordings_sql(state: Option<RecordingState>) -> String {
+    match state {
+        None => format!(
+            "SELECT {RECORDING_COLUMNS} FROM {RECORDING_FROM} WHERE r.id < $1
+             ORDER BY r.id DESC LIMIT $2"
+        ),
+        // The condition's columns are unqualified: broken_chunks and active_chunks exist only
+        // in recording_counts, manifest_key only in recordings.
+        Some(state) => format!(
+            "SELECT {RECORDING_COLUMNS} FROM recording_counts c JOIN recordings r ON r.id = c.recording_id
+             WHERE c.recording_id < $1 AND {} ORDER BY c.recording_id DESC LIMIT $2",
+            state.sql_condition()
+        ),
+    }
+}
+
 /// One recording by row id.
 pub async fn recording(db: &Db, id: i64) -> Result<Option<RecordingRow>, QueueError> {
-    let sql = format!("SELECT {RECORDING_COLUMNS} FROM recordings r WHERE r.id = $1");
+    let sql = format!("SELECT {RECORDING_COLUMNS} FROM {RECORDING_FROM} WHERE r.id = $1");
     Ok(sqlx::query_as(AssertSqlSafe(sql))
         .bind(id)
         .fetch_optional(db.pool())
@@ -67,15 +84,24 @@ pub async fn recording_id_by_key(db: &Db, key: &str) -> Result<Option<i64>, Queu
     .await?)
 }
 
-/// Recordings in one derived state.
-pub async fn count_recordings(db: &Db, state: RecordingState) -> Result<i64, QueueError> {
-    let sql = format!(
-        "SELECT COUNT(*) FROM (SELECT {RECORDING_COLUMNS} FROM recordings r) x WHERE {}",
-        state.sql_condition()
-    );
-    Ok(sqlx::query_scalar(AssertSqlSafe(sql))
-        .fetch_one(db.pool())
+pub(crate) const RECORDING_STATE_COUNTS_SQL: &str =
+    "SELECT state, CAST(SUM(recordings) AS BIGINT) FROM recording_state_counts GROUP BY state";
+pub(crate) const JOB_COUNTS_SQL: &str =
+    "SELECT state, CAST(SUM(jobs) AS BIGINT) FROM job_counts GROUP BY state";
+pub(crate) const ARCHIVED_BYTES_SQL: &str =
+    "SELECT CAST(COALESCE(SUM(archived_bytes), 0) AS BIGINT) FROM job_counts";
+
+/// Recordings per derived state, from the counts the triggers keep (states with no
+/// recording may be missing or 0).
+pub async fn recording_counts_by_state(db: &Db) -> Result<Vec<(String, i64)>, QueueError> {
+    Ok(sqlx::query_as(RECORDING_STATE_COUNTS_SQL)
+        .fetch_all(db.pool())
         .await?)
+}
+
+/// Jobs per state, from the counts the triggers keep (a few rows per state, never the jobs).
+pub async fn job_counts_by_state(db: &Db) -> Result<Vec<(String, i64)>, QueueError> {
+    Ok(sqlx::query_as(JOB_COUNTS_SQL).fetch_all(db.pool()).await?)
 }
 
 /// A job with the names of its recording.
@@ -268,16 +294,21 @@ pub struct Urgency {
     pub at_risk: i64,
 }
 
+/// Each part reads one index: `jobs_state_age` for the oldest pending job, `jobs_state`
+/// (state, deadline) for the rest, so the archived history is never read. The earliest
+/// deadline is one MIN per state: over `state IN (…)` PostgreSQL would read the whole range.
+pub(crate) const URGENCY_SQL: &str = "SELECT
+    (SELECT MIN(created_at) FROM jobs WHERE state = 'pending') AS oldest_pending_created_at,
+    (SELECT MIN(d) FROM (
+        SELECT MIN(deadline_at) AS d FROM jobs WHERE state = 'pending'
+        UNION ALL SELECT MIN(deadline_at) FROM jobs WHERE state = 'running') x) AS earliest_deadline_at,
+    (SELECT COUNT(*) FROM jobs WHERE state IN ('pending', 'running') AND deadline_at < $1) AS at_risk";
+
 pub async fn urgency(db: &Db, at_risk_before: i64) -> Result<Urgency, QueueError> {
-    Ok(sqlx::query_as(
-        "SELECT
-            (SELECT MIN(created_at) FROM jobs WHERE state = 'pending') AS oldest_pending_created_at,
-            (SELECT MIN(deadline_at) FROM jobs WHERE state IN ('pending', 'running')) AS earliest_deadline_at,
-            (SELECT COUNT(*) FROM jobs WHERE state IN ('pending', 'running') AND deadline_at < $1) AS at_risk",
-    )
-    .bind(at_risk_before)
-    .fetch_one(db.pool())
-    .await?)
+    Ok(sqlx::query_as(URGENCY_SQL)
+        .bind(at_risk_before)
+        .fetch_one(db.pool())
+        .await?)
 }
 
 /// Pending or running jobs whose deadline is before `before`, most urgent first.
@@ -292,12 +323,9 @@ pub async fn jobs_at_risk(db: &Db, before: i64, limit: i64) -> Result<Vec<JobRow
     .await?)
 }
 
-/// Media and metadata bytes of every archived chunk.
+/// Media and metadata bytes of every archived chunk, from the counts the triggers keep.
 pub async fn archived_bytes(db: &Db) -> Result<i64, QueueError> {
-    Ok(sqlx::query_scalar(
-        "SELECT CAST(COALESCE(SUM(COALESCE(media_bytes, 0) + COALESCE(metadata_bytes, 0)), 0) AS BIGINT)
-         FROM jobs WHERE state = 'archived'",
-    )
-    .fetch_one(db.pool())
-    .await?)
+    Ok(sqlx::query_scalar(ARCHIVED_BYTES_SQL)
+        .fetch_one(db.pool())
+        .await?)
 }

@@ -7,7 +7,7 @@ use super::queries;
 use super::state::RecordingState;
 use super::views::{Stats, seconds_until};
 use crate::metrics::QueueGauges;
-use crate::queue::{Db, JobState, QueueError, jobs};
+use crate::queue::{Db, JobState, QueueError};
 
 /// The gauges `/metrics` reads at scrape time; `margin` is `admin.deadline_warning_hours`.
 pub async fn queue_gauges(
@@ -15,7 +15,7 @@ pub async fn queue_gauges(
     margin: chrono::Duration,
     now: i64,
 ) -> Result<QueueGauges, QueueError> {
-    let counts = jobs::count_by_state(db).await?;
+    let counts = queries::job_counts_by_state(db).await?;
     let urgency = queries::urgency(db, now + margin.num_milliseconds()).await?;
     Ok(QueueGauges {
         jobs: counts
@@ -40,14 +40,12 @@ pub async fn stats(db: &Db, warning_hours: u64, now: i64) -> Result<Stats, OpsEr
         .iter()
         .map(|state| (state.as_str().to_owned(), 0))
         .collect();
-    jobs.extend(jobs::count_by_state(db).await?);
-    let mut recordings = BTreeMap::new();
-    for state in RecordingState::ALL {
-        recordings.insert(
-            state.as_str().to_owned(),
-            queries::count_recordings(db, state).await?,
-        );
-    }
+    jobs.extend(queries::job_counts_by_state(db).await?);
+    let mut recordings: BTreeMap<String, i64> = RecordingState::ALL
+        .iter()
+        .map(|state| (state.as_str().to_owned(), 0))
+        .collect();
+    recordings.extend(queries::recording_counts_by_state(db).await?);
     Ok(Stats {
         jobs,
         recordings,

@@ -84,19 +84,19 @@ pub async fn list(db: &Db, limit: i64, before: Option<i64>) -> Result<Vec<Record
     .await?)
 }
 
+pub const STALE_MANIFESTS_SQL: &str = "SELECT recording_id FROM recording_counts
+     WHERE active_chunks = 0 AND archived_chunks > 0
+       AND (manifest_written_at IS NULL OR last_archived_at > manifest_written_at)
+     ORDER BY recording_id";
+
 /// Recordings with an archived chunk newer than their manifest (or no manifest yet) and no
 /// job still in flight: candidates for a manifest refresh after an interrupted write. A
-/// recording with a pending or running job is refreshed when that job ends.
+/// recording with a pending or running job is refreshed when that job ends. Read from the
+/// partial index `recording_counts_stale` (migration 0005), whose condition this repeats.
 pub async fn stale_manifests(db: &Db) -> Result<Vec<i64>, QueueError> {
-    Ok(sqlx::query_scalar(
-        "SELECT r.id FROM recordings r
-         WHERE EXISTS (SELECT 1 FROM jobs j WHERE j.recording_id = r.id AND j.state = 'archived'
-                         AND (r.manifest_written_at IS NULL OR j.archived_at > r.manifest_written_at))
-           AND NOT EXISTS (SELECT 1 FROM jobs p WHERE p.recording_id = r.id AND p.state IN ('pending', 'running'))
-         ORDER BY r.id",
-    )
-    .fetch_all(db.pool())
-    .await?)
+    Ok(sqlx::query_scalar(STALE_MANIFESTS_SQL)
+        .fetch_all(db.pool())
+        .await?)
 }
 
 /// Folder names tried for one recording before giving up: far more recordings than one call

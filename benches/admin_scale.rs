@@ -14,8 +14,12 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+#[path = "support/store.rs"]
+mod store;
+
 use callvault::admin::{operations, stats};
 use callvault::queue::{Backend, Db, now_millis, recordings};
+use store::Store;
 
 const RUNS: usize = 5;
 
@@ -223,53 +227,4 @@ async fn seed(db: &Db, count: i64, chunks: i64, state: &str) {
     .unwrap();
     tx.commit().await.unwrap();
     sqlx::query("ANALYZE").execute(db.pool()).await.unwrap();
-}
-
-/// A database of its own, removed afterwards.
-struct Store {
-    url: String,
-    _dir: tempfile::TempDir,
-    postgres: Option<(String, String)>,
-}
-
-impl Store {
-    async fn new(backend: Backend) -> Store {
-        let dir = match std::env::var_os("CALLVAULT_BENCH_DIR") {
-            Some(root) => tempfile::tempdir_in(root).unwrap(),
-            None => tempfile::tempdir().unwrap(),
-        };
-        match backend {
-            Backend::Sqlite => Store {
-                url: format!("sqlite://{}/bench.db", dir.path().display()),
-                _dir: dir,
-                postgres: None,
-            },
-            Backend::Postgres => {
-                let server = std::env::var("CALLVAULT_TEST_POSTGRES")
-                    .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-                let name = format!("callvault_bench_{}", uuid::Uuid::new_v4().simple());
-                admin(&server, &format!("CREATE DATABASE {name}")).await;
-                Store {
-                    url: format!("{server}/{name}"),
-                    _dir: dir,
-                    postgres: Some((server, name)),
-                }
-            }
-        }
-    }
-
-    async fn remove(self) {
-        if let Some((server, name)) = &self.postgres {
-            admin(server, &format!("DROP DATABASE {name} WITH (FORCE)")).await;
-        }
-    }
-}
-
-async fn admin(server: &str, sql: &str) {
-    let db = Db::connect(&format!("{server}/postgres"), 1).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-        .execute(db.pool())
-        .await
-        .unwrap();
-    db.close().await;
 }

@@ -18,10 +18,14 @@
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
+#[path = "support/store.rs"]
+mod store;
+
 use callvault::app::{self, Role};
 use callvault::config::Settings;
 use callvault::emulator::{DocumentSpec, Emulator, EmulatorConfig, MediaSpec, generated_metadata};
 use callvault::queue::{Backend, Db, jobs, now_millis};
+use store::Store;
 
 const CHUNK_BYTES: u64 = 64 * 1024;
 const CONCURRENCY: usize = 8;
@@ -319,53 +323,4 @@ fn cpu_seconds() -> f64 {
     };
     // utime and stime are fields 14 and 15 of the line, 12 and 13 after the command name.
     (ticks(11) + ticks(12)) / 100.0
-}
-
-/// A database of its own, removed afterwards.
-struct Store {
-    url: String,
-    dir: tempfile::TempDir,
-    postgres: Option<(String, String)>,
-}
-
-impl Store {
-    async fn new(backend: Backend) -> Store {
-        let dir = match std::env::var_os("CALLVAULT_BENCH_DIR") {
-            Some(root) => tempfile::tempdir_in(root).unwrap(),
-            None => tempfile::tempdir().unwrap(),
-        };
-        match backend {
-            Backend::Sqlite => Store {
-                url: format!("sqlite://{}/bench.db", dir.path().display()),
-                dir,
-                postgres: None,
-            },
-            Backend::Postgres => {
-                let server = std::env::var("CALLVAULT_TEST_POSTGRES")
-                    .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-                let name = format!("callvault_bench_{}", uuid::Uuid::new_v4().simple());
-                admin(&server, &format!("CREATE DATABASE {name}")).await;
-                Store {
-                    url: format!("{server}/{name}"),
-                    dir,
-                    postgres: Some((server, name)),
-                }
-            }
-        }
-    }
-
-    async fn remove(self) {
-        if let Some((server, name)) = &self.postgres {
-            admin(server, &format!("DROP DATABASE {name} WITH (FORCE)")).await;
-        }
-    }
-}
-
-async fn admin(server: &str, sql: &str) {
-    let db = Db::connect(&format!("{server}/postgres"), 1).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-        .execute(db.pool())
-        .await
-        .unwrap();
-    db.close().await;
 }

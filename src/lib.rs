@@ -20,4 +20,6 @@ pub mod quote;
 pub mod recording;
 pub mod storage;
 pub mod telemetry;
+#[cfg(test)]
+mod test_postgres;
 pub mod worker;

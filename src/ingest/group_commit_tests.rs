@@ -2,6 +2,7 @@
 //! commit, isolation of a failing delivery, duplicates across batch-mates, no waiting for
 //! company.
 
+use crate::test_postgres::admin_sql;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -140,17 +141,6 @@ impl Fixture {
             .await;
         }
     }
-}
-
-async fn admin_sql(server: &str, statement: &str) {
-    use sqlx::Connection;
-    let mut conn = sqlx::PgConnection::connect(&format!("{server}/postgres"))
-        .await
-        .expect("CALLVAULT_TEST_POSTGRES answers");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_owned()))
-        .execute(&mut conn)
-        .await
-        .expect(statement);
 }
 
 /// Polls a condition that no event announces (the committer's queue length); fails the

@@ -1,5 +1,6 @@
 //! A real callvault on port 0 with a fresh SQLite file and local archive per test.
 
+use crate::test_postgres::admin_sql;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -63,17 +64,6 @@ impl Fixture {
             .await;
         }
     }
-}
-
-async fn admin_sql(server: &str, statement: &str) {
-    use sqlx::Connection;
-    let mut conn = sqlx::PgConnection::connect(&format!("{server}/postgres"))
-        .await
-        .expect("CALLVAULT_TEST_POSTGRES answers");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_owned()))
-        .execute(&mut conn)
-        .await
-        .expect(statement);
 }
 
 /// Runs an `async fn(Store)` test once per store: `on_every_store!(name);` makes

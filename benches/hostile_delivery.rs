@@ -9,13 +9,13 @@
 //! quadratic); 5,000 small valid events (Event Grid's largest batch); 5,000 invalid ones
 //! (all quarantined).
 
-use std::net::TcpListener;
+#[path = "support/ingest_app.rs"]
+mod ingest_app;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use callvault::app::{self, Role};
-use callvault::config::Settings;
 use serde_json::{Value, json};
 
 const LIMIT: usize = 4 * 1024 * 1024;
@@ -136,30 +136,7 @@ async fn main() {
         .find_map(|a| a.parse().ok())
         .unwrap_or(10);
     let dir = tempfile::tempdir().unwrap();
-    let settings = Settings::defaults_with(&[
-        (
-            "database.url",
-            format!("sqlite://{}/bench.db", dir.path().display()),
-        ),
-        (
-            "acs.connection_string",
-            "endpoint=https://bench.communication.azure.com/;accesskey=aGVsbG8=".into(),
-        ),
-        ("ingest.secret", "bench".into()),
-        (
-            "storage.path",
-            dir.path().join("archive").display().to_string(),
-        ),
-        ("log.level", "error".into()),
-    ])
-    .unwrap();
-    let running = app::start(
-        settings,
-        Role::Ingest,
-        Some(TcpListener::bind("127.0.0.1:0").unwrap()),
-    )
-    .await
-    .unwrap();
+    let running = ingest_app::start(&dir).await;
     let events_url = format!("{}/api/events?code=bench", running.base_url());
     let health_url = format!("{}/healthz", running.base_url());
     let client = reqwest::Client::new();

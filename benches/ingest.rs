@@ -8,12 +8,12 @@
 //! latency counts from when its delivery was due, so a server that falls behind shows it.
 //! The database lives under `$TMPDIR`.
 
-use std::net::TcpListener;
+#[path = "support/ingest_app.rs"]
+mod ingest_app;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use callvault::app::{self, Role};
-use callvault::config::Settings;
 use serde_json::{Value, json};
 
 fn event(n: usize) -> Value {
@@ -65,30 +65,7 @@ async fn main() {
     let concurrency = args.get(2).copied().unwrap_or(8);
 
     let dir = tempfile::tempdir().unwrap();
-    let settings = Settings::defaults_with(&[
-        (
-            "database.url",
-            format!("sqlite://{}/bench.db", dir.path().display()),
-        ),
-        (
-            "acs.connection_string",
-            "endpoint=https://bench.communication.azure.com/;accesskey=aGVsbG8=".into(),
-        ),
-        ("ingest.secret", "bench".into()),
-        (
-            "storage.path",
-            dir.path().join("archive").display().to_string(),
-        ),
-        ("log.level", "error".into()),
-    ])
-    .unwrap();
-    let running = app::start(
-        settings,
-        Role::Ingest,
-        Some(TcpListener::bind("127.0.0.1:0").unwrap()),
-    )
-    .await
-    .unwrap();
+    let running = ingest_app::start(&dir).await;
     let url = Arc::new(format!("{}/api/events?code=bench", running.base_url()));
     let bodies: Arc<Vec<Vec<u8>>> = Arc::new(
         (0..deliveries)

@@ -11,13 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CALLVAULT_TEST_POSTGRES="${CALLVAULT_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432}"
 
-cargo bench --bench admin_scale --no-run >&2
-bench=$(cargo bench --bench admin_scale --no-run --message-format=json 2>/dev/null \
-  | python3 -c 'import json,sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "admin_scale" and m.get("executable"):
-        print(m["executable"])')
+source benches/lib.sh
+bench=$(bench_executable admin_scale)
 
 for backend in sqlite postgres; do
   "$bench" "$backend" before "$@" | while IFS= read -r line; do

@@ -14,3 +14,15 @@ wait_http() { # url
 
 # Seconds since the epoch, with nanoseconds.
 now() { date +%s.%N; }
+
+# Builds the bench target NAME (a `[[bench]]` of Cargo.toml) and prints its executable's path.
+# CALLVAULT_BENCH_PROFILE (e.g. `dev`) builds it with another profile than `bench`.
+bench_executable() { # name
+  local profile=(${CALLVAULT_BENCH_PROFILE:+--profile "$CALLVAULT_BENCH_PROFILE"})
+  cargo bench "${profile[@]}" --bench "$1" --no-run >&2
+  cargo bench "${profile[@]}" --bench "$1" --no-run --message-format=json 2>/dev/null | python3 -c 'import json,sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == sys.argv[1] and m.get("executable"):
+        print(m["executable"])' "$1"
+}

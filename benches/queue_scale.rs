@@ -4,7 +4,8 @@
 //!   recording (each completes its recording, so each also writes a manifest), seeded in
 //!   one transaction, drained by one worker (`worker.concurrency = 8`) from the built-in
 //!   emulator into a local archive with fsync. Prints chunks/s per backlog and the ratio of
-//!   the largest backlog's rate to the smallest's.
+//!   the largest backlog's rate to the smallest's, each rate the median of
+//!   `CALLVAULT_BENCH_ROUNDS` (default 3) drains.
 //! - `claim BACKEND [ARCHIVED PENDING]` (default 1000000 100000): the median and p99 of one
 //!   claim on a database holding that history and backlog, with 8 jobs in flight.
 //! - `fsync BACKEND [BACKLOG]`: drains a backlog once, for `strace -c` to count fsyncs.
@@ -77,16 +78,32 @@ fn name(backend: Backend) -> &'static str {
     }
 }
 
+/// Drains each backlog `CALLVAULT_BENCH_ROUNDS` times (default 3), the rounds interleaved so
+/// that a change in the machine's load shows in every backlog alike; each rate is a median.
 async fn drain_figure(backend: Backend, backlogs: &[i64]) {
-    let mut rates = Vec::new();
-    for &backlog in backlogs {
-        let rate = drain(backend, backlog).await;
-        println!(
-            "  drain {} backlog {backlog}: {rate:.0} chunks/s",
-            name(backend)
-        );
-        rates.push(rate);
+    let rounds: usize = std::env::var("CALLVAULT_BENCH_ROUNDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(3)
+        .max(1);
+    let mut runs = vec![Vec::new(); backlogs.len()];
+    for round in 1..=rounds {
+        for (&backlog, runs) in backlogs.iter().zip(&mut runs) {
+            let rate = drain(backend, backlog).await;
+            println!(
+                "  drain {} backlog {backlog}, round {round}: {rate:.0} chunks/s",
+                name(backend)
+            );
+            runs.push(rate);
+        }
     }
+    let rates: Vec<f64> = runs
+        .into_iter()
+        .map(|mut runs| {
+            runs.sort_by(f64::total_cmp);
+            runs[runs.len() / 2]
+        })
+        .collect();
     let (first, last) = (rates[0], rates[rates.len() - 1]);
     let (small, large) = (backlogs[0], backlogs[backlogs.len() - 1]);
     let ratio = last / first;
@@ -98,7 +115,7 @@ async fn drain_figure(backend: Backend, backlogs: &[i64]) {
     };
     let met = last >= 1000.0 && (backend == Backend::Postgres || ratio >= 0.8);
     println!(
-        "backlog drain, {}: {last:.0} chunks/s at {large} ({:.2} × 1000 chunks/s), {first:.0} at {small}, ratio {ratio:.2}; {target}: {}",
+        "backlog drain, {}, median of {rounds}: {last:.0} chunks/s at {large} ({:.2} × 1000 chunks/s), {first:.0} at {small}, ratio {ratio:.2}; {target}: {}",
         name(backend),
         last / 1000.0,
         if met { "met" } else { "MISSED" }
@@ -243,7 +260,8 @@ async fn drain(backend: Backend, backlog: i64) -> f64 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let elapsed = started.elapsed();
-    let cpu = cpu_seconds() - cpu_before;
+    let cpu_after = cpu_seconds();
+    let (user, system) = (cpu_after.0 - cpu_before.0, cpu_after.1 - cpu_before.1);
     let archived: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state = 'archived'")
         .fetch_one(db.pool())
         .await
@@ -251,10 +269,12 @@ async fn drain(backend: Backend, backlog: i64) -> f64 {
     assert_eq!(archived, backlog, "every chunk archived, none failed");
     running.stop().await;
     emulator.stop().await;
+    let per_chunk = |seconds: f64| seconds * 1000.0 / backlog as f64;
     println!(
-        "    ({backlog} chunks in {:.2} s; process CPU, emulator included, {:.2} ms per chunk)",
+        "    ({backlog} chunks in {:.2} s; process CPU per chunk, emulator included: {:.2} ms user, {:.2} ms system)",
         elapsed.as_secs_f64(),
-        cpu * 1000.0 / backlog as f64
+        per_chunk(user),
+        per_chunk(system)
     );
     store.remove().await;
     backlog as f64 / elapsed.as_secs_f64()
@@ -308,8 +328,8 @@ async fn seed(db: &Db, count: i64, chunks: i64, state: &str, endpoint: &str) {
     sqlx::query("ANALYZE").execute(db.pool()).await.unwrap();
 }
 
-/// This process's user + system CPU time.
-fn cpu_seconds() -> f64 {
+/// This process's user and system CPU time, in seconds.
+fn cpu_seconds() -> (f64, f64) {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let fields: Vec<&str> = stat
         .rsplit_once(')')
@@ -322,5 +342,5 @@ fn cpu_seconds() -> f64 {
             .unwrap_or(0.0)
     };
     // utime and stime are fields 14 and 15 of the line, 12 and 13 after the command name.
-    (ticks(11) + ticks(12)) / 100.0
+    (ticks(11) / 100.0, ticks(12) / 100.0)
 }

@@ -11,13 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CALLVAULT_TEST_POSTGRES="${CALLVAULT_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432}"
 
-cargo bench --bench queue_scale --no-run >&2
-bench=$(cargo bench --bench queue_scale --no-run --message-format=json 2>/dev/null \
-  | python3 -c 'import json,sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "queue_scale" and m.get("executable"):
-        print(m["executable"])')
+source benches/lib.sh
+bench=$(bench_executable queue_scale)
 
 # Runs the bench with ARGS; its indented detail lines go to stderr, the figure to stdout.
 figure() {

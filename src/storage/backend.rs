@@ -9,6 +9,7 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 
 use super::azure::AzureFinisher;
+use super::local::LocalFolder;
 use super::options::WriteOptions;
 use super::s3::S3Finisher;
 use super::validate::validate;
@@ -31,13 +32,22 @@ pub(super) struct OpenedStore {
 /// The step after a multipart upload completes: object_store fixes attributes when the upload
 /// starts, before the hash is known, so the sha256 metadata is set with the service's own call.
 pub(super) enum Finisher {
-    /// A local folder keeps no metadata.
-    Local,
+    /// A local folder keeps no metadata; its objects are written and published by our own
+    /// staging and rename, whose folder syncs several objects can share.
+    Local(Arc<LocalFolder>),
     S3(S3Finisher),
     Azure(AzureFinisher),
 }
 
 impl Finisher {
+    /// The local folder that writes objects itself, instead of object_store.
+    pub fn local(&self) -> Option<&Arc<LocalFolder>> {
+        match self {
+            Finisher::Local(folder) => Some(folder),
+            _ => None,
+        }
+    }
+
     /// Records `sha256_hex` in the complete object's metadata.
     pub async fn set_sha256(
         &self,
@@ -47,7 +57,7 @@ impl Finisher {
         size: u64,
     ) -> Result<(), StorageError> {
         match self {
-            Finisher::Local => Ok(()),
+            Finisher::Local(_) => Ok(()),
             Finisher::S3(s3) => s3.set_sha256(key, sha256_hex, e_tag, size).await,
             Finisher::Azure(azure) => azure.set_sha256(key, sha256_hex, e_tag).await,
         }
@@ -71,13 +81,14 @@ pub(super) async fn open(
 async fn open_local(settings: &StorageSettings) -> Result<OpenedStore, StorageError> {
     let root = &settings.path;
     tokio::fs::create_dir_all(root).await?;
+    // Reads go through object_store; writes through `LocalFolder` (see `Finisher::Local`).
     let store = LocalFileSystem::new_with_prefix(root)?.with_fsync(true);
     Ok(OpenedStore {
         store: Arc::new(store),
         part_size: LOCAL_PART_SIZE,
         description: format!("local:{}", root.display()),
         options: WriteOptions::default(),
-        finisher: Finisher::Local,
+        finisher: Finisher::Local(Arc::new(LocalFolder::new(root)?)),
     })
 }
 

@@ -5,8 +5,10 @@ mod azure;
 mod backend;
 mod client;
 pub mod layout;
+mod local;
 pub mod manifest;
 mod options;
+mod publication;
 mod s3;
 mod validate;
 pub mod verify;
@@ -35,6 +37,7 @@ pub use backend::{STAGING_FILE_LEASES, remove_abandoned_staging_files};
 pub use layout::RecordingLayout;
 pub use manifest::{Manifest, ObjectDigest};
 pub use options::SHA256_METADATA;
+pub use publication::Publication;
 pub use validate::validate;
 pub use writer::ObjectWriter;
 
@@ -166,7 +169,11 @@ impl Archive {
         if self.existing_digest(key).await?.as_ref() == Some(&digest) {
             return Ok(digest);
         }
-        self.put_with_digest(key, bytes, digest).await
+        let mut publication = Publication::default();
+        self.put_with_digest(key, bytes, &digest, &mut publication)
+            .await?;
+        publication.make_durable().await?;
+        Ok(digest)
     }
 
     /// Writes a small object that never changes once written (a metadata document): when
@@ -177,6 +184,21 @@ impl Archive {
         key: &Path,
         bytes: Bytes,
     ) -> Result<ObjectDigest, StorageError> {
+        let mut publication = Publication::default();
+        let digest = self
+            .put_bytes_once_into(key, bytes, &mut publication)
+            .await?;
+        publication.make_durable().await?;
+        Ok(digest)
+    }
+
+    /// Like `put_bytes_once`, durable only after `publication.make_durable()`.
+    pub async fn put_bytes_once_into(
+        &self,
+        key: &Path,
+        bytes: Bytes,
+        publication: &mut Publication,
+    ) -> Result<ObjectDigest, StorageError> {
         let digest = ObjectDigest::of_bytes(key, &bytes);
         let existing = match self.existing_digest(key).await? {
             Some(existing) => Some(existing),
@@ -185,9 +207,19 @@ impl Archive {
             None => None,
         };
         match existing {
-            Some(existing) if existing == digest => Ok(digest),
+            Some(existing) if existing == digest => {
+                // The attempt that wrote it may have failed before syncing its folder.
+                if let Some(local) = self.finisher.local() {
+                    publication.owe([local.folder_of(key)?]);
+                }
+                Ok(digest)
+            }
             Some(_) => Err(StorageError::ExistingDiffers { key: digest.key }),
-            None => self.put_with_digest(key, bytes, digest).await,
+            None => {
+                self.put_with_digest(key, bytes, &digest, publication)
+                    .await?;
+                Ok(digest)
+            }
         }
     }
 
@@ -196,16 +228,19 @@ impl Archive {
         &self,
         key: &Path,
         bytes: Bytes,
-        digest: ObjectDigest,
-    ) -> Result<ObjectDigest, StorageError> {
+        digest: &ObjectDigest,
+        publication: &mut Publication,
+    ) -> Result<(), StorageError> {
+        let payload = PutPayload::from(bytes);
+        if let Some(local) = self.finisher.local().cloned() {
+            let key = key.clone();
+            publication.owe(writer::blocking(move || local.put(&key, &payload)).await?);
+            return Ok(());
+        }
         self.store
-            .put_opts(
-                key,
-                PutPayload::from(bytes),
-                self.options.put_options(&digest.sha256),
-            )
+            .put_opts(key, payload, self.options.put_options(&digest.sha256))
             .await?;
-        Ok(digest)
+        Ok(())
     }
 
     /// Streams an object back and returns its size and sha256, or None when it is absent.

@@ -4,17 +4,19 @@
 
 mod parts;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use object_store::path::Path;
-use object_store::{ObjectStore, PutPayload};
+use object_store::{MultipartUpload, ObjectStore, PutPayload};
 use sha2::{Digest, Sha256};
 
 use super::backend::Finisher;
+use super::local::LocalUpload;
 use super::options::WriteOptions;
-use super::{ObjectDigest, StorageError};
+use super::{ObjectDigest, Publication, StorageError};
 use parts::PartUpload;
 
 /// A local upload writes its staging file at least this often while bytes arrive, however
@@ -35,8 +37,8 @@ pub(super) struct Target {
 enum Mode {
     /// Collecting the first part: an object that ends within it is sent in one put.
     Buffering { pieces: Vec<Bytes>, len: usize },
-    /// Past one part: parts are uploading.
-    Uploading(PartUpload),
+    /// Past one part: parts are uploading. A local upload owes the sync of these folders.
+    Uploading(PartUpload, Vec<PathBuf>),
     /// This object is already archived: only hash, to confirm it is the same.
     Comparing(ObjectDigest),
 }
@@ -85,7 +87,7 @@ impl ObjectWriter {
         let mut first_part_full = false;
         match &mut self.mode {
             Mode::Comparing(_) => self.hasher.update(&slice),
-            Mode::Uploading(upload) => {
+            Mode::Uploading(upload, _) => {
                 upload
                     .wait_for_capacity(self.target.upload_concurrency)
                     .await?;
@@ -109,26 +111,42 @@ impl ObjectWriter {
 
     /// The object has outgrown one part: start the upload with what is buffered.
     async fn start_multipart(&mut self) -> Result<(), StorageError> {
-        let upload = self
+        let (upload, owed): (Box<dyn MultipartUpload>, _) = match self.target.finisher.local() {
+            Some(local) => {
+                let (local, key) = (local.clone(), self.target.key.clone());
+                let staged = blocking(move || local.stage(&key)).await?;
+                let (upload, owed) = LocalUpload::new(staged);
+                (Box::new(upload), owed)
+            }
+            None => {
+                let upload = self
+                    .target
+                    .store
+                    .put_multipart_opts(&self.target.key, self.target.options.multipart_options())
+                    .await?;
+                (upload, Vec::new())
+            }
+        };
+        let touch = self
             .target
-            .store
-            .put_multipart_opts(&self.target.key, self.target.options.multipart_options())
-            .await?;
-        let touch = matches!(*self.target.finisher, Finisher::Local).then_some(LOCAL_TOUCH_EVERY);
+            .finisher
+            .local()
+            .is_some()
+            .then_some(LOCAL_TOUCH_EVERY);
         let mut upload = PartUpload::new(upload, self.target.part_size, touch);
         if let Mode::Buffering { pieces, .. } = &mut self.mode {
             for piece in pieces.drain(..) {
                 upload.put(piece);
             }
         }
-        self.mode = Mode::Uploading(upload);
+        self.mode = Mode::Uploading(upload, owed);
         Ok(())
     }
 
     /// Whether a multipart upload has started (tests check when one does).
     #[cfg(test)]
     pub(super) fn is_multipart(&self) -> bool {
-        matches!(self.mode, Mode::Uploading(_))
+        matches!(self.mode, Mode::Uploading(..))
     }
 
     /// Bytes written so far.
@@ -137,9 +155,22 @@ impl ObjectWriter {
     }
 
     /// Completes the object: one put when it fits in a part, else the multipart completion
-    /// followed by the sha256 metadata. Only now does it appear at its key. A failed upload
-    /// reports its own cause (e.g. the staging file's rename), not that of its clean-up.
+    /// followed by the sha256 metadata. Only now does it appear at its key, complete and
+    /// durable. A failed upload reports its own cause (e.g. the staging file's rename), not
+    /// that of its clean-up.
     pub async fn finish(self) -> Result<ObjectDigest, StorageError> {
+        let mut publication = Publication::default();
+        let digest = self.finish_into(&mut publication).await?;
+        publication.make_durable().await?;
+        Ok(digest)
+    }
+
+    /// Like `finish`, but the object is durable only after `publication.make_durable()`:
+    /// objects of one folder then share its sync.
+    pub async fn finish_into(
+        self,
+        publication: &mut Publication,
+    ) -> Result<ObjectDigest, StorageError> {
         let Target {
             store,
             key,
@@ -147,6 +178,7 @@ impl ObjectWriter {
             finisher,
             ..
         } = self.target;
+        let local = finisher.local().cloned();
         let digest = ObjectDigest {
             key: key.to_string(),
             bytes: self.bytes,
@@ -155,12 +187,21 @@ impl ObjectWriter {
         match self.mode {
             Mode::Buffering { pieces, .. } => {
                 let payload: PutPayload = pieces.into_iter().collect();
-                store
-                    .put_opts(&key, payload, options.put_options(&digest.sha256))
-                    .await?;
+                match local {
+                    Some(local) => {
+                        let owed = blocking(move || local.put(&key, &payload)).await?;
+                        publication.owe(owed);
+                    }
+                    None => {
+                        store
+                            .put_opts(&key, payload, options.put_options(&digest.sha256))
+                            .await?;
+                    }
+                }
             }
-            Mode::Uploading(upload) => {
+            Mode::Uploading(upload, owed) => {
                 let result = upload.finish().await?;
+                publication.owe(owed);
                 finisher
                     .set_sha256(&key, &digest.sha256, result.e_tag.as_deref(), digest.bytes)
                     .await?;
@@ -168,6 +209,10 @@ impl ObjectWriter {
             Mode::Comparing(existing) => {
                 if existing.bytes != digest.bytes || existing.sha256 != digest.sha256 {
                     return Err(StorageError::ExistingDiffers { key: digest.key });
+                }
+                // The attempt that wrote it may have failed before syncing its folder.
+                if let Some(local) = local {
+                    publication.owe([local.folder_of(&key)?]);
                 }
                 tracing::info!(key = %key, bytes = digest.bytes, "already archived with the same sha256; upload skipped");
             }
@@ -177,7 +222,7 @@ impl ObjectWriter {
 
     /// Abandons the object, removing whatever parts were uploaded.
     pub async fn abort(self) {
-        if let Mode::Uploading(upload) = self.mode
+        if let Mode::Uploading(upload, _) = self.mode
             && let Err(err) = upload.abort().await
         {
             tracing::warn!(key = %self.target.key, error = %err, "could not abort a partial upload");
@@ -185,9 +230,19 @@ impl ObjectWriter {
     }
 }
 
+/// Runs file work on the blocking pool.
+pub(super) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, StorageError> + Send + 'static,
+) -> Result<T, StorageError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(std::io::Error::other)?
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::local::LocalFolder;
     use object_store::local::LocalFileSystem;
 
     const PART: usize = 16;
@@ -203,7 +258,7 @@ mod tests {
             part_size: PART,
             upload_concurrency: 2,
             options: WriteOptions::default(),
-            finisher: Arc::new(Finisher::Local),
+            finisher: Arc::new(Finisher::Local(Arc::new(LocalFolder::new(root).unwrap()))),
         }
     }
 

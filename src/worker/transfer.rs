@@ -12,7 +12,7 @@ use super::retry::{EMPTY_ATTEMPTS, TransferError};
 use crate::acs::{DownloadUrl, Fetch};
 use crate::queue::jobs::ArchivedChunk;
 use crate::queue::{Job, recordings};
-use crate::storage::ObjectDigest;
+use crate::storage::{ObjectDigest, Publication};
 
 /// A metadata document is a few KiB; refuse anything absurd rather than buffer it.
 const METADATA_LIMIT: usize = 1024 * 1024;
@@ -44,18 +44,22 @@ pub async fn archive_chunk(
         .map_err(|_| TransferError::Integrity("chunk index out of range".into()))?;
 
     let metadata = download_small(ctx, &metadata_url, cancel).await?;
+    // Both documents are renamed into the recording folder, which is then synced once.
+    let mut publication = Publication::default();
     let media = stream_media(
         ctx,
         &content,
         &layout.media(index, &recording.media_extension),
         job.attempts,
         cancel,
+        &mut publication,
     )
     .await?;
     let metadata_digest = ctx
         .archive
-        .put_bytes_once(&layout.metadata(index), metadata.clone())
+        .put_bytes_once_into(&layout.metadata(index), metadata.clone(), &mut publication)
         .await?;
+    publication.make_durable().await?;
     Ok(ArchivedChunk {
         media_key: media.key,
         media_bytes: media.bytes,
@@ -189,6 +193,7 @@ async fn stream_media(
     key: &Path,
     attempts: i64,
     cancel: &CancellationToken,
+    publication: &mut Publication,
 ) -> Result<ObjectDigest, TransferError> {
     let mut writer = ctx.archive.writer_unless_archived(key).await?;
     let outcome = copy_with_resume(ctx, url, &mut writer, cancel).await;
@@ -212,7 +217,7 @@ async fn stream_media(
             "ACS served a 0-byte media file; retrying in case it was not ready".into(),
         ));
     }
-    Ok(writer.finish().await?)
+    Ok(writer.finish_into(publication).await?)
 }
 
 /// Copies the body into `writer`, resuming from the last good offset when the stream breaks.

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Browser test of the operator page, self-contained: builds callvault, installs Chromium
+# Browser test of the operator page, self-contained: builds callvault (or runs the binary
+# that CALLVAULT_BIN names, as ./scripts/test.sh does with the one its tests built), installs Chromium
 # and playwright-core when missing, starts the ACS emulator and callvault (SQLite, local
 # archive, one attempt per job), has the emulator answer the chunk's first download with
 # 500 and deliver its event, so the one job fails, then runs browser-test.mjs, which
@@ -38,9 +39,14 @@ if [ ! -d scripts/browser/node_modules/playwright-core ]; then
   log "installing playwright-core"
   npm ci --silent --no-audit --no-fund --prefix scripts/browser >/dev/null
 fi
-log "building callvault"
-cargo build --quiet --bin callvault
-bin="$root/target/debug/callvault"
+if [ -n "${CALLVAULT_BIN:-}" ]; then
+  bin=$CALLVAULT_BIN
+  [ -x "$bin" ] || fail "CALLVAULT_BIN=$bin is not an executable"
+else
+  log "building callvault"
+  cargo build --quiet --bin callvault
+  bin="${CARGO_TARGET_DIR:-$root/target}/debug/callvault"
+fi
 
 # The ACS emulator serves the chunk (HMAC-checked downloads) and delivers the event the
 # way Event Grid does. Its first output line is its connection string.

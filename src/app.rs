@@ -15,7 +15,6 @@ use crate::ingest::{Intake, WebhookAuth, WebhookState};
 use crate::metrics::Metrics;
 use crate::queue::Db;
 use crate::storage::{Archive, remove_abandoned_staging_files};
-use crate::worker::retry::RetryPolicy;
 use crate::worker::{Worker, WorkerContext, WorkerOptions};
 
 /// Which parts of callvault this process runs.
@@ -166,18 +165,7 @@ pub async fn start(
                 },
             }
         });
-        let options = WorkerOptions {
-            concurrency: worker.concurrency,
-            lease,
-            poll_interval: Duration::from_millis(worker.poll_interval_ms),
-            retry: RetryPolicy {
-                max_attempts: i64::from(worker.max_attempts),
-                initial: Duration::from_millis(worker.backoff_initial_ms),
-                max: Duration::from_millis(worker.backoff_max_ms),
-            },
-            delete_source_after_archive: worker.delete_source_after_archive,
-        };
-        let worker = Worker::new(ctx, options, wake.clone());
+        let worker = Worker::new(ctx, WorkerOptions::from_settings(worker), wake.clone());
         tasks.spawn(worker.run(shutdown.clone()));
         tasks.spawn(crate::admin::deadline::watch(
             db.clone(),

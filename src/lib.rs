@@ -21,5 +21,5 @@ pub mod recording;
 pub mod storage;
 pub mod telemetry;
 #[cfg(test)]
-mod test_postgres;
+mod test_services;
 pub mod worker;

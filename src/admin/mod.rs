@@ -16,9 +16,6 @@ pub mod stats;
 mod ui;
 pub mod views;
 
-#[cfg(test)]
-mod tests;
-
 use actix_web::web;
 
 use crate::http_error::ApiError;

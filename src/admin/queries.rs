@@ -49,7 +49,7 @@ pub async fn recordings(
 /// walk at the cursor instead of filtering down to it from the newest row. A state filter
 /// walks `recording_counts` instead, where the rare states (failed, archiving) have partial
 /// indexes, so a page of them does not read every recording to find a few.
-pub(crate) fn recordings_sql(state: Option<RecordingState>) -> String {
+pub fn recordings_sql(state: Option<RecordingState>) -> String {
     match state {
         None => format!(
             "SELECT {RECORDING_COLUMNS} FROM {RECORDING_FROM} WHERE r.id < $1
@@ -84,11 +84,11 @@ pub async fn recording_id_by_key(db: &Db, key: &str) -> Result<Option<i64>, Queu
     .await?)
 }
 
-pub(crate) const RECORDING_STATE_COUNTS_SQL: &str =
+pub const RECORDING_STATE_COUNTS_SQL: &str =
     "SELECT state, CAST(SUM(recordings) AS BIGINT) FROM recording_state_counts GROUP BY state";
-pub(crate) const JOB_COUNTS_SQL: &str =
+pub const JOB_COUNTS_SQL: &str =
     "SELECT state, CAST(SUM(jobs) AS BIGINT) FROM job_counts GROUP BY state";
-pub(crate) const ARCHIVED_BYTES_SQL: &str =
+pub const ARCHIVED_BYTES_SQL: &str =
     "SELECT CAST(COALESCE(SUM(archived_bytes), 0) AS BIGINT) FROM job_counts";
 
 /// Recordings per derived state, from the counts the triggers keep (states with no
@@ -297,7 +297,7 @@ pub struct Urgency {
 /// Each part reads one index: `jobs_state_age` for the oldest pending job, `jobs_state`
 /// (state, deadline) for the rest, so the archived history is never read. The earliest
 /// deadline is one MIN per state: over `state IN (…)` PostgreSQL would read the whole range.
-pub(crate) const URGENCY_SQL: &str = "SELECT
+pub const URGENCY_SQL: &str = "SELECT
     (SELECT MIN(created_at) FROM jobs WHERE state = 'pending') AS oldest_pending_created_at,
     (SELECT MIN(d) FROM (
         SELECT MIN(deadline_at) AS d FROM jobs WHERE state = 'pending'

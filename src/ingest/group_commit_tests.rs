@@ -2,7 +2,7 @@
 //! commit, isolation of a failing delivery, duplicates across batch-mates, no waiting for
 //! company.
 
-use crate::test_postgres::admin_sql;
+use crate::test_services::admin_sql;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -202,6 +202,9 @@ macro_rules! on_every_store {
             }
             #[tokio::test]
             async fn postgres() {
+                if crate::test_services::postgres_server().is_none() {
+                    return;
+                }
                 super::$name(super::Store::Postgres).await;
             }
         }

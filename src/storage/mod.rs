@@ -15,13 +15,7 @@ pub mod verify;
 mod writer;
 
 #[cfg(test)]
-mod test_scenarios;
-#[cfg(test)]
-mod test_servers;
-#[cfg(test)]
-mod tests_azure;
-#[cfg(test)]
-mod tests_s3;
+mod tests;
 
 use std::sync::Arc;
 
@@ -295,19 +289,5 @@ impl Archive {
     /// Where objects go, for logs (no credentials).
     pub fn description(&self) -> &str {
         &self.description
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::test_scenarios as scenario;
-    use super::test_servers::storage_settings;
-
-    #[tokio::test]
-    async fn a_metadata_document_in_a_local_folder_is_never_replaced() {
-        let dir = tempfile::tempdir().unwrap();
-        let settings = storage_settings(&[("storage.path", dir.path().display().to_string())]);
-        let archive = super::Archive::open(&settings).await.unwrap();
-        scenario::a_metadata_document_is_never_replaced(&archive).await;
     }
 }

@@ -3,6 +3,7 @@
 pub mod manifest;
 pub mod retry;
 mod runner;
+mod step;
 pub mod transfer;
 
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use crate::queue::Db;
 use crate::storage::Archive;
 
 pub use runner::{Worker, WorkerOptions};
+pub use step::StepOutcome;
 
 /// What a transfer needs from the outside world.
 #[derive(Clone)]

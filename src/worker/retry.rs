@@ -187,6 +187,37 @@ mod tests {
         }
     }
 
+    /// A store that another attempt may find back (an outage, a reset) is retried.
+    #[test]
+    fn a_storage_error_retries() {
+        let outage = StorageError::Store(object_store::Error::Generic {
+            store: "S3",
+            source: "connection refused".into(),
+        });
+        assert!(matches!(
+            policy().decide(&TransferError::Storage(outage), 1, false, 0),
+            Finish::Retry { .. }
+        ));
+    }
+
+    /// Other bytes already at the key are never overwritten: the job fails at once, saying so.
+    #[test]
+    fn other_content_at_the_key_fails_at_once_with_advice() {
+        let existing = StorageError::ExistingDiffers {
+            key: "call/rec/chunk-0000.metadata.json".into(),
+        };
+        match policy().decide(&TransferError::Storage(existing), 1, false, 0) {
+            Finish::Failed { error } => {
+                assert!(error.contains("other content already exists"), "{error}");
+                assert!(
+                    error.contains("call/rec/chunk-0000.metadata.json"),
+                    "{error}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn a_refused_url_fails_at_once() {
         assert!(matches!(

@@ -1,20 +1,19 @@
 //! The worker loop: up to `concurrency` transfers at once, woken by ingest or a poll timer,
 //! each transfer holding a lease that a side task keeps renewing.
 
-use std::panic::AssertUnwindSafe;
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use std::convert::Infallible;
-
-use futures_util::FutureExt;
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::retry::{RetryPolicy, TransferError};
-use super::{WorkerContext, manifest, transfer};
+use super::retry::RetryPolicy;
+use super::step::StepOutcome;
+use super::{WorkerContext, manifest};
+use crate::config::WorkerSettings;
 use crate::metrics::Metrics;
 use crate::queue::jobs::{self, Finish};
 use crate::queue::{Job, now_millis, recordings};
@@ -29,14 +28,31 @@ pub struct WorkerOptions {
     pub delete_source_after_archive: bool,
 }
 
+impl WorkerOptions {
+    /// The tuning that `[worker]` describes.
+    pub fn from_settings(worker: &WorkerSettings) -> Self {
+        Self {
+            concurrency: worker.concurrency,
+            lease: Duration::from_secs(worker.lease_secs),
+            poll_interval: Duration::from_millis(worker.poll_interval_ms),
+            retry: RetryPolicy {
+                max_attempts: i64::from(worker.max_attempts),
+                initial: Duration::from_millis(worker.backoff_initial_ms),
+                max: Duration::from_millis(worker.backoff_max_ms),
+            },
+            delete_source_after_archive: worker.delete_source_after_archive,
+        }
+    }
+}
+
 /// How often recordings whose manifest write was interrupted are looked for.
 const MANIFEST_SWEEP: Duration = Duration::from_secs(60);
 
 pub struct Worker {
-    ctx: WorkerContext,
-    options: WorkerOptions,
+    pub(super) ctx: WorkerContext,
+    pub(super) options: WorkerOptions,
     /// Unique per process, so a lease names its holder.
-    id: String,
+    pub(super) id: String,
     wake: Arc<Notify>,
 }
 
@@ -83,21 +99,7 @@ impl Worker {
             while let Ok(slot) = slots.clone().try_acquire_owned() {
                 free.push(slot);
             }
-            let now = now_millis();
-            let lease_until = now + me.options.lease.as_millis() as i64;
-            // A lease names the claim, not just the process: should this process's own lease
-            // lapse and the job be claimed again here, the first attempt must see it lost.
-            let leases: Vec<String> = free
-                .iter()
-                .map(|_| {
-                    format!(
-                        "{}/{}",
-                        me.id,
-                        &uuid::Uuid::new_v4().simple().to_string()[..8]
-                    )
-                })
-                .collect();
-            match jobs::claim_many(&me.ctx.db, &leases, lease_until, now).await {
+            match me.claim(free.len()).await {
                 Ok(claimed) => {
                     let starved = claimed.len() < free.len();
                     for (job, slot) in claimed.into_iter().zip(free.drain(..)) {
@@ -112,7 +114,7 @@ impl Worker {
                         );
                         transfers.spawn(
                             async move {
-                                me.process(job, cancel).await;
+                                me.attempt(job, cancel).await;
                                 drop(slot);
                             }
                             .instrument(span),
@@ -156,53 +158,8 @@ impl Worker {
         }
     }
 
-    /// One attempt at one job, with its lease renewed until the attempt ends.
-    async fn process(&self, job: Job, cancel: CancellationToken) {
-        Metrics::add(&self.ctx.metrics.attempts, 1);
-        let started = Instant::now();
-        let lease_lost = CancellationToken::new();
-        let renewal = self.keep_lease(&job, cancel.clone(), lease_lost.clone());
-        let attempt =
-            AssertUnwindSafe(transfer::archive_chunk(&self.ctx, &job, &cancel)).catch_unwind();
-        let result = tokio::select! {
-            result = attempt => result,
-            never = renewal => match never {},
-        };
-        let result = result.unwrap_or_else(|panic| {
-            let message = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned());
-            Err(TransferError::Integrity(format!(
-                "transfer panicked: {}",
-                message.unwrap_or_default()
-            )))
-        });
-        let now = now_millis();
-        let outcome = match result {
-            Ok(chunk) => Finish::Archived(chunk),
-            Err(TransferError::Cancelled) => {
-                if lease_lost.is_cancelled() {
-                    tracing::warn!("lease lost to another worker; abandoning this attempt");
-                } else if let Err(err) =
-                    jobs::release(&self.ctx.db, &job, lease_of(&job), now).await
-                {
-                    tracing::warn!(error = %err, "could not release the job; its lease will lapse");
-                } else {
-                    tracing::info!("transfer interrupted by shutdown; job released");
-                }
-                return;
-            }
-            Err(err) => self
-                .options
-                .retry
-                .decide(&err, job.attempts, now >= job.deadline_at, now),
-        };
-        self.record(&job, outcome, started).await;
-    }
-
     /// Renews the lease every third of its length; cancels the transfer if it is lost.
-    async fn keep_lease(
+    pub(super) async fn keep_lease(
         &self,
         job: &Job,
         transfer: CancellationToken,
@@ -228,7 +185,9 @@ impl Worker {
         }
     }
 
-    async fn record(&self, job: &Job, outcome: Finish, started: Instant) {
+    /// Counts and logs the attempt's outcome, writes it, then refreshes the manifest and
+    /// deletes the source of an archived chunk.
+    pub(super) async fn record(&self, job: &Job, outcome: Finish, started: Instant) -> StepOutcome {
         let metrics = &self.ctx.metrics;
         let seconds = started.elapsed().as_secs_f64();
         match &outcome {
@@ -264,22 +223,28 @@ impl Worker {
                 tracing::warn!(
                     "lease was lost before the outcome was recorded; another worker owns the job"
                 );
-                return;
+                return StepOutcome::LeaseLost;
             }
             Err(err) => {
                 tracing::error!(error = %err, "cannot record the outcome; the lease will lapse and the job run again");
-                return;
+                return StepOutcome::Unrecorded;
             }
         }
-        if let Finish::Archived(chunk) = &outcome {
-            if let Err(err) =
-                manifest::refresh(&self.ctx.db, &self.ctx.archive, job.recording_id).await
-            {
-                tracing::warn!(error = %err, "manifest not written yet; the sweep will retry");
+        match &outcome {
+            Finish::Archived(chunk) => {
+                if let Err(err) =
+                    manifest::refresh(&self.ctx.db, &self.ctx.archive, job.recording_id).await
+                {
+                    tracing::warn!(error = %err, "manifest not written yet; the sweep will retry");
+                }
+                if self.options.delete_source_after_archive {
+                    self.delete_source(job, chunk).await;
+                }
+                StepOutcome::Archived
             }
-            if self.options.delete_source_after_archive {
-                self.delete_source(job, chunk).await;
-            }
+            Finish::Retry { .. } => StepOutcome::Retried,
+            Finish::Failed { .. } => StepOutcome::Failed,
+            Finish::Expired { .. } => StepOutcome::Expired,
         }
     }
 
@@ -322,6 +287,6 @@ impl Worker {
 }
 
 /// The lease this attempt holds, as the claim recorded it.
-fn lease_of(job: &Job) -> &str {
+pub(super) fn lease_of(job: &Job) -> &str {
     job.lease_owner.as_deref().unwrap_or_default()
 }

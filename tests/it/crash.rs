@@ -11,17 +11,11 @@ use callvault::queue::{Db, JobState, jobs};
 use serde_json::json;
 
 use crate::pipeline::{add_chunk, assert_chunk_archived, start_time};
-use crate::support::{SECRET, TestApp, TestDatabase, eventually, files_under, start_emulator};
+use crate::support::{
+    SECRET, TestApp, TestDatabase, eventually, files_under, free_port, start_emulator,
+};
 
 const WAIT: Duration = Duration::from_secs(30);
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A `callvault serve` child process with its own config file.
 struct Served {

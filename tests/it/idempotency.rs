@@ -13,8 +13,6 @@ use serde_json::json;
 use crate::pipeline::start_time;
 use crate::support::{TestApp, start_emulator};
 
-const WAIT: Duration = Duration::from_secs(20);
-
 /// Announces one chunk whose media is `media`, with the archive already holding `existing`
 /// at the chunk's key. Returns the emulator (keep it alive), the app and the path of that key.
 async fn announce_over_existing(
@@ -22,7 +20,7 @@ async fn announce_over_existing(
     existing: &[u8],
 ) -> (Emulator, TestApp, std::path::PathBuf) {
     let emulator = start_emulator(EmulatorConfig::default()).await;
-    let app = TestApp::spawn(&emulator, &[]).await;
+    let app = TestApp::spawn_ingest(&emulator, &[]).await;
     let start = start_time();
     let urls = emulator.add_document(DocumentSpec {
         document_id: "doc-again".into(),
@@ -72,7 +70,7 @@ async fn an_identical_object_already_archived_is_not_uploaded_again() {
     let media = b"the same bytes as before".repeat(1000);
     let (_emulator, app, key) = announce_over_existing(&media, &media).await;
     let before = modified(&key);
-    let jobs = app.wait_for_jobs(1, JobState::Archived, WAIT).await;
+    let jobs = app.drain_expecting(1, JobState::Archived).await;
     assert_eq!(jobs[0].media_bytes, Some(media.len() as i64));
     assert_eq!(modified(&key), before, "the object was not written again");
     assert_eq!(std::fs::read(&key).unwrap(), media);
@@ -82,7 +80,7 @@ async fn an_identical_object_already_archived_is_not_uploaded_again() {
 async fn a_different_object_at_the_key_is_kept_and_the_job_fails_with_the_reason() {
     let (_emulator, app, key) =
         announce_over_existing(b"what ACS serves now", b"another recording's bytes").await;
-    let jobs = app.wait_for_jobs(1, JobState::Failed, WAIT).await;
+    let jobs = app.drain_expecting(1, JobState::Failed).await;
     assert_eq!(jobs[0].attempts, 1, "not retried: retrying cannot help");
     let error = jobs[0].last_error.as_deref().unwrap();
     assert!(

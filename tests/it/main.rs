@@ -3,6 +3,7 @@
 
 mod support;
 
+mod admin;
 mod config_check;
 mod control;
 mod crash;

@@ -16,29 +16,18 @@ use object_store::ObjectStoreExt;
 use object_store::azure::{AzureAccessKey, AzureAuthorizer, AzureCredential};
 
 use crate::pipeline::{add_chunk, start_time};
-use crate::support::{TestApp, eventually, start_emulator};
+use crate::support::{
+    AZURITE_KEY, Suite, TestApp, eventually, service, start_emulator, unique_name,
+};
 
 const WAIT: Duration = Duration::from_secs(60);
 /// The smallest part S3 allows, so the 12 MiB chunk takes three parts.
 const PART: &str = "5242880";
-/// Azurite's development account key, published in its documentation.
-const AZURITE_KEY: &str =
-    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
-
-fn required_env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run ./scripts/test.sh, which starts moto and Azurite")
-    })
-}
-
-fn unique_name() -> String {
-    format!("it-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
-}
-
-/// Storage settings for a fresh bucket on moto (which creates buckets without a signature).
-async fn s3_storage() -> Vec<(&'static str, String)> {
-    let endpoint = required_env("CALLVAULT_TEST_S3_ENDPOINT");
-    required_env("AWS_ACCESS_KEY_ID");
+/// Storage settings for a fresh bucket on moto (which creates buckets without a signature);
+/// `None` when no moto is configured.
+async fn s3_storage() -> Option<Vec<(&'static str, String)>> {
+    let endpoint = service("CALLVAULT_TEST_S3_ENDPOINT", Suite::S3)?;
+    service("AWS_ACCESS_KEY_ID", Suite::S3)?;
     let bucket = unique_name();
     let created = reqwest::Client::new()
         .put(format!("{endpoint}/{bucket}"))
@@ -46,18 +35,19 @@ async fn s3_storage() -> Vec<(&'static str, String)> {
         .await
         .unwrap();
     assert!(created.status().is_success(), "{}", created.status());
-    vec![
+    Some(vec![
         ("storage.kind", "s3".into()),
         ("storage.bucket", bucket),
         ("storage.endpoint", endpoint),
         ("storage.region", "us-east-1".into()),
         ("storage.part_size_bytes", PART.into()),
-    ]
+    ])
 }
 
-/// Storage settings for a fresh container on Azurite, created with a Shared Key signature.
-async fn azure_storage() -> Vec<(&'static str, String)> {
-    let endpoint = required_env("CALLVAULT_TEST_AZURE_ENDPOINT");
+/// Storage settings for a fresh container on Azurite, created with a Shared Key signature;
+/// `None` when no Azurite is configured.
+async fn azure_storage() -> Option<Vec<(&'static str, String)>> {
+    let endpoint = service("CALLVAULT_TEST_AZURE_ENDPOINT", Suite::Azure)?;
     let container = unique_name();
     let url = format!("{endpoint}/{container}?restype=container");
     let mut request = http::Request::builder()
@@ -76,12 +66,12 @@ async fn azure_storage() -> Vec<(&'static str, String)> {
         .await
         .unwrap();
     assert!(created.status().is_success(), "{}", created.status());
-    vec![
+    Some(vec![
         ("storage.kind", "azure".into()),
         ("storage.container", container),
         ("storage.endpoint", endpoint),
         ("storage.part_size_bytes", PART.into()),
-    ]
+    ])
 }
 
 /// Runs `callvault verify` against the app's database and storage; returns (exit code, stdout).
@@ -179,10 +169,14 @@ async fn a_recording_is_archived_and_verified(storage: Vec<(&'static str, String
 
 #[tokio::test]
 async fn a_recording_is_archived_to_s3_with_sha256_metadata_and_verified() {
-    a_recording_is_archived_and_verified(s3_storage().await).await;
+    if let Some(storage) = s3_storage().await {
+        a_recording_is_archived_and_verified(storage).await;
+    }
 }
 
 #[tokio::test]
 async fn a_recording_is_archived_to_azure_with_sha256_metadata_and_verified() {
-    a_recording_is_archived_and_verified(azure_storage().await).await;
+    if let Some(storage) = azure_storage().await {
+        a_recording_is_archived_and_verified(storage).await;
+    }
 }

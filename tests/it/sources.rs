@@ -1,7 +1,6 @@
 //! How transfers cope with the source: errors, broken streams, expiry, forged hosts.
 
 use std::path::Path;
-use std::time::Duration;
 
 use callvault::emulator::events::recording_file_status_updated;
 use callvault::emulator::{Emulator, EmulatorConfig, Fault};
@@ -11,8 +10,6 @@ use serde_json::json;
 
 use crate::pipeline::{add_chunk, assert_chunk_archived, start_time};
 use crate::support::{TestApp, start_emulator};
-
-const WAIT: Duration = Duration::from_secs(20);
 
 fn folder(call: &str, start: DateTime<Utc>) -> String {
     format!("{call}/{}", start.format("%Y%m%dT%H%M%SZ"))
@@ -47,14 +44,14 @@ async fn announce_one_chunk(
 #[tokio::test]
 async fn a_source_answering_503_is_retried_until_it_serves() {
     let emulator = start_emulator(EmulatorConfig::default()).await;
-    let app = TestApp::spawn(&emulator, &[]).await;
+    let app = TestApp::spawn_ingest(&emulator, &[]).await;
     let fault = Fault::Status {
         status: 503,
         times: 2,
     };
     let start = announce_one_chunk(&emulator, &app, "call-503", 10_000, Some(fault)).await;
 
-    let jobs = app.wait_for_jobs(1, JobState::Archived, WAIT).await;
+    let jobs = app.drain_expecting(1, JobState::Archived).await;
     assert_eq!(jobs[0].attempts, 3, "two 503s, then success");
     assert_chunk_archived(
         &emulator,
@@ -69,14 +66,14 @@ async fn a_source_answering_503_is_retried_until_it_serves() {
 #[tokio::test]
 async fn a_broken_stream_is_resumed_with_a_range_request() {
     let emulator = start_emulator(EmulatorConfig::default()).await;
-    let app = TestApp::spawn(&emulator, &[]).await;
+    let app = TestApp::spawn_ingest(&emulator, &[]).await;
     let fault = Fault::ResetAfter {
         after_bytes: 1_000_000,
         times: 2,
     };
     let start = announce_one_chunk(&emulator, &app, "call-rst", 3_000_000, Some(fault)).await;
 
-    let jobs = app.wait_for_jobs(1, JobState::Archived, WAIT).await;
+    let jobs = app.drain_expecting(1, JobState::Archived).await;
     assert_eq!(
         jobs[0].attempts, 1,
         "resumed within the attempt, not retried"
@@ -108,7 +105,7 @@ async fn a_broken_stream_is_resumed_with_a_range_request() {
 #[tokio::test]
 async fn a_zero_byte_media_answer_is_retried_before_it_is_believed() {
     let emulator = start_emulator(EmulatorConfig::default()).await;
-    let app = TestApp::spawn(&emulator, &[]).await;
+    let app = TestApp::spawn_ingest(&emulator, &[]).await;
     announce_one_chunk(
         &emulator,
         &app,
@@ -117,14 +114,14 @@ async fn a_zero_byte_media_answer_is_retried_before_it_is_believed() {
         Some(Fault::EmptyBody { times: 1 }),
     )
     .await;
-    let jobs = app.wait_for_jobs(1, JobState::Archived, WAIT).await;
+    let jobs = app.drain_expecting(1, JobState::Archived).await;
     assert_eq!((jobs[0].attempts, jobs[0].media_bytes), (2, Some(5_000)));
 }
 
 #[tokio::test]
 async fn not_found_past_the_retention_deadline_expires_without_retrying() {
     let emulator = start_emulator(EmulatorConfig::default()).await;
-    let app = TestApp::spawn(&emulator, &[]).await;
+    let app = TestApp::spawn_ingest(&emulator, &[]).await;
     let long_ago = Utc::now() - chrono::Duration::hours(72);
     let mut chunk = add_chunk(&emulator, "call-old", "doc-old", 0, "SessionEnded", 1_000);
     chunk.document_id = "doc-never-stored".into();
@@ -145,7 +142,7 @@ async fn not_found_past_the_retention_deadline_expires_without_retrying() {
     chunk["deleteLocation"] = json!(format!("{gone}deletedata"));
     app.post_events(&json!([event])).await;
 
-    let jobs = app.wait_for_jobs(1, JobState::Expired, WAIT).await;
+    let jobs = app.drain_expecting(1, JobState::Expired).await;
     assert_eq!(jobs[0].attempts, 1, "an expired recording is not retried");
     assert!(
         jobs[0]
@@ -161,13 +158,13 @@ async fn not_found_past_the_retention_deadline_expires_without_retrying() {
 #[tokio::test]
 async fn not_found_before_the_deadline_is_retried() {
     let emulator = start_emulator(EmulatorConfig::default()).await;
-    let app = TestApp::spawn(&emulator, &[]).await;
+    let app = TestApp::spawn_ingest(&emulator, &[]).await;
     let fault = Fault::Status {
         status: 404,
         times: 1,
     };
     announce_one_chunk(&emulator, &app, "call-404", 1_000, Some(fault)).await;
-    let jobs = app.wait_for_jobs(1, JobState::Archived, WAIT).await;
+    let jobs = app.drain_expecting(1, JobState::Archived).await;
     assert_eq!(jobs[0].attempts, 2);
 }
 
@@ -175,10 +172,10 @@ async fn not_found_before_the_deadline_is_retried() {
 async fn a_wrong_access_key_fails_the_job_with_a_reason_that_names_the_fix() {
     let emulator = start_emulator(EmulatorConfig::default()).await;
     let wrong = format!("endpoint={};accesskey=d3Jvbmcta2V5", emulator.endpoint());
-    let app = TestApp::spawn(&emulator, &[("acs.connection_string", wrong)]).await;
+    let app = TestApp::spawn_ingest(&emulator, &[("acs.connection_string", wrong)]).await;
     announce_one_chunk(&emulator, &app, "call-401", 1_000, None).await;
 
-    let jobs = app.wait_for_jobs(1, JobState::Failed, WAIT).await;
+    let jobs = app.drain_expecting(1, JobState::Failed).await;
     assert_eq!(
         jobs[0].attempts, 3,
         "401 is retried a few times, then the job fails"
@@ -237,12 +234,12 @@ async fn a_forged_download_host_is_quarantined_and_never_contacted() {
 async fn a_throttled_source_keeps_its_lease_while_the_transfer_runs() {
     let emulator = start_emulator(EmulatorConfig::default()).await;
     // A 1 s lease renewed every ~333 ms; the transfer takes about 3 s.
-    let app = TestApp::spawn(&emulator, &[("worker.lease_secs", "1".into())]).await;
+    let app = TestApp::spawn_ingest(&emulator, &[("worker.lease_secs", "1".into())]).await;
     let fault = Fault::Throttle {
         bytes_per_second: 200_000,
     };
     announce_one_chunk(&emulator, &app, "call-slow", 600_000, Some(fault)).await;
-    let jobs = app.wait_for_jobs(1, JobState::Archived, WAIT).await;
+    let jobs = app.drain_expecting(1, JobState::Archived).await;
     assert_eq!(
         jobs[0].attempts, 1,
         "the lease never lapsed, so no second attempt"

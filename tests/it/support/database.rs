@@ -1,9 +1,11 @@
 //! A fresh database per test: a SQLite file in a temp folder, or a new PostgreSQL database.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use super::services::{postgres_server, unique_name};
 
 pub struct TestDatabase {
     pub url: String,
+    /// The PostgreSQL server and the database this created there, dropped by `remove`.
+    created: Option<(String, String)>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -13,6 +15,7 @@ impl TestDatabase {
         let url = format!("sqlite://{}/callvault.db", dir.path().display());
         TestDatabase {
             url,
+            created: None,
             _dir: Some(dir),
         }
     }
@@ -21,31 +24,44 @@ impl TestDatabase {
     pub fn existing(url: &str) -> Self {
         TestDatabase {
             url: url.to_owned(),
+            created: None,
             _dir: None,
         }
     }
 
-    /// A new, empty database on the PostgreSQL that `scripts/test.sh` starts.
-    pub async fn postgres() -> Self {
-        let server = std::env::var("CALLVAULT_TEST_POSTGRES").expect(
-            "CALLVAULT_TEST_POSTGRES is not set: run ./scripts/test.sh, which starts PostgreSQL",
-        );
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let name = format!("callvault_test_{nanos}_{}", std::process::id());
-        let admin = sqlx::postgres::PgPool::connect(&format!("{server}/postgres"))
-            .await
-            .unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&admin)
-            .await
-            .unwrap();
-        admin.close().await;
-        TestDatabase {
+    /// A new, empty database on the PostgreSQL that `scripts/test.sh` starts; `None` when
+    /// `CALLVAULT_TEST_POSTGRES` is not set and the run does not require it (see `services`).
+    pub async fn postgres() -> Option<Self> {
+        let server = postgres_server()?;
+        let name = unique_name();
+        admin_sql(&server, &format!("CREATE DATABASE {name}")).await;
+        Some(TestDatabase {
             url: format!("{server}/{name}"),
+            created: Some((server, name)),
             _dir: None,
+        })
+    }
+
+    /// Drops the PostgreSQL database this created (a SQLite file goes with its folder).
+    pub async fn remove(self) {
+        if let Some((server, name)) = &self.created {
+            admin_sql(
+                server,
+                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            )
+            .await;
         }
     }
+}
+
+/// Runs `statement` on the server's `postgres` database.
+async fn admin_sql(server: &str, statement: &str) {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(&format!("{server}/postgres"))
+        .await
+        .expect("CALLVAULT_TEST_POSTGRES answers");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_owned()))
+        .execute(&mut conn)
+        .await
+        .expect(statement);
 }

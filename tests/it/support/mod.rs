@@ -1,20 +1,26 @@
 //! Shared helpers: an emulator and a callvault on loopback, a fresh database and archive per
-//! test, and polling for conditions instead of sleeping.
+//! test, a worker that drains the queue step by step, and polling for conditions that another
+//! process or a timer brings about.
 
 pub mod database;
+pub mod services;
 
 use std::future::Future;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use callvault::acs::AcsClient;
 use callvault::app::{Role, RunningApp};
 use callvault::config::Settings;
 use callvault::emulator::{Emulator, EmulatorConfig};
-use callvault::queue::{Job, JobState, jobs};
+use callvault::queue::{Job, JobState, jobs, now_millis};
+use callvault::worker::{StepOutcome, Worker, WorkerContext, WorkerOptions};
 use serde_json::Value;
 
 pub use database::TestDatabase;
+pub use services::{AZURITE_KEY, Suite, free_port, service, unique_name};
 
 pub const SECRET: &str = "test-secret";
 
@@ -75,7 +81,10 @@ pub struct TestApp {
     pub archive: PathBuf,
     pub client: reqwest::Client,
     pub base: String,
-    _dir: tempfile::TempDir,
+    /// The ACS connection string and settings it started with, to build a worker like its own.
+    connection_string: String,
+    settings: Settings,
+    dir: tempfile::TempDir,
 }
 
 impl TestApp {
@@ -89,13 +98,40 @@ impl TestApp {
         db: TestDatabase,
         extra: &[(&str, String)],
     ) -> TestApp {
-        init_logs();
+        Self::launch(&emulator.connection_string(), db, Role::All, extra).await
+    }
+
+    /// Starts only the HTTP side against `emulator`, so the test runs the jobs itself with
+    /// [`TestApp::drain`] or [`TestApp::worker`].
+    pub async fn spawn_ingest(emulator: &Emulator, extra: &[(&str, String)]) -> TestApp {
+        let db = TestDatabase::sqlite().await;
+        Self::launch(&emulator.connection_string(), db, Role::Ingest, extra).await
+    }
+
+    /// Starts `role` with ACS at `connection_string` on `db` and a fresh archive folder.
+    pub async fn launch(
+        connection_string: &str,
+        db: TestDatabase,
+        role: Role,
+        extra: &[(&str, String)],
+    ) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
+        Self::start_in(dir, connection_string, db, role, extra).await
+    }
+
+    async fn start_in(
+        dir: tempfile::TempDir,
+        connection_string: &str,
+        db: TestDatabase,
+        role: Role,
+        extra: &[(&str, String)],
+    ) -> TestApp {
+        init_logs();
         let archive = dir.path().join("archive");
-        let settings = test_settings(&emulator.connection_string(), &db, &archive, extra);
+        let settings = test_settings(connection_string, &db, &archive, extra);
         let app = callvault::app::start(
-            settings,
-            Role::All,
+            settings.clone(),
+            role,
             Some(TcpListener::bind("127.0.0.1:0").unwrap()),
         )
         .await
@@ -107,8 +143,98 @@ impl TestApp {
             archive,
             client: reqwest::Client::new(),
             base,
-            _dir: dir,
+            connection_string: connection_string.to_owned(),
+            settings,
+            dir,
         }
+    }
+
+    /// Stops and starts again on the same database and folder, as `role` with other settings.
+    pub async fn restart(mut self, role: Role, extra: &[(&str, String)]) -> TestApp {
+        self.stop().await;
+        let TestApp {
+            db,
+            connection_string,
+            dir,
+            ..
+        } = self;
+        Self::start_in(dir, &connection_string, db, role, extra).await
+    }
+
+    /// The test's folder (the archive is under `archive/`).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The app's queue.
+    pub fn queue(&self) -> &callvault::queue::Db {
+        &self.running().state.db
+    }
+
+    /// A worker on the app's queue, archive and metrics, tuned by the app's settings; the
+    /// test runs it with [`Worker::step`].
+    pub fn worker(&self) -> Worker {
+        let state = &self.running().state;
+        let guard = self.settings.url_guard().unwrap();
+        let acs = AcsClient::new(
+            self.settings.acs_credentials().unwrap(),
+            guard.clone(),
+            Duration::from_secs(self.settings.acs.request_timeout_secs),
+        )
+        .unwrap();
+        let ctx = WorkerContext {
+            db: state.db.clone(),
+            archive: state.archive.clone(),
+            acs,
+            guard,
+            metrics: state.metrics.clone(),
+        };
+        let options = WorkerOptions::from_settings(&self.settings.worker);
+        Worker::new(ctx, options, Arc::new(tokio::sync::Notify::new()))
+    }
+
+    /// Runs every job to its end, one step at a time, until none is left to run: a job
+    /// retried later is waited for until it is due. Returns what each step did, `Idle` left out.
+    pub async fn drain(&self) -> Vec<StepOutcome> {
+        let worker = self.worker();
+        let mut outcomes = Vec::new();
+        loop {
+            match worker.step().await.unwrap() {
+                StepOutcome::Idle => match self.next_due().await {
+                    // The backoff is a timer: wait until the retry is due, then step again.
+                    Some(at) => {
+                        let wait = u64::try_from(at - now_millis()).unwrap_or(0);
+                        tokio::time::sleep(Duration::from_millis(wait)).await;
+                    }
+                    None => return outcomes,
+                },
+                outcome => outcomes.push(outcome),
+            }
+        }
+    }
+
+    /// Drains the queue, then checks that there are `count` jobs, every one in `state`.
+    pub async fn drain_expecting(&self, count: usize, state: JobState) -> Vec<Job> {
+        let outcomes = self.drain().await;
+        let jobs = self.jobs().await;
+        assert!(
+            jobs.len() == count && jobs.iter().all(|job| job.state() == state),
+            "after {outcomes:?}, expected {count} jobs {state}: {jobs:?}"
+        );
+        jobs
+    }
+
+    /// When the earliest job still to run is due (`None` when every job has ended).
+    async fn next_due(&self) -> Option<i64> {
+        self.jobs()
+            .await
+            .into_iter()
+            .filter_map(|job| match job.state() {
+                JobState::Pending => Some(job.next_attempt_at),
+                JobState::Running => job.lease_until,
+                _ => None,
+            })
+            .min()
     }
 
     pub fn running(&self) -> &RunningApp {
@@ -165,6 +291,12 @@ impl TestApp {
         if let Some(app) = self.app.take() {
             app.stop().await;
         }
+    }
+
+    /// Stops the app and drops the PostgreSQL database it ran on, if the test created one.
+    pub async fn close(mut self) {
+        self.stop().await;
+        self.db.remove().await;
     }
 }
 

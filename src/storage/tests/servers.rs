@@ -8,9 +8,10 @@ use bytes::Bytes;
 use object_store::azure::AzureAuthorizer;
 use object_store::path::Path;
 
-use super::azure::{EMULATOR_ACCOUNT, EMULATOR_KEY};
-use super::{Archive, client};
 use crate::config::{Settings, StorageSettings};
+use crate::storage::azure::{EMULATOR_ACCOUNT, EMULATOR_KEY};
+use crate::storage::{Archive, client};
+use crate::test_services::service;
 
 /// Part size of the tests: the smallest S3 allows, so a few MiB exercise multipart uploads.
 pub const PART: usize = 5 * 1024 * 1024;
@@ -21,20 +22,15 @@ pub const S3_CREDENTIALS: &[(&str, &str)] = &[
     ("aws_secret_access_key", "callvault-test"),
 ];
 
-fn required_env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run ./scripts/test.sh, which starts moto and Azurite")
-    })
+/// `http://127.0.0.1:PORT` of the shared moto, or `None` when the S3 tests are skipped.
+pub fn s3_endpoint() -> Option<String> {
+    service("CALLVAULT_TEST_S3_ENDPOINT", "S3 (moto)")
 }
 
-/// `http://127.0.0.1:PORT` of the shared moto.
-pub fn s3_endpoint() -> String {
-    required_env("CALLVAULT_TEST_S3_ENDPOINT")
-}
-
-/// `http://127.0.0.1:PORT/devstoreaccount1` of the shared Azurite.
-pub fn azure_endpoint() -> String {
-    required_env("CALLVAULT_TEST_AZURE_ENDPOINT")
+/// `http://127.0.0.1:PORT/devstoreaccount1` of the shared Azurite, or `None` when the Azure
+/// tests are skipped.
+pub fn azure_endpoint() -> Option<String> {
+    service("CALLVAULT_TEST_AZURE_ENDPOINT", "Azure Blob (Azurite)")
 }
 
 /// A name no other test uses.
@@ -81,9 +77,9 @@ pub async fn s3_archive_at(endpoint: &str, overrides: &[(&str, String)]) -> (Arc
     (archive, bucket)
 }
 
-/// An archive on a fresh bucket of the shared moto.
-pub async fn s3_archive(overrides: &[(&str, String)]) -> (Archive, String) {
-    s3_archive_at(&s3_endpoint(), overrides).await
+/// An archive on a fresh bucket of the shared moto (`None`: skipped).
+pub async fn s3_archive(overrides: &[(&str, String)]) -> Option<(Archive, String)> {
+    Some(s3_archive_at(&s3_endpoint()?, overrides).await)
 }
 
 /// Creates a container on Azurite with a Shared Key signed request and returns its name.
@@ -110,8 +106,8 @@ pub async fn create_container(endpoint: &str, container: &str) {
 
 /// An archive on a fresh container of the shared Azurite, reached through the well-known
 /// development account that its endpoint names.
-pub async fn azure_archive(overrides: &[(&str, String)]) -> (Archive, String) {
-    azure_archive_at(&azure_endpoint(), overrides).await
+pub async fn azure_archive(overrides: &[(&str, String)]) -> Option<(Archive, String)> {
+    Some(azure_archive_at(&azure_endpoint()?, overrides).await)
 }
 
 /// An archive on a fresh container of the Azurite at `endpoint` (`…/devstoreaccount1`).
@@ -139,7 +135,7 @@ pub fn pattern(len: usize, seed: u8) -> Bytes {
 }
 
 /// Feeds `data` to a writer in pieces of assorted sizes, one of them larger than a part.
-pub async fn write_in_pieces(writer: &mut super::ObjectWriter, data: &Bytes) {
+pub async fn write_in_pieces(writer: &mut crate::storage::ObjectWriter, data: &Bytes) {
     let sizes = [1, 1000, 64 * 1024, PART + 3, 333_333, 2 * 1024 * 1024];
     let mut offset = 0;
     for size in sizes.iter().cycle() {
@@ -170,10 +166,12 @@ pub struct PrivateServer {
 }
 
 impl PrivateServer {
-    /// moto on a free port; its state lives in memory, so a restart empties it.
-    pub async fn moto() -> Self {
+    /// moto on a free port; its state lives in memory, so a restart empties it. `None` when
+    /// the S3 tests are skipped (`./scripts/test.sh` installs moto when it starts the shared one).
+    pub async fn moto() -> Option<Self> {
+        s3_endpoint()?;
         let port = free_port();
-        Self::start(
+        let server = Self::start(
             port,
             "moto_server".into(),
             vec![
@@ -185,12 +183,15 @@ impl PrivateServer {
             format!("http://127.0.0.1:{port}/moto-api/"),
             None,
         )
-        .await
+        .await;
+        Some(server)
     }
 
     /// Azurite (installed by ./scripts/test.sh) on a free port, keeping its data in a temporary
-    /// folder (a killed Azurite loses what it had not flushed yet).
-    pub async fn azurite() -> Self {
+    /// folder (a killed Azurite loses what it had not flushed yet). `None` when the Azure tests
+    /// are skipped.
+    pub async fn azurite() -> Option<Self> {
+        azure_endpoint()?;
         let port = free_port();
         let program = format!(
             "{}/.tools/node_modules/.bin/azurite-blob",
@@ -211,7 +212,7 @@ impl PrivateServer {
         .map(str::to_owned)
         .to_vec();
         let probe = format!("http://127.0.0.1:{port}/{EMULATOR_ACCOUNT}?comp=list");
-        Self::start(port, program, args, probe, Some(data)).await
+        Some(Self::start(port, program, args, probe, Some(data)).await)
     }
 
     async fn start(
@@ -291,7 +292,8 @@ fn free_port() -> u16 {
 
 /// The headers Azurite answers a signed HEAD of a blob with (metadata, tier).
 pub async fn azure_blob_headers(container: &str, key: &Path) -> reqwest::header::HeaderMap {
-    let url = url::Url::parse(&format!("{}/{container}/{key}", azure_endpoint())).unwrap();
+    let endpoint = azure_endpoint().expect("the Azure tests run");
+    let url = url::Url::parse(&format!("{endpoint}/{container}/{key}")).unwrap();
     let mut request = client::request(http::Method::HEAD, &url, &[]).unwrap();
     let credential = object_store::azure::AzureCredential::AccessKey(
         object_store::azure::AzureAccessKey::try_new(EMULATOR_KEY).unwrap(),
@@ -311,7 +313,8 @@ pub async fn azure_blob_headers(container: &str, key: &Path) -> reqwest::header:
 
 /// The headers moto answers a signed HEAD of an object with (metadata, class, encryption).
 pub async fn s3_object_headers(bucket: &str, key: &Path) -> reqwest::header::HeaderMap {
-    let url = url::Url::parse(&format!("{}/{bucket}/{key}", s3_endpoint())).unwrap();
+    let endpoint = s3_endpoint().expect("the S3 tests run");
+    let url = url::Url::parse(&format!("{endpoint}/{bucket}/{key}")).unwrap();
     let mut request = client::request(http::Method::HEAD, &url, &[]).unwrap();
     let credential = object_store::aws::AwsCredential {
         key_id: S3_CREDENTIALS[0].1.to_owned(),

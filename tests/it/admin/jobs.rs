@@ -1,11 +1,13 @@
 use serde_json::json;
 
 use super::support::*;
-use crate::queue::jobs::Finish;
+use callvault::queue::jobs::Finish;
 
 async fn only_failed_or_expired_jobs_can_be_replayed(store: Store) {
-    let app = TestApp::ingest(store).await;
-    let db = app.db();
+    let Some(app) = ingest(store).await else {
+        return;
+    };
+    let db = app.queue();
     announce(&app, "bad", 1, &[(0, "SessionEnded")]).await;
     let bad = job_id(db, "bad", 0).await;
     drive(
@@ -43,12 +45,14 @@ async fn only_failed_or_expired_jobs_can_be_replayed(store: Store) {
     assert!(body["job"]["last_error"].is_null());
     let (_, again) = app.get(&format!("/admin/jobs/{bad}")).await;
     assert_eq!(again["state"], "pending");
-    app.stop().await;
+    app.close().await;
 }
 
 async fn bulk_replay_by_state_or_ids_answers_the_count(store: Store) {
-    let app = TestApp::ingest(store).await;
-    let db = app.db();
+    let Some(app) = ingest(store).await else {
+        return;
+    };
+    let db = app.queue();
     let mut failed_jobs = Vec::new();
     for name in ["f1", "f2"] {
         announce(&app, name, 1, &[(0, "SessionEnded")]).await;
@@ -99,12 +103,14 @@ async fn bulk_replay_by_state_or_ids_answers_the_count(store: Store) {
             "{body}"
         );
     }
-    app.stop().await;
+    app.close().await;
 }
 
 async fn jobs_are_filtered_by_state_and_expired_ones_keep_their_reason(store: Store) {
-    let app = TestApp::ingest(store).await;
-    let db = app.db();
+    let Some(app) = ingest(store).await else {
+        return;
+    };
+    let db = app.queue();
     announce(&app, "late", 49, &[(0, "SessionEnded")]).await;
     let late = job_id(db, "late", 0).await;
     let reason = "ACS answered 404; the ACS retention deadline has passed";
@@ -134,7 +140,7 @@ async fn jobs_are_filtered_by_state_and_expired_ones_keep_their_reason(store: St
         (status, body["code"].as_str()),
         (400, Some("invalid_state"))
     );
-    app.stop().await;
+    app.close().await;
 }
 
 on_every_store!(only_failed_or_expired_jobs_can_be_replayed);

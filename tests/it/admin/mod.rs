@@ -1,4 +1,5 @@
-//! The admin API, `/metrics` and the deadline watch against a real app and SQLite file.
+//! The admin API, `/metrics` and the deadline watch against a real app on SQLite and
+//! PostgreSQL.
 
 mod access;
 mod counts;

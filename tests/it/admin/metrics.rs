@@ -1,7 +1,7 @@
 use super::support::*;
-use crate::admin::deadline;
-use crate::app::Role;
-use crate::queue::jobs::Finish;
+use callvault::admin::deadline;
+use callvault::app::Role;
+use callvault::queue::jobs::Finish;
 
 /// Every metric name the contract and the operations guide promise.
 const CONTRACT_METRICS: [&str; 13] = [
@@ -53,7 +53,9 @@ async fn urgent_queue(app: &TestApp) {
 }
 
 async fn metrics_name_every_contract_metric_without_a_token(store: Store) {
-    let app = TestApp::ingest(store).await;
+    let Some(app) = ingest(store).await else {
+        return;
+    };
     urgent_queue(&app).await;
     let text = scrape(&app).await;
     for name in CONTRACT_METRICS {
@@ -82,11 +84,13 @@ async fn metrics_name_every_contract_metric_without_a_token(store: Store) {
         sample(&text, "callvault_transfer_duration_seconds_count"),
         0.0
     );
-    app.stop().await;
+    app.close().await;
 }
 
 async fn a_worker_only_process_serves_metrics_but_no_admin_api(store: Store) {
-    let app = TestApp::start(store, Role::Worker, DEAD_ACS, &[]).await;
+    let Some(app) = start(store, Role::Worker, DEAD_ACS, &[]).await else {
+        return;
+    };
     let text = scrape(&app).await;
     assert_eq!(sample(&text, "callvault_database_up"), 1.0);
     assert_eq!(
@@ -95,12 +99,14 @@ async fn a_worker_only_process_serves_metrics_but_no_admin_api(store: Store) {
     );
     let (status, _) = app.get("/admin/stats").await;
     assert_eq!(status, 404);
-    app.stop().await;
+    app.close().await;
 }
 
 async fn stats_count_jobs_recordings_bytes_and_deadline_slack(store: Store) {
-    let app = TestApp::ingest(store).await;
-    let db = app.db();
+    let Some(app) = ingest(store).await else {
+        return;
+    };
+    let db = app.queue();
     announce(&app, "kept", 1, &[(0, "SessionEnded")]).await;
     drive(
         db,
@@ -128,12 +134,14 @@ async fn stats_count_jobs_recordings_bytes_and_deadline_slack(store: Store) {
     assert!((3 * 3600 - 120..=3 * 3600).contains(&slack), "{slack}");
     assert!(stats["oldest_pending_age_seconds"].as_i64().unwrap() >= 0);
     assert_eq!(stats["quarantine_open"], 0);
-    app.stop().await;
+    app.close().await;
 }
 
 async fn the_deadline_watch_names_jobs_within_the_margin_most_urgent_first(store: Store) {
-    let app = TestApp::ingest(store).await;
-    let db = app.db();
+    let Some(app) = ingest(store).await else {
+        return;
+    };
+    let db = app.queue();
     urgent_queue(&app).await;
     let found = deadline::check_once(db, chrono::Duration::hours(6))
         .await
@@ -148,7 +156,7 @@ async fn the_deadline_watch_names_jobs_within_the_margin_most_urgent_first(store
         .await
         .unwrap();
     assert_eq!(none.count, 1, "only the job already past its deadline");
-    app.stop().await;
+    app.close().await;
 }
 
 on_every_store!(metrics_name_every_contract_metric_without_a_token);

@@ -1,7 +1,7 @@
 use serde_json::{Value, json};
 
 use super::support::*;
-use crate::queue::jobs::Finish;
+use callvault::queue::jobs::Finish;
 
 fn ids(page: &Value) -> Vec<i64> {
     page["recordings"]
@@ -13,7 +13,9 @@ fn ids(page: &Value) -> Vec<i64> {
 }
 
 async fn recordings_are_listed_newest_first_with_a_cursor(store: Store) {
-    let app = TestApp::ingest(store).await;
+    let Some(app) = ingest(store).await else {
+        return;
+    };
     for name in ["r1", "r2", "r3"] {
         announce(&app, name, 1, &[(0, "SessionEnded")]).await;
     }
@@ -49,12 +51,14 @@ async fn recordings_are_listed_newest_first_with_a_cursor(store: Store) {
         (status, body["code"].as_str()),
         (400, Some("invalid_limit"))
     );
-    app.stop().await;
+    app.close().await;
 }
 
 async fn a_recordings_state_is_derived_from_its_jobs_and_manifest(store: Store) {
-    let app = TestApp::ingest(store).await;
-    let db = app.db();
+    let Some(app) = ingest(store).await else {
+        return;
+    };
+    let db = app.queue();
     // Each job is driven right after it is announced, so it is the only one due.
     announce(&app, "done", 1, &[(0, "SessionEnded")]).await;
     drive(
@@ -89,7 +93,7 @@ async fn a_recordings_state_is_derived_from_its_jobs_and_manifest(store: Store) 
         .unwrap()["id"]
         .as_i64()
         .unwrap();
-    let written = crate::worker::manifest::refresh(db, &app.app.state.archive, done_id)
+    let written = callvault::worker::manifest::refresh(db, &app.running().state.archive, done_id)
         .await
         .unwrap();
     assert!(
@@ -122,12 +126,14 @@ async fn a_recordings_state_is_derived_from_its_jobs_and_manifest(store: Store) 
     let (_, partial) = app.get("/admin/recordings/partial").await;
     assert_eq!(partial["waiting_for_chunk"], 1, "{partial}");
     assert_eq!(ids(&all).len(), 4);
-    app.stop().await;
+    app.close().await;
 }
 
 async fn a_recordings_detail_shows_chunks_attempts_objects_and_state_events(store: Store) {
-    let app = TestApp::ingest(store).await;
-    let db = app.db();
+    let Some(app) = ingest(store).await else {
+        return;
+    };
+    let db = app.queue();
     announce(&app, "rec", 1, &[(0, "SessionEnded")]).await;
     let job = job_id(db, "rec", 0).await;
     drive(
@@ -182,7 +188,7 @@ async fn a_recordings_detail_shows_chunks_attempts_objects_and_state_events(stor
         (status, body["code"].as_str()),
         (404, Some("recording_not_found"))
     );
-    app.stop().await;
+    app.close().await;
 }
 
 on_every_store!(recordings_are_listed_newest_first_with_a_cursor);

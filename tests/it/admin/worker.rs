@@ -7,7 +7,7 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use serde_json::json;
 
 use super::support::*;
-use crate::app::Role;
+use callvault::app::Role;
 
 /// Serves chunk media and metadata, or 500 while `broken`.
 struct FakeAcs {
@@ -66,7 +66,9 @@ async fn a_replayed_failed_job_is_archived_by_the_woken_worker(store: Store) {
         ("worker.max_attempts", "1".to_owned()),
         ("worker.poll_interval_ms", "3600000".to_owned()),
     ];
-    let app = TestApp::start(store, Role::All, &acs.authority, &extra).await;
+    let Some(app) = start(store, Role::All, &acs.authority, &extra).await else {
+        return;
+    };
     let event = recording_event(
         "evt-w",
         "w",
@@ -75,7 +77,7 @@ async fn a_replayed_failed_job_is_archived_by_the_woken_worker(store: Store) {
         &acs.authority,
     );
     app.deliver(json!([event])).await;
-    let job = job_id(app.db(), "w", 0).await;
+    let job = job_id(app.queue(), "w", 0).await;
 
     let failed = app
         .await_json(&format!("/admin/jobs/{job}"), "the job to fail", |j| {
@@ -125,7 +127,7 @@ async fn a_replayed_failed_job_is_archived_by_the_woken_worker(store: Store) {
         text.contains("callvault_transfer_duration_seconds_count 1"),
         "{text}"
     );
-    app.stop().await;
+    app.close().await;
     acs.server.stop(true).await;
 }
 

@@ -1,8 +1,8 @@
 use serde_json::{Value, json};
 
 use super::support::*;
-use crate::admin::quarantine_purge;
-use crate::app::Role;
+use callvault::admin::quarantine_purge;
+use callvault::app::Role;
 
 fn entries(body: &Value) -> &Vec<Value> {
     body["quarantine"].as_array().unwrap()
@@ -28,7 +28,9 @@ fn strict() -> Vec<(&'static str, String)> {
 }
 
 async fn a_quarantined_event_is_replayed_once_the_configuration_allows_it(store: Store) {
-    let app = TestApp::start(store, Role::Ingest, DEAD_ACS, &strict()).await;
+    let Some(app) = start(store, Role::Ingest, DEAD_ACS, &strict()).await else {
+        return;
+    };
     let event = recording_event("evt-q", "q", hours_ago(1), &[(0, "SessionEnded")], DEAD_ACS);
     let hopeless = json!({"id": "evt-empty", "subject": "/recording/call/c", "eventType":
         "Microsoft.Communication.RecordingFileStatusUpdated", "eventTime": "2026-11-27T10:00:00Z",
@@ -54,7 +56,7 @@ async fn a_quarantined_event_is_replayed_once_the_configuration_allows_it(store:
         .unwrap()["id"]
         .as_i64()
         .unwrap();
-    let app = app.restart(Role::Ingest, DEAD_ACS, &[]).await;
+    let app = restart(app, Role::Ingest, &[]).await;
     let (status, body) = app
         .post(&format!("/admin/quarantine/{fixable}/replay"), &json!({}))
         .await;
@@ -97,13 +99,15 @@ async fn a_quarantined_event_is_replayed_once_the_configuration_allows_it(store:
     );
     let (_, all) = app.get("/admin/quarantine?include_replayed=true").await;
     assert_eq!(entries(&all).len(), 2);
-    app.stop().await;
+    app.close().await;
 }
 
 on_every_store!(a_quarantined_event_is_replayed_once_the_configuration_allows_it);
 
 async fn the_list_carries_no_payloads_and_pages_with_a_cursor(store: Store) {
-    let app = TestApp::start(store, Role::Ingest, DEAD_ACS, &strict()).await;
+    let Some(app) = start(store, Role::Ingest, DEAD_ACS, &strict()).await else {
+        return;
+    };
     // 100 events of ~40 KB: a list that carried payloads would answer 4 MB.
     let events: Vec<Value> = (0..100)
         .map(|n| refused_event(&format!("big-{n}"), 40_000))
@@ -153,13 +157,15 @@ async fn the_list_carries_no_payloads_and_pages_with_a_cursor(store: Store) {
         entry["payload"]["data"]["padding"].as_str().unwrap().len(),
         40_000
     );
-    app.stop().await;
+    app.close().await;
 }
 
 on_every_store!(the_list_carries_no_payloads_and_pages_with_a_cursor);
 
 async fn a_truncated_entry_keeps_64_kib_and_refuses_replay_with_409(store: Store) {
-    let app = TestApp::start(store, Role::Ingest, DEAD_ACS, &strict()).await;
+    let Some(app) = start(store, Role::Ingest, DEAD_ACS, &strict()).await else {
+        return;
+    };
     let event = refused_event("huge", 1_000_000);
     let full = serde_json::to_string(&event).unwrap();
     let summary = app.deliver(json!([event])).await;
@@ -175,7 +181,7 @@ async fn a_truncated_entry_keeps_64_kib_and_refuses_replay_with_409(store: Store
     assert!(stored.len() <= 64 * 1024, "{} bytes stored", stored.len());
     assert!(full.starts_with(stored));
 
-    let app = app.restart(Role::Ingest, DEAD_ACS, &[]).await;
+    let app = restart(app, Role::Ingest, &[]).await;
     let (status, body) = app
         .post(&format!("/admin/quarantine/{id}/replay"), &json!({}))
         .await;
@@ -184,20 +190,22 @@ async fn a_truncated_entry_keeps_64_kib_and_refuses_replay_with_409(store: Store
         (409, Some("payload_truncated")),
         "{body}"
     );
-    app.stop().await;
+    app.close().await;
 }
 
 on_every_store!(a_truncated_entry_keeps_64_kib_and_refuses_replay_with_409);
 
 async fn entries_past_their_retention_are_purged_at_start(store: Store) {
-    let app = TestApp::start(store, Role::Ingest, DEAD_ACS, &strict()).await;
+    let Some(app) = start(store, Role::Ingest, DEAD_ACS, &strict()).await else {
+        return;
+    };
     let events: Vec<Value> = ["old", "old-replayed", "recently-replayed", "new"]
         .iter()
         .map(|id| refused_event(id, 0))
         .collect();
     app.deliver(Value::Array(events)).await;
     let day = 24 * 3600 * 1000_i64;
-    let now = crate::queue::now_millis();
+    let now = callvault::queue::now_millis();
     for (event, received, replayed) in [
         ("old", now - 31 * day, None),
         ("old-replayed", now - 60 * day, Some(now - 31 * day)),
@@ -207,11 +215,11 @@ async fn entries_past_their_retention_are_purged_at_start(store: Store) {
             .bind(received)
             .bind(replayed)
             .bind(event)
-            .execute(app.db().pool())
+            .execute(app.queue().pool())
             .await
             .unwrap();
     }
-    let app = app.restart(Role::Ingest, DEAD_ACS, &[]).await;
+    let app = restart(app, Role::Ingest, &[]).await;
     let left = app
         .await_json(
             "/admin/quarantine?include_replayed=true",
@@ -225,9 +233,15 @@ async fn entries_past_their_retention_are_purged_at_start(store: Store) {
         .collect();
     kept.sort();
     assert_eq!(kept, ["new", "recently-replayed"]);
-    assert_eq!(quarantine_purge::purge_once(app.db(), 30).await.unwrap(), 0);
-    assert_eq!(quarantine_purge::purge_once(app.db(), 0).await.unwrap(), 2);
-    app.stop().await;
+    assert_eq!(
+        quarantine_purge::purge_once(app.queue(), 30).await.unwrap(),
+        0
+    );
+    assert_eq!(
+        quarantine_purge::purge_once(app.queue(), 0).await.unwrap(),
+        2
+    );
+    app.close().await;
 }
 
 on_every_store!(entries_past_their_retention_are_purged_at_start);

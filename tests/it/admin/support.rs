@@ -1,18 +1,18 @@
-//! A real callvault on port 0 with a fresh SQLite file and local archive per test.
+//! The admin suites' side of the shared [`TestApp`]: an ingest-only callvault with an admin
+//! token and ACS on a dead endpoint, so each test decides every job's fate itself, plus
+//! requests with the token and hand-driven jobs.
 
-use crate::test_postgres::admin_sql;
 use std::time::Duration;
 
+use callvault::app::Role;
+use callvault::queue::jobs::{self, ArchivedChunk, Finish};
+use callvault::queue::{Db, now_millis};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use crate::app::{self, Role, RunningApp};
-use crate::config::Settings;
-use crate::queue::jobs::{self, ArchivedChunk, Finish};
-use crate::queue::{Db, now_millis};
+pub use crate::support::{SECRET, TestApp, TestDatabase};
 
 pub const TOKEN: &str = "t";
-pub const SECRET: &str = "s";
 /// An endpoint nothing listens on; download URLs on it pass the guard (it is the ACS host).
 pub const DEAD_ACS: &str = "127.0.0.1:9";
 
@@ -24,50 +24,8 @@ pub enum Store {
     Postgres,
 }
 
-/// A test's folder (archive, SQLite file) and database, kept across a restart.
-pub struct Fixture {
-    pub dir: tempfile::TempDir,
-    database_url: String,
-    /// The PostgreSQL server URL and database name, to drop the database at the end.
-    postgres: Option<(String, String)>,
-}
-
-impl Fixture {
-    pub async fn new(store: Store) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        match store {
-            Store::Sqlite => Self {
-                database_url: format!("sqlite://{}/db.sqlite", dir.path().display()),
-                dir,
-                postgres: None,
-            },
-            Store::Postgres => {
-                let server = std::env::var("CALLVAULT_TEST_POSTGRES")
-                    .expect("CALLVAULT_TEST_POSTGRES names the test PostgreSQL server");
-                let name = format!("callvault_admin_{}", uuid::Uuid::new_v4().simple());
-                admin_sql(&server, &format!("CREATE DATABASE {name}")).await;
-                Self {
-                    database_url: format!("{server}/{name}"),
-                    dir,
-                    postgres: Some((server, name)),
-                }
-            }
-        }
-    }
-
-    async fn remove(self) {
-        if let Some((server, name)) = &self.postgres {
-            admin_sql(
-                server,
-                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-            )
-            .await;
-        }
-    }
-}
-
 /// Runs an `async fn(Store)` test once per store: `on_every_store!(name);` makes
-/// `name::sqlite` and `name::postgres` (the latter fails when no server is configured).
+/// `name::sqlite` and `name::postgres` (the latter skipped when no server is configured).
 macro_rules! on_every_store {
     ($name:ident) => {
         mod $name {
@@ -77,10 +35,6 @@ macro_rules! on_every_store {
             }
             #[tokio::test]
             async fn postgres() {
-                assert!(
-                    std::env::var_os("CALLVAULT_TEST_POSTGRES").is_some(),
-                    "CALLVAULT_TEST_POSTGRES is not set: run ./scripts/test.sh, which starts PostgreSQL"
-                );
                 super::$name(super::Store::Postgres).await;
             }
         }
@@ -88,83 +42,42 @@ macro_rules! on_every_store {
 }
 pub(crate) use on_every_store;
 
-pub struct TestApp {
-    pub app: RunningApp,
-    pub client: reqwest::Client,
-    fixture: Fixture,
+/// The settings every admin test adds to its own: the token.
+fn admin_settings<'a>(extra: &[(&'a str, String)]) -> Vec<(&'a str, String)> {
+    let mut all = vec![("admin.token", TOKEN.to_owned())];
+    all.extend(extra.iter().cloned());
+    all
 }
 
-/// Settings for a test with the ACS endpoint at `acs_authority`.
-pub fn settings(fixture: &Fixture, acs_authority: &str, extra: &[(&str, String)]) -> Settings {
-    let mut overrides = vec![
-        (
-            "acs.connection_string",
-            format!("endpoint=http://{acs_authority}/;accesskey=aGVsbG8="),
-        ),
-        ("acs.allow_http", "true".into()),
-        ("ingest.secret", SECRET.into()),
-        ("admin.token", TOKEN.into()),
-        ("database.url", fixture.database_url.clone()),
-        (
-            "storage.path",
-            fixture.dir.path().join("archive").display().to_string(),
-        ),
-    ];
-    overrides.extend(extra.iter().cloned());
-    Settings::defaults_with(&overrides).expect("test settings")
+/// Starts `role` with ACS at `acs_authority` on a fresh database of `store`; `None` when the
+/// store's server is not configured (the suite is skipped).
+pub async fn start(
+    store: Store,
+    role: Role,
+    acs_authority: &str,
+    extra: &[(&str, String)],
+) -> Option<TestApp> {
+    let db = match store {
+        Store::Sqlite => TestDatabase::sqlite().await,
+        Store::Postgres => TestDatabase::postgres().await?,
+    };
+    let connection_string = format!("endpoint=http://{acs_authority}/;accesskey=aGVsbG8=");
+    Some(TestApp::launch(&connection_string, db, role, &admin_settings(extra)).await)
+}
+
+/// The HTTP side only, so the test decides every job's fate itself.
+pub async fn ingest(store: Store) -> Option<TestApp> {
+    start(store, Role::Ingest, DEAD_ACS, &[]).await
+}
+
+/// Stops `app` and starts it again on the same database and folder, with other settings.
+pub async fn restart(app: TestApp, role: Role, extra: &[(&str, String)]) -> TestApp {
+    app.restart(role, &admin_settings(extra)).await
 }
 
 impl TestApp {
-    /// The HTTP side only, so the test decides every job's fate itself.
-    pub async fn ingest(store: Store) -> Self {
-        Self::start(store, Role::Ingest, DEAD_ACS, &[]).await
-    }
-
-    pub async fn start(
-        store: Store,
-        role: Role,
-        acs_authority: &str,
-        extra: &[(&str, String)],
-    ) -> Self {
-        let fixture = Fixture::new(store).await;
-        Self::start_with(fixture, role, acs_authority, extra).await
-    }
-
-    async fn start_with(
-        fixture: Fixture,
-        role: Role,
-        acs_authority: &str,
-        extra: &[(&str, String)],
-    ) -> Self {
-        let settings = settings(&fixture, acs_authority, extra);
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
-        let app = app::start(settings, role, Some(listener))
-            .await
-            .expect("callvault starts");
-        Self {
-            app,
-            client: reqwest::Client::new(),
-            fixture,
-        }
-    }
-
-    /// Stops and starts again on the same database and folder, with other settings.
-    pub async fn restart(self, role: Role, acs_authority: &str, extra: &[(&str, String)]) -> Self {
-        self.app.stop().await;
-        Self::start_with(self.fixture, role, acs_authority, extra).await
-    }
-
-    /// The test's folder (the archive is under `archive/`).
-    pub fn dir(&self) -> &std::path::Path {
-        self.fixture.dir.path()
-    }
-
-    pub fn db(&self) -> &Db {
-        &self.app.state.db
-    }
-
     pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.app.base_url())
+        format!("{}{path}", self.base)
     }
 
     /// GET with the admin token: (status, JSON body).
@@ -225,12 +138,6 @@ impl TestApp {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-    }
-
-    /// Stops the app and removes its database.
-    pub async fn stop(self) {
-        self.app.stop().await;
-        self.fixture.remove().await;
     }
 }
 

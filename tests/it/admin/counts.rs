@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 
 use super::support::*;
-use crate::admin::queries;
-use crate::admin::state::{ChunkCounts, RecordingState};
-use crate::queue::jobs::{self, Finish};
-use crate::queue::{Db, now_millis, recordings};
+use callvault::admin::queries;
+use callvault::admin::state::{ChunkCounts, RecordingState};
+use callvault::queue::jobs::{self, Finish};
+use callvault::queue::{Db, now_millis, recordings};
 
 /// What the kept counts must equal, computed the slow way from the jobs themselves.
 async fn recount(db: &Db) -> (BTreeMap<String, i64>, i64, BTreeMap<String, i64>, Vec<i64>) {
@@ -102,8 +102,10 @@ fn counts(pairs: &[(&str, i64)]) -> BTreeMap<String, i64> {
 }
 
 async fn counts_follow_every_state_change(store: Store) {
-    let app = TestApp::ingest(store).await;
-    let db = app.db();
+    let Some(app) = ingest(store).await else {
+        return;
+    };
+    let db = app.queue();
     announce(
         &app,
         "a",
@@ -161,7 +163,7 @@ async fn counts_follow_every_state_change(store: Store) {
         recordings::stale_manifests(db).await.unwrap(),
         [b_recording]
     );
-    crate::worker::manifest::refresh(db, &app.app.state.archive, b_recording)
+    callvault::worker::manifest::refresh(db, &app.running().state.archive, b_recording)
         .await
         .unwrap()
         .expect("b is complete");
@@ -208,7 +210,7 @@ async fn counts_follow_every_state_change(store: Store) {
         assert_counts_agree(db, "expiry").await,
         counts(&[("archived", 2), ("expired", 1)])
     );
-    app.stop().await;
+    app.close().await;
 }
 on_every_store!(counts_follow_every_state_change);
 
@@ -314,8 +316,10 @@ fn scans_history(line: &str) -> bool {
 }
 
 async fn scrape_queries_never_scan_jobs(store: Store) {
-    let app = TestApp::ingest(store).await;
-    let db = app.db();
+    let Some(app) = ingest(store).await else {
+        return;
+    };
+    let db = app.queue();
     announce(&app, "a", 1, &[(0, "SessionEnded")]).await;
     for (name, plan) in plans(db).await {
         for line in plan.lines() {
@@ -334,6 +338,6 @@ async fn scrape_queries_never_scan_jobs(store: Store) {
     assert!(!scans_history(
         "SEARCH jobs USING INDEX jobs_state (state=?)"
     ));
-    app.stop().await;
+    app.close().await;
 }
 on_every_store!(scrape_queries_never_scan_jobs);

@@ -1,17 +1,20 @@
 use serde_json::json;
 
 use super::support::*;
-use crate::app::Role;
+use callvault::app::Role;
 
 #[tokio::test]
 async fn every_admin_path_answers_404_when_no_token_is_configured() {
-    let app = TestApp::start(
+    let Some(app) = start(
         Store::Sqlite,
         Role::All,
         DEAD_ACS,
         &[("admin.token", String::new())],
     )
-    .await;
+    .await
+    else {
+        return;
+    };
     for path in [
         "/admin/recordings",
         "/admin/stats",
@@ -33,12 +36,14 @@ async fn every_admin_path_answers_404_when_no_token_is_configured() {
         .post("/admin/jobs/replay", &json!({"state": "failed"}))
         .await;
     assert_eq!(status, 404);
-    app.stop().await;
+    app.close().await;
 }
 
 #[tokio::test]
 async fn a_missing_or_wrong_token_gets_401_with_a_json_error() {
-    let app = TestApp::ingest(Store::Sqlite).await;
+    let Some(app) = ingest(Store::Sqlite).await else {
+        return;
+    };
     let cases: [(&str, Option<&str>); 3] = [
         ("/admin/stats", None),
         ("/admin/recordings", Some("Bearer wrong")),
@@ -60,12 +65,14 @@ async fn a_missing_or_wrong_token_gets_401_with_a_json_error() {
     }
     let (status, body) = app.get("/admin/stats").await;
     assert_eq!(status, 200, "{body}");
-    app.stop().await;
+    app.close().await;
 }
 
 #[tokio::test]
 async fn the_operator_page_is_served_without_the_token_and_unknown_paths_are_json_404s() {
-    let app = TestApp::ingest(Store::Sqlite).await;
+    let Some(app) = ingest(Store::Sqlite).await else {
+        return;
+    };
     let response = app.client.get(app.url("/admin/ui")).send().await.unwrap();
     assert_eq!(response.status(), 200);
     assert!(
@@ -81,5 +88,5 @@ async fn the_operator_page_is_served_without_the_token_and_unknown_paths_are_jso
     );
     let (status, body) = app.get("/admin/nothing-here").await;
     assert_eq!((status, body["code"].as_str()), (404, Some("not_found")));
-    app.stop().await;
+    app.close().await;
 }

@@ -36,7 +36,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let total = env_usize("CALLVAULT_BENCH_BYTES", 1024 * 1024 * 1024);
     let piece_size = env_usize("CALLVAULT_BENCH_PIECE_BYTES", 64 * 1024).max(8);
     let settings = Settings::load(None, &[])?;
-    let archive = Archive::open(&settings.storage).await?;
+    let archive = Archive::open(&settings.storage_settings()?).await?;
     let key = Path::from(format!(
         "bench/{}/chunk-0000.mp4",
         uuid::Uuid::new_v4().simple()

@@ -14,6 +14,7 @@ use crate::config::{ConfigError, Settings};
 use crate::ingest::{Intake, WebhookAuth, WebhookState};
 use crate::metrics::Metrics;
 use crate::queue::Db;
+use crate::state::AppState;
 use crate::storage::{Archive, remove_abandoned_staging_files};
 use crate::worker::{Worker, WorkerContext, WorkerOptions};
 
@@ -43,15 +44,6 @@ pub enum StartError {
     },
     #[error("cannot build the HTTP client: {0}")]
     Http(#[from] crate::acs::download::AcsError),
-}
-
-/// Everything the HTTP handlers share.
-pub struct AppState {
-    pub settings: Settings,
-    pub db: Db,
-    pub archive: Archive,
-    pub intake: Intake,
-    pub metrics: Arc<Metrics>,
 }
 
 /// A started callvault: where it listens, and how to stop it.
@@ -116,7 +108,8 @@ pub async fn start(
     )
     .await?;
     db.migrate().await?;
-    let archive = Archive::open(&settings.storage).await?;
+    let storage = settings.storage_settings()?;
+    let archive = Archive::open(&storage).await?;
     let credentials = settings.acs_credentials()?;
     let guard: UrlGuard = settings.url_guard()?;
     let metrics = Arc::new(Metrics::default());
@@ -155,7 +148,7 @@ pub async fn start(
         // A live writer touches its file at least once a lease, or once per stalled-download
         // timeout, whichever is longer. In the background: walking a large archive takes a while.
         let staging_period = lease.max(Duration::from_secs(settings.acs.request_timeout_secs));
-        let storage = settings.storage.clone();
+        let storage = storage.clone();
         let stop = shutdown.clone();
         tasks.spawn(async move {
             tokio::select! {

@@ -5,6 +5,7 @@
 
 mod bounds;
 mod environment;
+mod error;
 mod file;
 mod hosts;
 mod render;
@@ -17,56 +18,21 @@ mod loading_tests;
 mod validation_tests;
 
 use std::ffi::OsString;
-use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use config::Source;
 use serde::{Deserialize, Serialize};
 
 use crate::acs::{AcsCredentials, UrlGuard};
+use crate::secret::Secret;
+use crate::storage::{StorageSection, StorageSettings};
 
+use error::invalid;
+pub use error::{ConfigError, WrongType};
 pub use render::effective_toml;
 pub use schema::UnknownKey;
 
 const DEFAULTS: &str = include_str!("../config/default.toml");
-
-/// A configuration value that must never reach a log.
-#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-    pub fn is_empty(&self) -> bool {
-        self.0.trim().is_empty()
-    }
-}
-
-/// Secrets serialise redacted, so no rendering of the settings can leak one.
-impl Serialize for Secret {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(if self.is_empty() {
-            "<empty>"
-        } else {
-            "<redacted>"
-        })
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.is_empty() {
-            "<empty>"
-        } else {
-            "<redacted>"
-        })
-    }
-}
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Settings {
@@ -75,7 +41,7 @@ pub struct Settings {
     pub acs: AcsSettings,
     pub ingest: IngestSettings,
     pub worker: WorkerSettings,
-    pub storage: StorageSettings,
+    pub storage: StorageSection,
     pub admin: AdminSettings,
     pub log: LogSettings,
 }
@@ -141,38 +107,6 @@ pub struct WorkerSettings {
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct StorageSettings {
-    /// `local`, `s3` or `azure`.
-    pub kind: String,
-    /// Root folder for `local`.
-    pub path: PathBuf,
-    /// S3 bucket.
-    pub bucket: String,
-    /// Azure container.
-    pub container: String,
-    /// Custom endpoint (S3-compatible store, Azurite).
-    pub endpoint: String,
-    /// S3 region.
-    pub region: String,
-    /// Prefix for every key.
-    pub prefix: String,
-    /// Multipart part size.
-    pub part_size_bytes: usize,
-    /// Parts in flight per object.
-    pub upload_concurrency: usize,
-    /// S3 storage class.
-    pub storage_class: String,
-    /// S3 server-side encryption: "", "sse-s3", "sse-kms".
-    pub server_side_encryption: String,
-    /// KMS key for sse-kms.
-    pub sse_kms_key_id: String,
-    /// Azure access tier: "", Hot, Cool, Cold or Archive.
-    pub access_tier: String,
-    /// Seconds one storage request (e.g. one part upload) may take before it is abandoned.
-    pub request_timeout_secs: u64,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct AdminSettings {
     /// Bearer token for `/admin/*`; empty disables the admin API.
     pub token: Secret,
@@ -188,64 +122,6 @@ pub struct LogSettings {
     pub format: String,
     /// EnvFilter directive.
     pub level: String,
-}
-
-/// A configuration problem, always naming the key at fault.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("cannot read configuration: {0}")]
-    Load(#[from] config::ConfigError),
-    #[error("configuration key `{key}`: {message}")]
-    Invalid { key: &'static str, message: String },
-    #[error("{}", unknown_keys(.0))]
-    UnknownKeys(Vec<UnknownKey>),
-    #[error("{0}")]
-    WrongType(Box<WrongType>),
-    #[error("cannot read configuration file {path}: {message}")]
-    File { path: String, message: String },
-    #[error("environment variable {variable} is not valid UTF-8")]
-    NotUnicode { variable: String },
-}
-
-/// A value whose type is not its key's (boxed: errors stay small).
-#[derive(Debug, thiserror::Error)]
-#[error("configuration key `{key}`{origin} must be {expected}, not {found}")]
-pub struct WrongType {
-    pub key: String,
-    pub origin: String,
-    pub expected: &'static str,
-    pub found: String,
-}
-
-impl ConfigError {
-    pub(crate) fn wrong_type(
-        key: impl Into<String>,
-        origin: impl Into<String>,
-        expected: &'static str,
-        found: impl Into<String>,
-    ) -> Self {
-        ConfigError::WrongType(Box::new(WrongType {
-            key: key.into(),
-            origin: origin.into(),
-            expected,
-            found: found.into(),
-        }))
-    }
-}
-
-fn unknown_keys(keys: &[UnknownKey]) -> String {
-    let listed: Vec<String> = keys.iter().map(UnknownKey::to_string).collect();
-    format!(
-        "{} (config/default.toml documents every key)",
-        listed.join("; ")
-    )
-}
-
-fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        key,
-        message: message.into(),
-    }
 }
 
 impl Settings {
@@ -300,6 +176,11 @@ impl Settings {
         }
         AcsCredentials::new(&self.acs.endpoint, self.acs.access_key.expose())
             .map_err(|err| invalid("acs.endpoint", err.to_string()))
+    }
+
+    /// The storage settings the backends take, validated from the `[storage]` section.
+    pub fn storage_settings(&self) -> Result<StorageSettings, ConfigError> {
+        Ok(self.storage.validate()?)
     }
 
     /// The SSRF guard for download URLs.
@@ -376,7 +257,7 @@ impl Settings {
             return Err(invalid("ingest.secret", webhook_secret::explain(c)));
         }
         bounds::check(self)?;
-        crate::storage::validate(&self.storage)?;
+        self.storage.validate()?;
         match self.log.format.as_str() {
             "" | "pretty" | "json" => {}
             other => {
@@ -414,11 +295,6 @@ fn override_value(
         None => config::ValueKind::String(raw.to_owned()),
     };
     Ok(config::Value::new(None, kind))
-}
-
-/// For modules that validate their own section.
-pub(crate) fn invalid_key(key: &'static str, message: impl Into<String>) -> ConfigError {
-    invalid(key, message)
 }
 
 #[cfg(test)]

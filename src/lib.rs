@@ -18,6 +18,8 @@ pub mod metrics;
 pub mod queue;
 pub mod quote;
 pub mod recording;
+pub mod secret;
+pub mod state;
 pub mod storage;
 pub mod telemetry;
 #[cfg(test)]

@@ -7,9 +7,9 @@ use actix_web::middleware::Next;
 use actix_web::{ResponseError, web};
 use subtle::ConstantTimeEq;
 
-use crate::app::AppState;
-use crate::config::Secret;
 use crate::http_error::ApiError;
+use crate::secret::Secret;
+use crate::state::AppState;
 
 /// True when `header` is `Bearer <token>` for the configured, non-empty token.
 pub fn bearer_matches(header: Option<&str>, token: &Secret) -> bool {

@@ -9,10 +9,10 @@ use serde_json::json;
 use super::operations::{self as ops, OpsError, ReplaySelection};
 use super::queries;
 use super::state::RecordingState;
-use crate::app::AppState;
 use crate::http_error::ApiError;
 use crate::ingest::Replay;
 use crate::queue::{JobState, now_millis};
+use crate::state::AppState;
 
 impl From<OpsError> for ApiError {
     fn from(err: OpsError) -> Self {

@@ -3,8 +3,8 @@
 use actix_web::{HttpResponse, web};
 
 use super::stats::queue_gauges;
-use crate::app::AppState;
 use crate::queue::now_millis;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/metrics", web::get().to(metrics));

@@ -22,13 +22,11 @@ pub struct VerifyArgs {
 
 pub async fn verify(args: VerifyArgs) -> Result<(), CliError> {
     let settings = load_settings(&args.config)?;
-    callvault::storage::validate(&settings.storage)?;
+    let storage = settings.storage_settings()?;
     let db = Db::connect(settings.database.url.expose(), 2)
         .await
         .map_err(CliError::runtime)?;
-    let archive = Archive::open(&settings.storage)
-        .await
-        .map_err(CliError::runtime)?;
+    let archive = Archive::open(&storage).await.map_err(CliError::runtime)?;
     let manifests = manifest_keys(&db, args.recording).await?;
 
     let mut summary = Summary::default();

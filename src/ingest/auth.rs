@@ -4,7 +4,7 @@
 use actix_web::HttpRequest;
 use subtle::ConstantTimeEq;
 
-use crate::config::Secret;
+use crate::secret::Secret;
 
 pub const SECRET_HEADER: &str = "x-callvault-secret";
 

@@ -10,9 +10,9 @@ use tokio::net::TcpStream;
 use super::routes::{self, WebhookState};
 use super::{Intake, WebhookAuth};
 use crate::acs::UrlGuard;
-use crate::config::Secret;
 use crate::metrics::Metrics;
 use crate::queue::Db;
+use crate::secret::Secret;
 
 /// An intake on a fresh SQLite file in `dir`.
 async fn intake(dir: &tempfile::TempDir) -> Intake {

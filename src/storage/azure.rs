@@ -12,7 +12,7 @@ use url::Url;
 use super::backend::{Finisher, OpenedStore};
 use super::client::{self, client_config, http_client, is_plain_http, retry_config};
 use super::options::{SHA256_METADATA, WriteOptions};
-use super::validate::azure_access_tier;
+use super::settings::AzureSettings;
 use super::{StorageError, StorageSettings};
 
 /// Azurite's development account, published in its documentation (not a secret).
@@ -26,10 +26,11 @@ const EMULATOR_URL: &str = "http://127.0.0.1:10000";
 /// Builds the Azure client; `extra` are object_store config pairs applied last (tests).
 pub(super) fn open(
     settings: &StorageSettings,
+    azure: &AzureSettings,
     extra: &[(&str, &str)],
 ) -> Result<OpenedStore, StorageError> {
     let mut builder = MicrosoftAzureBuilder::from_env()
-        .with_container_name(&settings.container)
+        .with_container_name(&azure.container)
         .with_retry(retry_config());
     for (key, value) in client_config(settings.request_timeout_secs) {
         builder = builder.with_config(AzureConfigKey::Client(key), value);
@@ -45,8 +46,9 @@ pub(super) fn open(
     };
     let emulator = config(&builder, AzureConfigKey::UseEmulator).as_deref() == Some("true");
     let mut account = config(&builder, AzureConfigKey::AccountName);
-    let mut endpoint = (!settings.endpoint.is_empty())
-        .then(|| settings.endpoint.clone())
+    let mut endpoint = azure
+        .endpoint
+        .clone()
         .or_else(|| config(&builder, AzureConfigKey::Endpoint));
     if emulator {
         // object_store's emulator mode ignores a configured endpoint; an explicit endpoint
@@ -98,12 +100,12 @@ pub(super) fn open(
     )
     .map_err(|err| StorageError::Request(format!("storage.endpoint: {err}")))?;
     let store = Arc::new(builder.build()?);
-    let tier = azure_access_tier(&settings.access_tier).map(str::to_owned);
+    let tier = azure.access_tier.map(str::to_owned);
     let class_after_metadata = tier.as_deref() == Some("Archive");
     Ok(OpenedStore {
         store: store.clone() as Arc<dyn ObjectStore>,
         part_size: settings.part_size_bytes,
-        description: format!("azure://{account}/{} ({service})", settings.container),
+        description: format!("azure://{account}/{} ({service})", azure.container),
         options: WriteOptions {
             metadata: true,
             storage_class: tier.clone(),
@@ -113,7 +115,7 @@ pub(super) fn open(
             store,
             account,
             service,
-            container: settings.container.clone(),
+            container: azure.container.clone(),
             tier_after_metadata: tier.filter(|_| class_after_metadata),
             client: http_client(settings.request_timeout_secs)?,
         }),

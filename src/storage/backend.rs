@@ -8,12 +8,12 @@ use object_store::ObjectStore;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 
+use super::StorageError;
 use super::azure::AzureFinisher;
 use super::local::LocalFolder;
 use super::options::WriteOptions;
 use super::s3::S3Finisher;
-use super::validate::validate;
-use super::{StorageError, StorageSettings};
+use super::settings::{StorageBackend, StorageSettings};
 
 /// Local parts are small: the local store needs no minimum part size, and memory stays flat.
 const LOCAL_PART_SIZE: usize = 1024 * 1024;
@@ -70,16 +70,14 @@ pub(super) async fn open(
     settings: &StorageSettings,
     extra: &[(&str, &str)],
 ) -> Result<OpenedStore, StorageError> {
-    validate(settings)?;
-    match settings.kind.as_str() {
-        "s3" => super::s3::open(settings, extra),
-        "azure" => super::azure::open(settings, extra),
-        _ => open_local(settings).await,
+    match &settings.backend {
+        StorageBackend::S3(s3) => super::s3::open(settings, s3, extra),
+        StorageBackend::Azure(azure) => super::azure::open(settings, azure, extra),
+        StorageBackend::Local(local) => open_local(&local.path).await,
     }
 }
 
-async fn open_local(settings: &StorageSettings) -> Result<OpenedStore, StorageError> {
-    let root = &settings.path;
+async fn open_local(root: &std::path::Path) -> Result<OpenedStore, StorageError> {
     tokio::fs::create_dir_all(root).await?;
     // Reads go through object_store; writes through `LocalFolder` (see `Finisher::Local`).
     let store = LocalFileSystem::new_with_prefix(root)?.with_fsync(true);
@@ -107,16 +105,15 @@ pub async fn remove_abandoned_staging_files(
     settings: &StorageSettings,
     lease: Duration,
 ) -> Result<usize, StorageError> {
-    if settings.kind != "local" {
+    let StorageBackend::Local(local) = &settings.backend else {
         return Ok(0);
-    }
+    };
     let margin = lease.saturating_mul(STAGING_FILE_LEASES);
-    let removed =
-        remove_staging_files_older_than(&settings.path, margin, SystemTime::now()).await?;
+    let removed = remove_staging_files_older_than(&local.path, margin, SystemTime::now()).await?;
     if removed > 0 {
         tracing::warn!(
             count = removed,
-            root = %settings.path.display(),
+            root = %local.path.display(),
             "removed staging files left by an interrupted write"
         );
     }
@@ -235,7 +232,9 @@ mod tests {
             dir.path().display().to_string(),
         )])
         .unwrap()
-        .storage;
+        .storage
+        .validate()
+        .unwrap();
 
         assert_eq!(
             remove_abandoned_staging_files(&settings, LEASE)
@@ -258,7 +257,9 @@ mod tests {
             dir.path().display().to_string(),
         )])
         .unwrap()
-        .storage;
+        .storage
+        .validate()
+        .unwrap();
         open(&settings, &[]).await.unwrap();
         assert!(
             abandoned.exists(),

@@ -10,6 +10,8 @@ pub mod manifest;
 mod options;
 mod publication;
 mod s3;
+mod settings;
+mod settings_section;
 mod validate;
 pub mod verify;
 mod writer;
@@ -25,22 +27,23 @@ use object_store::path::Path;
 use object_store::{Attribute, GetOptions, ObjectStore, ObjectStoreExt, PutPayload};
 use sha2::{Digest, Sha256};
 
-use crate::config::{ConfigError, StorageSettings};
 use backend::Finisher;
 pub use backend::{STAGING_FILE_LEASES, remove_abandoned_staging_files};
 pub use layout::RecordingLayout;
 pub use manifest::{Manifest, ObjectDigest};
 pub use options::SHA256_METADATA;
 pub use publication::Publication;
-pub use validate::validate;
+pub use settings::{
+    AzureSettings, InvalidSetting, LocalSettings, S3Encryption, S3Settings, StorageBackend,
+    StorageSettings,
+};
+pub use settings_section::StorageSection;
 pub use writer::ObjectWriter;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     #[error("storage error: {0}")]
     Store(#[from] object_store::Error),
-    #[error("storage configuration: {0}")]
-    Config(#[from] ConfigError),
     #[error("storage I/O: {0}")]
     Io(#[from] std::io::Error),
     /// A request object_store has no method for (setting metadata) failed.

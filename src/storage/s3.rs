@@ -12,6 +12,7 @@ use object_store::signer::Signer;
 use super::backend::{Finisher, OpenedStore};
 use super::client::{self, client_config, http_client, is_plain_http, retry_config};
 use super::options::{SHA256_METADATA, WriteOptions};
+use super::settings::{S3Encryption, S3Settings};
 use super::{StorageError, StorageSettings};
 
 /// CopyObject, which rewrites metadata in place, takes objects up to 5 GiB.
@@ -23,43 +24,44 @@ const ARCHIVAL_CLASSES: &[&str] = &["GLACIER", "DEEP_ARCHIVE"];
 /// Builds the S3 client; `extra` are object_store config pairs applied last (tests).
 pub(super) fn open(
     settings: &StorageSettings,
+    s3: &S3Settings,
     extra: &[(&str, &str)],
 ) -> Result<OpenedStore, StorageError> {
     let mut builder = AmazonS3Builder::from_env()
-        .with_bucket_name(&settings.bucket)
+        .with_bucket_name(&s3.bucket)
         // S3 then verifies every part and every single put against a sha256 we send.
         .with_checksum_algorithm(Checksum::SHA256)
         .with_retry(retry_config());
     for (key, value) in client_config(settings.request_timeout_secs) {
         builder = builder.with_config(AmazonS3ConfigKey::Client(key), value);
     }
-    if !settings.region.is_empty() {
-        builder = builder.with_region(&settings.region);
+    if let Some(region) = &s3.region {
+        builder = builder.with_region(region);
     }
-    if !settings.endpoint.is_empty() {
-        builder = builder.with_endpoint(&settings.endpoint);
-        if is_plain_http(&settings.endpoint) {
+    if let Some(endpoint) = &s3.endpoint {
+        builder = builder.with_endpoint(endpoint);
+        if is_plain_http(endpoint) {
             builder = builder.with_allow_http(true);
         }
     }
     let mut sse_headers = Vec::new();
-    match settings.server_side_encryption.as_str() {
-        "sse-s3" => {
+    match &s3.encryption {
+        S3Encryption::SseS3 => {
             // S3EncryptionConfigKey is not exported by object_store 0.14; its string name is.
             builder = builder.with_config("aws_server_side_encryption".parse()?, "AES256");
             sse_headers.push(("x-amz-server-side-encryption", "AES256".to_owned()));
         }
-        "sse-kms" => {
-            builder = builder.with_sse_kms_encryption(settings.sse_kms_key_id.clone());
+        S3Encryption::SseKms { key_id } => {
+            builder = builder.with_sse_kms_encryption(key_id.clone().unwrap_or_default());
             sse_headers.push(("x-amz-server-side-encryption", "aws:kms".to_owned()));
-            if !settings.sse_kms_key_id.is_empty() {
+            if let Some(key_id) = key_id {
                 sse_headers.push((
                     "x-amz-server-side-encryption-aws-kms-key-id",
-                    settings.sse_kms_key_id.clone(),
+                    key_id.clone(),
                 ));
             }
         }
-        _ => {}
+        S3Encryption::BucketDefault => {}
     }
     for (key, value) in extra {
         let key: AmazonS3ConfigKey = key.parse()?;
@@ -74,8 +76,7 @@ pub(super) fn open(
         .get_config_value(&AmazonS3ConfigKey::Endpoint)
         .unwrap_or_default();
     let store = Arc::new(builder.build()?);
-    let storage_class =
-        (!settings.storage_class.is_empty()).then(|| settings.storage_class.clone());
+    let storage_class = s3.storage_class.clone();
     let class_after_metadata = storage_class
         .as_deref()
         .is_some_and(|class| ARCHIVAL_CLASSES.contains(&class));
@@ -87,7 +88,7 @@ pub(super) fn open(
     Ok(OpenedStore {
         store: store.clone() as Arc<dyn ObjectStore>,
         part_size: settings.part_size_bytes,
-        description: format!("s3://{} ({where_})", settings.bucket),
+        description: format!("s3://{} ({where_})", s3.bucket),
         options: WriteOptions {
             metadata: true,
             storage_class: storage_class.clone(),
@@ -95,7 +96,7 @@ pub(super) fn open(
         },
         finisher: Finisher::S3(S3Finisher {
             store,
-            bucket: settings.bucket.clone(),
+            bucket: s3.bucket.clone(),
             region,
             storage_class,
             sse_headers,

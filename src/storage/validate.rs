@@ -2,7 +2,11 @@
 //! names the key at fault, and a setting that does not apply to the chosen backend is refused
 //! rather than silently ignored.
 
-use crate::config::{ConfigError, StorageSettings, invalid_key};
+use super::settings::{
+    AzureSettings, InvalidSetting, LocalSettings, S3Encryption, S3Settings, StorageBackend,
+    StorageSettings,
+};
+use super::settings_section::StorageSection;
 
 /// S3 rejects parts below 5 MiB (except the last), so smaller parts cannot work anywhere.
 pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
@@ -26,148 +30,177 @@ pub const S3_STORAGE_CLASSES: &[&str] = &[
 /// The Azure Blob access tiers, spelled as the service expects.
 pub const AZURE_ACCESS_TIERS: &[&str] = &["Hot", "Cool", "Cold", "Archive"];
 
-/// Checks the storage section; the backends rely on it having passed.
-pub fn validate(settings: &StorageSettings) -> Result<(), ConfigError> {
-    if settings.part_size_bytes < MIN_PART_SIZE || settings.part_size_bytes > MAX_PART_SIZE {
-        return Err(invalid_key(
+/// Checks the storage section and keeps the keys of its backend; the backends rely on it.
+pub fn validate(section: &StorageSection) -> Result<StorageSettings, InvalidSetting> {
+    if section.part_size_bytes < MIN_PART_SIZE || section.part_size_bytes > MAX_PART_SIZE {
+        return Err(InvalidSetting::new(
             "storage.part_size_bytes",
             "must be between 5 MiB (5242880) and 5 GiB (the S3 part size limits)",
         ));
     }
-    if settings.upload_concurrency == 0 {
-        return Err(invalid_key(
+    if section.upload_concurrency == 0 {
+        return Err(InvalidSetting::new(
             "storage.upload_concurrency",
             "must be at least 1",
         ));
     }
-    if !(1..=3600).contains(&settings.request_timeout_secs) {
-        return Err(invalid_key(
+    if !(1..=3600).contains(&section.request_timeout_secs) {
+        return Err(InvalidSetting::new(
             "storage.request_timeout_secs",
             "must be between 1 and 3600 seconds",
         ));
     }
-    match settings.kind.as_str() {
-        "local" => validate_local(settings),
-        "s3" => validate_s3(settings),
-        "azure" => validate_azure(settings),
-        other => Err(invalid_key(
-            "storage.kind",
-            format!("`{other}` is not supported; use local, s3 or azure"),
-        )),
-    }
+    let backend = match section.kind.as_str() {
+        "local" => validate_local(section)?,
+        "s3" => validate_s3(section)?,
+        "azure" => validate_azure(section)?,
+        other => {
+            return Err(InvalidSetting::new(
+                "storage.kind",
+                format!("`{other}` is not supported; use local, s3 or azure"),
+            ));
+        }
+    };
+    Ok(StorageSettings {
+        prefix: section.prefix.clone(),
+        part_size_bytes: section.part_size_bytes,
+        upload_concurrency: section.upload_concurrency,
+        request_timeout_secs: section.request_timeout_secs,
+        backend,
+    })
 }
 
-fn validate_local(settings: &StorageSettings) -> Result<(), ConfigError> {
-    if settings.path.as_os_str().is_empty() {
-        return Err(invalid_key(
+fn validate_local(section: &StorageSection) -> Result<StorageBackend, InvalidSetting> {
+    if section.path.as_os_str().is_empty() {
+        return Err(InvalidSetting::new(
             "storage.path",
             "is required when storage.kind = local",
         ));
     }
-    not_for("local", "storage.bucket", &settings.bucket)?;
-    not_for("local", "storage.container", &settings.container)?;
-    not_for("local", "storage.endpoint", &settings.endpoint)?;
-    not_for("local", "storage.region", &settings.region)?;
-    not_for("local", "storage.storage_class", &settings.storage_class)?;
+    not_for("local", "storage.bucket", &section.bucket)?;
+    not_for("local", "storage.container", &section.container)?;
+    not_for("local", "storage.endpoint", &section.endpoint)?;
+    not_for("local", "storage.region", &section.region)?;
+    not_for("local", "storage.storage_class", &section.storage_class)?;
     not_for(
         "local",
         "storage.server_side_encryption",
-        &settings.server_side_encryption,
+        &section.server_side_encryption,
     )?;
-    not_for("local", "storage.sse_kms_key_id", &settings.sse_kms_key_id)?;
-    not_for("local", "storage.access_tier", &settings.access_tier)
+    not_for("local", "storage.sse_kms_key_id", &section.sse_kms_key_id)?;
+    not_for("local", "storage.access_tier", &section.access_tier)?;
+    Ok(StorageBackend::Local(LocalSettings {
+        path: section.path.clone(),
+    }))
 }
 
-fn validate_s3(settings: &StorageSettings) -> Result<(), ConfigError> {
-    if settings.bucket.trim().is_empty() {
-        return Err(invalid_key(
+fn validate_s3(section: &StorageSection) -> Result<StorageBackend, InvalidSetting> {
+    if section.bucket.trim().is_empty() {
+        return Err(InvalidSetting::new(
             "storage.bucket",
             "is required when storage.kind = s3",
         ));
     }
-    if !is_s3_bucket_name(&settings.bucket) {
-        return Err(invalid_key(
+    if !is_s3_bucket_name(&section.bucket) {
+        return Err(InvalidSetting::new(
             "storage.bucket",
             format!(
                 "`{}` is not an S3 bucket name (3-63 characters: lowercase letters, digits, `.` and `-`)",
-                settings.bucket
+                section.bucket
             ),
         ));
     }
-    check_endpoint(&settings.endpoint)?;
-    not_for("s3", "storage.container", &settings.container)?;
-    not_for("s3", "storage.access_tier", &settings.access_tier)?;
-    if !settings.storage_class.is_empty()
-        && !S3_STORAGE_CLASSES.contains(&settings.storage_class.as_str())
+    check_endpoint(&section.endpoint)?;
+    not_for("s3", "storage.container", &section.container)?;
+    not_for("s3", "storage.access_tier", &section.access_tier)?;
+    if !section.storage_class.is_empty()
+        && !S3_STORAGE_CLASSES.contains(&section.storage_class.as_str())
     {
-        return Err(invalid_key(
+        return Err(InvalidSetting::new(
             "storage.storage_class",
             format!(
                 "`{}` is not an S3 storage class; use one of {}",
-                settings.storage_class,
+                section.storage_class,
                 S3_STORAGE_CLASSES.join(", ")
             ),
         ));
     }
-    match settings.server_side_encryption.as_str() {
-        "" | "sse-s3" => not_for_sse(settings),
-        "sse-kms" => Ok(()),
-        other => Err(invalid_key(
-            "storage.server_side_encryption",
-            format!("`{other}` is not supported; use sse-s3, sse-kms or leave it empty"),
-        )),
-    }
+    let encryption = match section.server_side_encryption.as_str() {
+        "" => not_for_sse(section).map(|()| S3Encryption::BucketDefault)?,
+        "sse-s3" => not_for_sse(section).map(|()| S3Encryption::SseS3)?,
+        "sse-kms" => S3Encryption::SseKms {
+            key_id: given(&section.sse_kms_key_id),
+        },
+        other => {
+            return Err(InvalidSetting::new(
+                "storage.server_side_encryption",
+                format!("`{other}` is not supported; use sse-s3, sse-kms or leave it empty"),
+            ));
+        }
+    };
+    Ok(StorageBackend::S3(S3Settings {
+        bucket: section.bucket.clone(),
+        endpoint: given(&section.endpoint),
+        region: given(&section.region),
+        storage_class: given(&section.storage_class),
+        encryption,
+    }))
 }
 
 /// A KMS key without SSE-KMS would be ignored, which hides a mistake.
-fn not_for_sse(settings: &StorageSettings) -> Result<(), ConfigError> {
-    if settings.sse_kms_key_id.is_empty() {
+fn not_for_sse(section: &StorageSection) -> Result<(), InvalidSetting> {
+    if section.sse_kms_key_id.is_empty() {
         Ok(())
     } else {
-        Err(invalid_key(
+        Err(InvalidSetting::new(
             "storage.sse_kms_key_id",
             "applies only with storage.server_side_encryption = sse-kms",
         ))
     }
 }
 
-fn validate_azure(settings: &StorageSettings) -> Result<(), ConfigError> {
-    if settings.container.trim().is_empty() {
-        return Err(invalid_key(
+fn validate_azure(section: &StorageSection) -> Result<StorageBackend, InvalidSetting> {
+    if section.container.trim().is_empty() {
+        return Err(InvalidSetting::new(
             "storage.container",
             "is required when storage.kind = azure",
         ));
     }
-    if !is_azure_container_name(&settings.container) {
-        return Err(invalid_key(
+    if !is_azure_container_name(&section.container) {
+        return Err(InvalidSetting::new(
             "storage.container",
             format!(
                 "`{}` is not an Azure container name (3-63 characters: lowercase letters, digits and single `-`)",
-                settings.container
+                section.container
             ),
         ));
     }
-    check_endpoint(&settings.endpoint)?;
-    not_for("azure", "storage.bucket", &settings.bucket)?;
-    not_for("azure", "storage.region", &settings.region)?;
-    not_for("azure", "storage.storage_class", &settings.storage_class)?;
+    check_endpoint(&section.endpoint)?;
+    not_for("azure", "storage.bucket", &section.bucket)?;
+    not_for("azure", "storage.region", &section.region)?;
+    not_for("azure", "storage.storage_class", &section.storage_class)?;
     not_for(
         "azure",
         "storage.server_side_encryption",
-        &settings.server_side_encryption,
+        &section.server_side_encryption,
     )?;
-    not_for("azure", "storage.sse_kms_key_id", &settings.sse_kms_key_id)?;
-    if !settings.access_tier.is_empty() && azure_access_tier(&settings.access_tier).is_none() {
-        return Err(invalid_key(
+    not_for("azure", "storage.sse_kms_key_id", &section.sse_kms_key_id)?;
+    let access_tier = azure_access_tier(&section.access_tier);
+    if !section.access_tier.is_empty() && access_tier.is_none() {
+        return Err(InvalidSetting::new(
             "storage.access_tier",
             format!(
                 "`{}` is not an Azure access tier; use one of {}",
-                settings.access_tier,
+                section.access_tier,
                 AZURE_ACCESS_TIERS.join(", ")
             ),
         ));
     }
-    Ok(())
+    Ok(StorageBackend::Azure(AzureSettings {
+        container: section.container.clone(),
+        endpoint: given(&section.endpoint),
+        access_tier,
+    }))
 }
 
 /// The access tier as Azure spells it, accepting any case.
@@ -178,24 +211,29 @@ pub fn azure_access_tier(raw: &str) -> Option<&'static str> {
         .find(|tier| tier.eq_ignore_ascii_case(raw.trim()))
 }
 
-fn not_for(kind: &str, key: &'static str, value: &str) -> Result<(), ConfigError> {
+/// An optional key: empty means not given.
+fn given(value: &str) -> Option<String> {
+    (!value.is_empty()).then(|| value.to_owned())
+}
+
+fn not_for(kind: &str, key: &'static str, value: &str) -> Result<(), InvalidSetting> {
     if value.trim().is_empty() {
         Ok(())
     } else {
-        Err(invalid_key(
+        Err(InvalidSetting::new(
             key,
             format!("does not apply when storage.kind = {kind}; remove it"),
         ))
     }
 }
 
-fn check_endpoint(endpoint: &str) -> Result<(), ConfigError> {
+fn check_endpoint(endpoint: &str) -> Result<(), InvalidSetting> {
     if endpoint.is_empty() {
         return Ok(());
     }
     match url::Url::parse(endpoint) {
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(()),
-        _ => Err(invalid_key(
+        _ => Err(InvalidSetting::new(
             "storage.endpoint",
             format!("`{endpoint}` is not an http:// or https:// URL"),
         )),
@@ -237,7 +275,9 @@ mod tests {
             .map(|(key, value)| (*key, value.to_string()))
             .collect();
         let settings = Settings::defaults_with(&overrides).unwrap();
-        super::validate(&settings.storage).map_err(|err| err.to_string())
+        super::validate(&settings.storage)
+            .map(drop)
+            .map_err(|err| err.to_string())
     }
 
     #[test]

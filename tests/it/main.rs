@@ -4,6 +4,7 @@
 mod support;
 
 mod admin;
+mod architecture;
 mod config_check;
 mod control;
 mod crash;

@@ -8,7 +8,8 @@ use bytes::Bytes;
 use object_store::azure::AzureAuthorizer;
 use object_store::path::Path;
 
-use crate::config::{Settings, StorageSettings};
+use crate::config::Settings;
+use crate::storage::StorageSettings;
 use crate::storage::azure::{EMULATOR_ACCOUNT, EMULATOR_KEY};
 use crate::storage::{Archive, client};
 use crate::test_services::service;
@@ -42,7 +43,11 @@ pub fn unique_name() -> String {
 pub fn storage_settings(overrides: &[(&str, String)]) -> StorageSettings {
     let mut all = vec![("storage.part_size_bytes", PART.to_string())];
     all.extend(overrides.iter().cloned());
-    Settings::defaults_with(&all).unwrap().storage
+    Settings::defaults_with(&all)
+        .unwrap()
+        .storage
+        .validate()
+        .unwrap()
 }
 
 /// Creates a bucket on moto (which needs no signature for it) and returns its name.

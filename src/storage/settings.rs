@@ -1,0 +1,85 @@
+//! The storage settings the backends use: one variant per backend, each holding only the keys
+//! that apply to it. They are built by validating the `[storage]` section
+//! ([`StorageSection::validate`](super::StorageSection::validate)), which the backends rely on.
+
+use std::path::PathBuf;
+
+/// Validated `[storage]` settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageSettings {
+    /// Prefix for every key.
+    pub prefix: String,
+    /// Multipart part size.
+    pub part_size_bytes: usize,
+    /// Parts in flight per object.
+    pub upload_concurrency: usize,
+    /// Seconds one storage request may take before it is abandoned.
+    pub request_timeout_secs: u64,
+    pub backend: StorageBackend,
+}
+
+/// Where the archive lives, with the keys of that backend only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageBackend {
+    /// A folder (`storage.kind = local`).
+    Local(LocalSettings),
+    /// Amazon S3 or an S3-compatible store (`storage.kind = s3`).
+    S3(S3Settings),
+    /// Azure Blob Storage or Azurite (`storage.kind = azure`).
+    Azure(AzureSettings),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalSettings {
+    /// Root folder.
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Settings {
+    pub bucket: String,
+    /// Custom endpoint; None for AWS.
+    pub endpoint: Option<String>,
+    /// None for the environment's or object_store's default.
+    pub region: Option<String>,
+    /// None for the bucket default.
+    pub storage_class: Option<String>,
+    pub encryption: S3Encryption,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AzureSettings {
+    pub container: String,
+    /// Custom endpoint (Azurite); None for the account's default.
+    pub endpoint: Option<String>,
+    /// The access tier as Azure spells it; None for the account default.
+    pub access_tier: Option<&'static str>,
+}
+
+/// S3 server-side encryption (`storage.server_side_encryption`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum S3Encryption {
+    /// The bucket's default.
+    BucketDefault,
+    /// `sse-s3`: keys managed by S3.
+    SseS3,
+    /// `sse-kms`, with the key id when one is given (else the account's default KMS key).
+    SseKms { key_id: Option<String> },
+}
+
+/// A storage setting refused at start-up, naming its key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration key `{key}`: {reason}")]
+pub struct InvalidSetting {
+    pub key: &'static str,
+    pub reason: String,
+}
+
+impl InvalidSetting {
+    pub(crate) fn new(key: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            key,
+            reason: reason.into(),
+        }
+    }
+}

@@ -1,0 +1,48 @@
+//! The `[storage]` section as users write it: one flat table whose keys apply to one backend
+//! or another. It is what the configuration loads and renders; the backends take the
+//! [`StorageSettings`] it validates into.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::settings::{InvalidSetting, StorageSettings};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct StorageSection {
+    /// `local`, `s3` or `azure`.
+    pub kind: String,
+    /// Root folder for `local`.
+    pub path: PathBuf,
+    /// S3 bucket.
+    pub bucket: String,
+    /// Azure container.
+    pub container: String,
+    /// Custom endpoint (S3-compatible store, Azurite).
+    pub endpoint: String,
+    /// S3 region.
+    pub region: String,
+    /// Prefix for every key.
+    pub prefix: String,
+    /// Multipart part size.
+    pub part_size_bytes: usize,
+    /// Parts in flight per object.
+    pub upload_concurrency: usize,
+    /// S3 storage class.
+    pub storage_class: String,
+    /// S3 server-side encryption: "", "sse-s3", "sse-kms".
+    pub server_side_encryption: String,
+    /// KMS key for sse-kms.
+    pub sse_kms_key_id: String,
+    /// Azure access tier: "", Hot, Cool, Cold or Archive.
+    pub access_tier: String,
+    /// Seconds one storage request (e.g. one part upload) may take before it is abandoned.
+    pub request_timeout_secs: u64,
+}
+
+impl StorageSection {
+    /// Checks the section without touching the network and keeps, per backend, only its keys.
+    pub fn validate(&self) -> Result<StorageSettings, InvalidSetting> {
+        super::validate::validate(self)
+    }
+}

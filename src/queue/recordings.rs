@@ -5,7 +5,6 @@ use sqlx::Row;
 
 use super::{Db, Job, QueueError, Tx};
 use crate::recording::{Announcement, millis, recording_identity};
-use crate::storage::layout::media_extension;
 
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
 pub struct Recording {
@@ -217,7 +216,7 @@ async fn insert(
     .bind(&work.content_type)
     .bind(&work.channel_type)
     .bind(&work.format_type)
-    .bind(media_extension(work.format_type.as_deref()))
+    .bind(&work.media_extension)
     .bind(millis(work.deadline))
     .bind(now)
     .fetch_optional(&mut **tx)

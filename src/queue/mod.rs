@@ -7,7 +7,7 @@ pub mod jobs;
 pub mod recordings;
 
 pub use db::{Backend, Db, Tx};
-pub use jobs::{Job, JobState};
+pub use jobs::{Job, JobState, UnknownJobState};
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {

@@ -191,11 +191,11 @@ async fn commit(intake: &Intake, batch: Vec<Pending>, stats: &CommitStats) {
     };
     // A lone delivery needs no savepoint: its failure rolls back the whole transaction.
     let isolate = batch.len() > 1;
-    let mut outcomes: Vec<Option<Result<Stored, QueueError>>> = Vec::with_capacity(batch.len());
+    let mut outcomes: Vec<DeliveryWrite> = Vec::with_capacity(batch.len());
     let mut broken = None;
     for pending in &batch {
         match write_isolated(intake, &mut tx, &pending.planned, now, isolate).await {
-            Ok(outcome) => outcomes.push(Some(outcome)),
+            Ok(outcome) => outcomes.push(outcome),
             Err(err) => {
                 broken = Some(err);
                 break;
@@ -204,7 +204,7 @@ async fn commit(intake: &Intake, batch: Vec<Pending>, stats: &CommitStats) {
     }
     let committed = match broken {
         Some(err) => Err(Arc::new(err)),
-        None if !isolate && matches!(outcomes.first(), Some(Some(Err(_)))) => Ok(()),
+        None if !isolate && matches!(outcomes.first(), Some(DeliveryWrite::Undone(_))) => Ok(()),
         None => tx.commit().await.map_err(|err| Arc::new(err.into())),
     };
     let mut stored = 0;
@@ -214,10 +214,10 @@ async fn commit(intake: &Intake, batch: Vec<Pending>, stats: &CommitStats) {
         .unzip();
     let mut outcomes = outcomes.into_iter();
     for reply in pendings {
-        let answer = match (outcomes.next().flatten(), &committed) {
+        let answer = match (outcomes.next(), &committed) {
             // Its own error stands whatever became of the transaction.
-            (Some(Err(own)), _) => Err(StoreError::Queue(own)),
-            (Some(Ok(done)), Ok(())) => {
+            (Some(DeliveryWrite::Undone(own)), _) => Err(StoreError::Queue(own)),
+            (Some(DeliveryWrite::Written(done)), Ok(())) => {
                 stored += 1;
                 Ok(done)
             }
@@ -234,29 +234,47 @@ async fn commit(intake: &Intake, batch: Vec<Pending>, stats: &CommitStats) {
     tokio::task::spawn_blocking(move || drop(planned));
 }
 
-/// Writes one delivery. `Ok(Err(_))`: this delivery failed and its writes were undone;
-/// `Err(_)`: undoing them failed too, so the transaction cannot go on.
+/// What writing one delivery of a batch did, when the transaction can go on.
+enum DeliveryWrite {
+    /// Its events are written, to be kept if the transaction commits.
+    Written(Stored),
+    /// It failed with this error and its writes were undone (a lone delivery's failure
+    /// undoes the whole transaction).
+    Undone(QueueError),
+}
+
+impl From<Result<Stored, QueueError>> for DeliveryWrite {
+    fn from(written: Result<Stored, QueueError>) -> Self {
+        match written {
+            Ok(stored) => DeliveryWrite::Written(stored),
+            Err(err) => DeliveryWrite::Undone(err),
+        }
+    }
+}
+
+/// Writes one delivery; `Err(_)` when undoing a failed delivery failed too, so the
+/// transaction cannot go on.
 async fn write_isolated(
     intake: &Intake,
     tx: &mut Tx,
     planned: &[Planned],
     now: i64,
     isolate: bool,
-) -> Result<Result<Stored, QueueError>, QueueError> {
+) -> Result<DeliveryWrite, QueueError> {
     if !isolate {
-        return Ok(intake.write_delivery(tx, planned, now).await);
+        return Ok(intake.write_delivery(tx, planned, now).await.into());
     }
     execute(tx, "SAVEPOINT delivery").await?;
     match intake.write_delivery(tx, planned, now).await {
         Ok(stored) => {
             execute(tx, "RELEASE SAVEPOINT delivery").await?;
-            Ok(Ok(stored))
+            Ok(DeliveryWrite::Written(stored))
         }
         Err(err) => {
             tracing::warn!(error = %err, "one delivery of a shared transaction failed; its writes are undone, the others go on");
             execute(tx, "ROLLBACK TO SAVEPOINT delivery").await?;
             execute(tx, "RELEASE SAVEPOINT delivery").await?;
-            Ok(Err(err))
+            Ok(DeliveryWrite::Undone(err))
         }
     }
 }

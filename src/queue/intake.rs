@@ -147,9 +147,15 @@ pub enum Enqueued {
 /// chunk is never fetched twice.
 pub async fn enqueue(tx: &mut Tx, work: &Announcement, now: i64) -> Result<Enqueued, QueueError> {
     let deadline = millis(work.deadline);
-    let recording = recordings::find_or_create(tx, work, now).await?;
+    let row = recordings::find_or_create(tx, work, now).await?;
+    let recording = row.id();
 
-    for chunk in &work.chunks {
+    // A recording created just now has no jobs, so no index of it can be taken.
+    let known_chunks = match row {
+        recordings::RecordingRow::Known(_) => work.chunks.as_slice(),
+        recordings::RecordingRow::Created(_) => &[],
+    };
+    for chunk in known_chunks {
         let existing: Option<String> =
             sqlx::query_scalar("SELECT document_id FROM jobs WHERE recording_id = $1 AND chunk_index = $2 AND document_id <> $3")
                 .bind(recording)

@@ -102,17 +102,38 @@ pub async fn stale_manifests(db: &Db) -> Result<Vec<i64>, QueueError> {
 /// ever starts in one second.
 const FOLDER_ATTEMPTS: u32 = 1000;
 
+/// A recording row as `find_or_create` left it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordingRow {
+    /// An earlier announcement created it; this one was folded in.
+    Known(i64),
+    /// Created by this announcement: it has no jobs yet.
+    Created(i64),
+}
+
+impl RecordingRow {
+    pub fn id(self) -> i64 {
+        match self {
+            RecordingRow::Known(id) | RecordingRow::Created(id) => id,
+        }
+    }
+}
+
 /// The row of the recording `work` announces: the one with its identity, else a new one in
 /// the first free folder. Runs in the ingest transaction; safe against another replica
 /// inserting a recording of the same call at the same time, because both the identity and
 /// the folder are unique per call: a clash inserts nothing, and the next round sees the
 /// winner's row.
-pub async fn find_or_create(tx: &mut Tx, work: &Announcement, now: i64) -> Result<i64, QueueError> {
+pub async fn find_or_create(
+    tx: &mut Tx,
+    work: &Announcement,
+    now: i64,
+) -> Result<RecordingRow, QueueError> {
     let identity = work.identity();
     for _ in 0..FOLDER_ATTEMPTS {
         if let Some(id) = find(tx, work, &identity).await? {
             update(tx, id, work, now).await?;
-            return Ok(id);
+            return Ok(RecordingRow::Known(id));
         }
         let taken: Vec<String> =
             sqlx::query_scalar("SELECT recording_key FROM recordings WHERE call_id = $1")
@@ -121,7 +142,7 @@ pub async fn find_or_create(tx: &mut Tx, work: &Announcement, now: i64) -> Resul
                 .await?;
         let folder = free_folder(&work.recording_key, &taken);
         if let Some(id) = insert(tx, work, &identity, &folder, now).await? {
-            return Ok(id);
+            return Ok(RecordingRow::Created(id));
         }
     }
     Err(QueueError::Database(sqlx::Error::Protocol(format!(

@@ -1,4 +1,45 @@
 //! One error type for every HTTP answer: a status and a stable `{"code","message"}` body.
+//!
+//! # Error policy
+//!
+//! **Typed per module.** Each module that can fail has its own `thiserror` enum naming what
+//! went wrong there: `QueueError` (database), `StoreError` (a delivery's commit),
+//! `InvalidEvent` and `EnvelopeError`/`BodyError` (ingest), `GuardError` and `AcsError`
+//! (ACS), `StorageError` (the archive), `OpsError` (operator actions), `TransferError` (one
+//! attempt of a job). A caller that could act on a cause gets it as a variant or as the
+//! error's `source`, not as flattened text: `QueueError::is_unavailable` looks at the
+//! sqlx error to tell an overloaded database from a broken statement, and a row the
+//! service cannot read fails with its own type (`UnknownJobState`). Outcomes that are not
+//! failures (a duplicate event, a chunk index already taken, a quarantined event) are
+//! named enums, never errors.
+//!
+//! **What becomes an HTTP status.** Only this type reaches actix: handlers convert with
+//! `From` at the edge, and each conversion decides the status once.
+//! - The request is at fault: 400 (`invalid_json`, `invalid_query`, `not_an_event_array`,
+//!   an operator's bad filter), 401 (no or wrong secret or token), 404, 408 (a body that
+//!   stops arriving), 409 (a job that cannot be replayed), 413 (a body or batch too large).
+//! - The service cannot take it now: 503 with `Retry-After`, so Event Grid retries
+//!   (`QueueError::is_unavailable`, a stopped committer).
+//! - Anything else: 500 `internal`, with a fixed message.
+//!
+//! An invalid *event* is not an HTTP error: the delivery is answered 200 and the event is
+//! quarantined with its reason, so Event Grid does not retry what can never succeed.
+//!
+//! **What is logged.** A 5xx is logged where it is converted: `warn` for unavailable (it
+//! heals), `error` for internal, with the full error. A 4xx is the client's own mistake:
+//! it is answered, not logged as a server error. A failed job attempt is recorded in the job's
+//! `last_error` and its attempt row; a quarantined event in `quarantine`, one log line per
+//! delivery.
+//!
+//! **What a client sees.** `code` is stable and scripts match on it; `message` is for
+//! people. A 4xx message says what was wrong with the request and may quote the client's
+//! own input, cut by [`crate::quote`]. A 5xx message never carries the cause: the cause is
+//! in the server log ("see the server log").
+//!
+//! **Never in an error body:** a secret (the webhook secret, admin tokens, the ACS key) or a
+//! query string (`?code=` carries the webhook secret; signed download URLs carry their
+//! signatures). Errors that quote a URL keep it out of answers: they go to the log,
+//! quarantine or `last_error`, and preview URLs are built without a query.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};

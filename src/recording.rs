@@ -3,8 +3,6 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::acs::{DeleteUrl, DownloadUrl};
-
 /// A recording's files announced by one event.
 #[derive(Debug, Clone)]
 pub struct Announcement {
@@ -23,6 +21,8 @@ pub struct Announcement {
     pub content_type: Option<String>,
     pub channel_type: Option<String>,
     pub format_type: Option<String>,
+    /// The media files' extension, from the format type; a new recording row keeps it.
+    pub media_extension: String,
     /// When ACS deletes the files: recording start + retention.
     pub deadline: DateTime<Utc>,
     pub chunks: Vec<ChunkSpec>,
@@ -44,16 +44,18 @@ impl Announcement {
     }
 }
 
-/// One chunk to fetch. Its URLs passed the guard for their purpose and this documentId.
+/// One chunk to fetch. Its URLs passed the guard for their purpose and this documentId
+/// when the event was judged; they are kept as text, like the stored job, and the worker
+/// checks them again before it uses them.
 #[derive(Debug, Clone)]
 pub struct ChunkSpec {
     pub document_id: String,
     pub index: u32,
     pub end_reason: Option<String>,
-    pub content: DownloadUrl,
-    pub metadata: DownloadUrl,
+    pub content_url: String,
+    pub metadata_url: String,
     /// A GA chunk's `deleteLocation`; preview chunks have none.
-    pub delete: Option<DeleteUrl>,
+    pub delete_url: Option<String>,
 }
 
 /// `YYYYMMDDTHHMMSSZ`, the recording key when an event has no recording id.

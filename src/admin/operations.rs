@@ -209,7 +209,7 @@ pub async fn replay_job(db: &Db, id: i64, now: i64) -> Result<JobView, OpsError>
             .ok_or_else(|| job_not_found(id))?;
         return Err(OpsError::NotReplayable {
             id,
-            state: current.job.state,
+            state: current.job.state.to_string(),
         });
     }
     job(db, id, now).await

@@ -138,7 +138,7 @@ impl JobView {
             chunk_index: j.chunk_index,
             document_id: j.document_id.clone(),
             end_reason: j.end_reason.clone(),
-            state: j.state.clone(),
+            state: j.state.to_string(),
             attempts: j.attempts,
             last_error: j.last_error.clone(),
             next_attempt_at: j.next_attempt_at,

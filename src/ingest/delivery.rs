@@ -39,7 +39,7 @@ pub enum StoreError {
     Queue(#[from] QueueError),
     /// The transaction this delivery shared with others failed as a whole.
     #[error("the ingest transaction failed: {0}")]
-    Batch(Arc<QueueError>),
+    Batch(#[source] Arc<QueueError>),
     /// The process is shutting down, or the committer failed while writing this delivery.
     #[error("the ingest committer stopped before this delivery was committed")]
     Stopped,
@@ -210,11 +210,11 @@ impl Intake {
             Action::Ignored => Ok(Written::plain(EventOutcome::Ignored)),
             Action::Invalid(reason) => quarantine(tx, planned, Some(&event.id), reason, now).await,
             Action::Files(work) => match enqueue(tx, work, now).await? {
-                Ok(()) => Ok(Written::plain(EventOutcome::Accepted)),
-                Err(reason) => {
+                Announced::Queued => Ok(Written::plain(EventOutcome::Accepted)),
+                Announced::IndexTaken(taken) => {
                     intake::set_event_outcome(tx, &event.id, EventOutcome::Quarantined, None)
                         .await?;
-                    quarantine(tx, planned, Some(&event.id), &reason, now).await
+                    quarantine(tx, planned, Some(&event.id), &taken.to_string(), now).await
                 }
             },
             Action::StateChange(fields) => {
@@ -235,13 +235,32 @@ pub(super) async fn on_blocking_pool<T: Send + 'static>(
     }
 }
 
-/// Queues an announcement's chunks and links its event to the recording; `Err(reason)` when
-/// a chunk index is already taken by another document (known only to the database).
+/// What became of an announcement once the database had its say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Announced {
+    /// Its chunks are queued and its event is linked to the recording.
+    Queued,
+    /// Known only to the database: the event is quarantined with this reason.
+    IndexTaken(IndexTaken),
+}
+
+/// A chunk index already held by another document of the same recording.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "chunk index {index} is already taken by document {} of the same recording",
+    crate::quote::quote(.existing_document)
+)]
+pub(super) struct IndexTaken {
+    index: u32,
+    existing_document: String,
+}
+
+/// Queues an announcement's chunks and links its event to the recording.
 pub(super) async fn enqueue(
     tx: &mut Tx,
     work: &Announcement,
     now: i64,
-) -> Result<Result<(), String>, QueueError> {
+) -> Result<Announced, QueueError> {
     match intake::enqueue(tx, work, now).await? {
         Enqueued::Queued {
             recording,
@@ -250,15 +269,15 @@ pub(super) async fn enqueue(
             intake::set_event_outcome(tx, &work.event_id, EventOutcome::Accepted, Some(recording))
                 .await?;
             tracing::debug!(event_id = %work.event_id, call_id = %work.call_id, recording, chunks = work.chunks.len(), new_jobs, "recording files queued");
-            Ok(Ok(()))
+            Ok(Announced::Queued)
         }
         Enqueued::IndexConflict {
             index,
             existing_document,
-        } => Ok(Err(format!(
-            "chunk index {index} is already taken by document {} of the same recording",
-            crate::quote::quote(&existing_document)
-        ))),
+        } => Ok(Announced::IndexTaken(IndexTaken {
+            index,
+            existing_document,
+        })),
     }
 }
 

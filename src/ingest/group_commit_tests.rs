@@ -341,3 +341,55 @@ async fn a_lone_delivery_is_not_held_waiting_for_company(store: Store) {
     );
     fixture.remove().await;
 }
+
+on_every_store!(only_a_batch_with_a_failing_delivery_is_written_again_with_savepoints);
+async fn only_a_batch_with_a_failing_delivery_is_written_again_with_savepoints(store: Store) {
+    let fixture = Fixture::new(store).await;
+    let poison = match store {
+        Store::Sqlite => {
+            "CREATE TRIGGER poison BEFORE INSERT ON events WHEN NEW.id = 'poison' \
+             BEGIN SELECT RAISE(ABORT, 'forced failure'); END"
+        }
+        Store::Postgres => "ALTER TABLE events ADD CONSTRAINT poison CHECK (id <> 'poison')",
+    };
+    sqlx::query(poison)
+        .execute(fixture.observer.pool())
+        .await
+        .unwrap();
+
+    // A clean batch commits from its first pass.
+    let blocker = fixture.block_writes().await;
+    let plug = fixture.plug().await;
+    let clean: Vec<_> = ["clean-1", "clean-2", "clean-3"]
+        .iter()
+        .map(|id| fixture.deliver(&[id]))
+        .collect();
+    wait_until(|| fixture.queued() == 3).await;
+    drop(blocker);
+    assert!(plug.await.unwrap().0.is_ok());
+    for delivery in clean {
+        let (answer, seen) = delivery.await.unwrap();
+        assert_eq!(answer.unwrap().accepted, 1);
+        assert_eq!(seen, [true]);
+    }
+    assert_eq!(fixture.stats().fallbacks(), 0);
+
+    // A batch with a failing delivery is undone and written again, a savepoint each.
+    let blocker = fixture.block_writes().await;
+    let plug = fixture.plug().await;
+    let first = fixture.deliver(&["mate-1"]);
+    let failing = fixture.deliver(&["poison"]);
+    let last = fixture.deliver(&["mate-2"]);
+    wait_until(|| fixture.queued() == 3).await;
+    drop(blocker);
+    assert!(plug.await.unwrap().0.is_ok());
+    let (answer, _) = failing.await.unwrap();
+    assert!(matches!(answer, Err(StoreError::Queue(_))), "{answer:?}");
+    for delivery in [first, last] {
+        let (answer, seen) = delivery.await.unwrap();
+        assert_eq!(answer.unwrap().accepted, 1);
+        assert_eq!(seen, [true]);
+    }
+    assert_eq!(fixture.stats().fallbacks(), 1);
+    fixture.remove().await;
+}

@@ -324,15 +324,25 @@ fn check_accepted(intake: &Intake, work: &Announcement) -> Result<(), TestCaseEr
     for chunk in &work.chunks {
         prop_assert!(indices.insert(chunk.index), "index {} twice", chunk.index);
         let document = &chunk.document_id;
-        let content = guard.stored_download(chunk.content.as_str(), Fetch::Media, document);
-        prop_assert!(content.is_ok(), "{}: {:?}", chunk.content, content.err());
-        let metadata = guard.stored_download(chunk.metadata.as_str(), Fetch::Metadata, document);
-        prop_assert!(metadata.is_ok(), "{}: {:?}", chunk.metadata, metadata.err());
-        if let Some(delete) = &chunk.delete {
-            let checked = guard.stored_delete(delete.as_str(), document);
+        let content = guard.stored_download(&chunk.content_url, Fetch::Media, document);
+        prop_assert!(
+            content.is_ok(),
+            "{}: {:?}",
+            chunk.content_url,
+            content.err()
+        );
+        let metadata = guard.stored_download(&chunk.metadata_url, Fetch::Metadata, document);
+        prop_assert!(
+            metadata.is_ok(),
+            "{}: {:?}",
+            chunk.metadata_url,
+            metadata.err()
+        );
+        if let Some(delete) = &chunk.delete_url {
+            let checked = guard.stored_delete(delete, document);
             prop_assert!(checked.is_ok(), "{}: {:?}", delete, checked.err());
         }
-        for url in [chunk.content.as_str(), chunk.metadata.as_str()] {
+        for url in [chunk.content_url.as_str(), chunk.metadata_url.as_str()] {
             let host = url::Url::parse(url)
                 .unwrap()
                 .host_str()

@@ -9,6 +9,7 @@ use super::envelope::Envelope;
 use crate::acs::UrlGuard;
 use crate::quote::quote;
 use crate::recording::{Announcement, ChunkSpec, start_time_key};
+use crate::storage::layout::media_extension;
 
 /// Most chunks one event may announce. A 4-hour chunk limit makes real recordings a handful
 /// of chunks; a thousand is more than any call and bounds the work one event causes.
@@ -162,6 +163,7 @@ pub fn announcement(
         .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
         .map(|t| t.to_utc());
     let deadline = parsed_start.or(event_time).unwrap_or(now) + retention;
+    let format_type = text(data, "recordingFormatType");
 
     Ok(Announcement {
         event_id: event.id.clone(),
@@ -174,7 +176,8 @@ pub fn announcement(
         session_end_reason: text(data, "sessionEndReason"),
         content_type: text(data, "recordingContentType"),
         channel_type: text(data, "recordingChannelType"),
-        format_type: text(data, "recordingFormatType"),
+        media_extension: media_extension(format_type.as_deref()).to_owned(),
+        format_type,
         deadline,
         chunks,
     })
@@ -237,15 +240,16 @@ fn chunk(raw: &Value, guard: &UrlGuard, acs_endpoint: &url::Url) -> Result<Chunk
         document_id,
         index,
         end_reason,
-        content,
-        metadata,
-        delete,
+        content_url: content.as_str().to_owned(),
+        metadata_url: metadata.as_str().to_owned(),
+        delete_url: delete.map(|url| url.as_str().to_owned()),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::acs::Fetch;
     use crate::ingest::envelope::parse_body;
 
     fn endpoint() -> url::Url {
@@ -401,10 +405,10 @@ mod tests {
     fn preview_sample_downloads_from_the_endpoint() {
         let work = parse(&sample("recording-file-status-updated.preview.json")).unwrap();
         assert_eq!(
-            work.chunks[0].content.as_str(),
+            work.chunks[0].content_url,
             "https://contoso-acs.communication.azure.com/recording/download/0-wus-d3-5f6e7d8c9b0a1f2e3d4c5b6a79880011"
         );
-        assert!(work.chunks[0].metadata.as_str().ends_with("/metadata"));
+        assert!(work.chunks[0].metadata_url.ends_with("/metadata"));
     }
 
     #[test]
@@ -496,13 +500,19 @@ mod tests {
     #[test]
     fn the_samples_delete_locations_are_kept_for_their_chunks() {
         let work = parse(&sample("recording-file-status-updated.ga.json")).unwrap();
+        let document = |chunk: &ChunkSpec| chunk.document_id.clone();
         for chunk in &work.chunks {
-            let delete = chunk.delete.as_ref().unwrap();
+            let delete = guard()
+                .stored_delete(chunk.delete_url.as_deref().unwrap(), &document(chunk))
+                .unwrap();
             assert_eq!(delete.document_id(), chunk.document_id);
-            assert_eq!(chunk.content.document_id(), chunk.document_id);
+            let content = guard()
+                .stored_download(&chunk.content_url, Fetch::Media, &document(chunk))
+                .unwrap();
+            assert_eq!(content.document_id(), chunk.document_id);
         }
         let preview = parse(&sample("recording-file-status-updated.preview.json")).unwrap();
-        assert!(preview.chunks[0].delete.is_none());
+        assert!(preview.chunks[0].delete_url.is_none());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Replaying a quarantined event after a configuration fix: validated again (before any
 //! write, like a delivery), queued when it now passes, and the entry marked replayed.
 
-use super::delivery::{Intake, enqueue};
+use super::delivery::{Announced, Intake, enqueue};
 use super::envelope::{self, parse_body};
 use super::plan::{self, Action};
 use crate::queue::intake::{self, EventOutcome};
@@ -63,16 +63,20 @@ impl Intake {
                     now,
                 )
                 .await?;
-                enqueue(&mut tx, work, now).await?
+                match enqueue(&mut tx, work, now).await? {
+                    Announced::Queued => Replay::Accepted,
+                    Announced::IndexTaken(taken) => Replay::StillInvalid(taken.to_string()),
+                }
             }
-            Action::Invalid(reason) => Err(reason.clone()),
+            Action::Invalid(reason) => Replay::StillInvalid(reason.clone()),
             Action::Ignored | Action::StateChange(_) => {
-                Err("the stored payload is not a recording event".into())
+                Replay::StillInvalid("the stored payload is not a recording event".into())
             }
         };
-        let (replayed_at, label) = match &outcome {
-            Ok(()) => (Some(now), "accepted".to_owned()),
-            Err(reason) => (None, format!("still invalid: {reason}")),
+        let replayed_at = (outcome == Replay::Accepted).then_some(now);
+        let label = match &outcome {
+            Replay::StillInvalid(reason) => format!("still invalid: {reason}"),
+            _ => "accepted".to_owned(),
         };
         sqlx::query("UPDATE quarantine SET replayed_at = $1, replay_outcome = $2 WHERE id = $3")
             .bind(replayed_at)
@@ -81,12 +85,9 @@ impl Intake {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(match outcome {
-            Ok(()) => {
-                self.wake.notify_one();
-                Replay::Accepted
-            }
-            Err(reason) => Replay::StillInvalid(reason),
-        })
+        if outcome == Replay::Accepted {
+            self.wake.notify_one();
+        }
+        Ok(outcome)
     }
 }

@@ -49,6 +49,12 @@ impl Tx {
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         self.transaction.commit().await
     }
+
+    /// Undoes the transaction now, before the writer turn is let go (dropping it would
+    /// leave the rollback for the connection's next use).
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.transaction.rollback().await
+    }
 }
 
 impl Deref for Tx {

@@ -147,9 +147,15 @@ pub enum Enqueued {
 /// chunk is never fetched twice.
 pub async fn enqueue(tx: &mut Tx, work: &Announcement, now: i64) -> Result<Enqueued, QueueError> {
     let deadline = millis(work.deadline);
-    let recording = recordings::find_or_create(tx, work, now).await?;
+    let row = recordings::find_or_create(tx, work, now).await?;
+    let recording = row.id();
 
-    for chunk in &work.chunks {
+    // A recording created just now has no jobs, so no index of it can be taken.
+    let known_chunks = match row {
+        recordings::RecordingRow::Known(_) => work.chunks.as_slice(),
+        recordings::RecordingRow::Created(_) => &[],
+    };
+    for chunk in known_chunks {
         let existing: Option<String> =
             sqlx::query_scalar("SELECT document_id FROM jobs WHERE recording_id = $1 AND chunk_index = $2 AND document_id <> $3")
                 .bind(recording)
@@ -177,9 +183,9 @@ pub async fn enqueue(tx: &mut Tx, work: &Announcement, now: i64) -> Result<Enque
         .bind(i64::from(chunk.index))
         .bind(&chunk.document_id)
         .bind(&chunk.end_reason)
-        .bind(chunk.content.as_str())
-        .bind(chunk.metadata.as_str())
-        .bind(chunk.delete.as_ref().map(|url| url.as_str()))
+        .bind(&chunk.content_url)
+        .bind(&chunk.metadata_url)
+        .bind(&chunk.delete_url)
         .bind(now)
         .bind(deadline)
         .execute(&mut **tx)

@@ -44,6 +44,42 @@ impl std::str::FromStr for JobState {
     }
 }
 
+/// A stored job state this build does not know: the row is refused rather than guessed at.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown job state `{}`", crate::quote::quote(.0))]
+pub struct UnknownJobState(pub String);
+
+impl TryFrom<String> for JobState {
+    type Error = UnknownJobState;
+    fn try_from(stored: String) -> Result<Self, Self::Error> {
+        stored.parse().map_err(|_| UnknownJobState(stored))
+    }
+}
+
+/// Stored as its text.
+impl<DB: sqlx::Database> sqlx::Type<DB> for JobState
+where
+    String: sqlx::Type<DB>,
+{
+    fn type_info() -> DB::TypeInfo {
+        <String as sqlx::Type<DB>>::type_info()
+    }
+    fn compatible(ty: &DB::TypeInfo) -> bool {
+        <String as sqlx::Type<DB>>::compatible(ty)
+    }
+}
+
+/// An unknown value fails the read with [`UnknownJobState`] as the column error's source.
+impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for JobState
+where
+    String: sqlx::Decode<'r, DB>,
+{
+    fn decode(value: DB::ValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        let stored = <String as sqlx::Decode<'r, DB>>::decode(value)?;
+        Ok(JobState::try_from(stored)?)
+    }
+}
+
 impl std::fmt::Display for JobState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -61,7 +97,8 @@ pub struct Job {
     pub content_url: String,
     pub metadata_url: String,
     pub delete_url: Option<String>,
-    pub state: String,
+    /// An unknown stored state fails the read with [`UnknownJobState`].
+    pub state: JobState,
     pub attempts: i64,
     pub next_attempt_at: i64,
     pub lease_owner: Option<String>,
@@ -83,7 +120,7 @@ pub struct Job {
 
 impl Job {
     pub fn state(&self) -> JobState {
-        self.state.parse().unwrap_or(JobState::Pending)
+        self.state
     }
 }
 
@@ -1008,5 +1045,86 @@ mod tests {
             return;
         }
         batched_claimers_racing_never_take_a_job_twice(Backend::Postgres).await;
+    }
+
+    /// Inserts a job of recording 1 in `state`, bypassing the service.
+    const INSERT_IN_STATE: &str =
+        "INSERT INTO jobs (recording_id, chunk_index, document_id, content_url, metadata_url,
+         state, next_attempt_at, deadline_at, created_at, updated_at)
+         VALUES (1, 9, 'doc-by-hand', 'https://x/c', 'https://x/m', $1, 0, 0, 0, 0) RETURNING id";
+
+    async fn an_unknown_state_is_refused_by_the_database(backend: Backend) {
+        let (db, _dir) = database(backend).await;
+        seed(&db, 1, 1, 0).await;
+        let refused = sqlx::query_scalar::<_, i64>(INSERT_IN_STATE)
+            .bind("paused")
+            .fetch_one(db.pool())
+            .await
+            .unwrap_err();
+        let message = refused.to_string().to_ascii_lowercase();
+        assert!(message.contains("check"), "{message}");
+        for state in JobState::ALL {
+            sqlx::query("UPDATE jobs SET state = $1 WHERE recording_id = 1")
+                .bind(state.as_str())
+                .execute(db.pool())
+                .await
+                .unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unknown_state_is_refused_by_the_database_on_sqlite() {
+        an_unknown_state_is_refused_by_the_database(Backend::Sqlite).await;
+    }
+
+    #[tokio::test]
+    async fn an_unknown_state_is_refused_by_the_database_on_postgresql() {
+        if crate::test_services::postgres_server().is_none() {
+            return;
+        }
+        an_unknown_state_is_refused_by_the_database(Backend::Postgres).await;
+    }
+
+    #[tokio::test]
+    async fn a_row_in_an_unknown_state_fails_to_read() {
+        let (db, _dir) = database(Backend::Sqlite).await;
+        seed(&db, 1, 1, 0).await;
+        // A row written before the CHECK existed, or by hand: SQLite can be told to let it in.
+        let mut tx = db.begin_write().await.unwrap();
+        sqlx::query("PRAGMA ignore_check_constraints = ON")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        let id: i64 = sqlx::query_scalar(INSERT_IN_STATE)
+            .bind("paused")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        sqlx::query("PRAGMA ignore_check_constraints = OFF")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+
+        let Err(QueueError::Database(sqlx::Error::ColumnDecode { source, .. })) =
+            get(&db, id).await
+        else {
+            panic!("a job in an unknown state was read");
+        };
+        assert_eq!(
+            source.downcast_ref::<UnknownJobState>(),
+            Some(&UnknownJobState("paused".into()))
+        );
+    }
+
+    #[test]
+    fn every_known_state_reads_back_and_no_other() {
+        for state in JobState::ALL {
+            assert_eq!(JobState::try_from(state.as_str().to_owned()), Ok(state));
+        }
+        assert_eq!(
+            JobState::try_from("Pending".to_owned()),
+            Err(UnknownJobState("Pending".into()))
+        );
     }
 }

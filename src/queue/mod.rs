@@ -7,12 +7,12 @@ pub mod jobs;
 pub mod recordings;
 
 pub use db::{Backend, Db, Tx};
-pub use jobs::{Job, JobState};
+pub use jobs::{Job, JobState, UnknownJobState};
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
     #[error("cannot connect to the database: {0}")]
-    Connect(sqlx::Error),
+    Connect(#[source] sqlx::Error),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]

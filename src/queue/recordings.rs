@@ -1,11 +1,8 @@
 //! Recordings: one row per recording, found by its identity, filed in a folder chosen once;
 //! what the manifest and the operator views are built from.
 
-use sqlx::Row;
-
 use super::{Db, Job, QueueError, Tx};
 use crate::recording::{Announcement, millis, recording_identity};
-use crate::storage::layout::media_extension;
 
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
 pub struct Recording {
@@ -103,32 +100,71 @@ pub async fn stale_manifests(db: &Db) -> Result<Vec<i64>, QueueError> {
 /// ever starts in one second.
 const FOLDER_ATTEMPTS: u32 = 1000;
 
+/// A recording row as `find_or_create` left it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordingRow {
+    /// An earlier announcement created it; this one was folded in.
+    Known(i64),
+    /// Created by this announcement: it has no jobs yet.
+    Created(i64),
+}
+
+impl RecordingRow {
+    pub fn id(self) -> i64 {
+        match self {
+            RecordingRow::Known(id) | RecordingRow::Created(id) => id,
+        }
+    }
+}
+
 /// The row of the recording `work` announces: the one with its identity, else a new one in
 /// the first free folder. Runs in the ingest transaction; safe against another replica
 /// inserting a recording of the same call at the same time, because both the identity and
 /// the folder are unique per call: a clash inserts nothing, and the next round sees the
 /// winner's row.
-pub async fn find_or_create(tx: &mut Tx, work: &Announcement, now: i64) -> Result<i64, QueueError> {
+pub async fn find_or_create(
+    tx: &mut Tx,
+    work: &Announcement,
+    now: i64,
+) -> Result<RecordingRow, QueueError> {
     let identity = work.identity();
     for _ in 0..FOLDER_ATTEMPTS {
-        if let Some(id) = find(tx, work, &identity).await? {
+        // One read of the call's recordings (a call has a handful) answers every question:
+        // which row has this identity, which older row may take it, which folders are taken.
+        let rows: Vec<CallRecording> = sqlx::query_as(
+            "SELECT id, identity, recording_key, recording_id, start_time, content_type, channel_type, format_type
+             FROM recordings WHERE call_id = $1",
+        )
+        .bind(&work.call_id)
+        .fetch_all(&mut **tx)
+        .await?;
+        if let Some(id) = find(tx, work, &identity, &rows).await? {
             update(tx, id, work, now).await?;
-            return Ok(id);
+            return Ok(RecordingRow::Known(id));
         }
-        let taken: Vec<String> =
-            sqlx::query_scalar("SELECT recording_key FROM recordings WHERE call_id = $1")
-                .bind(&work.call_id)
-                .fetch_all(&mut **tx)
-                .await?;
+        let taken: Vec<String> = rows.into_iter().map(|row| row.recording_key).collect();
         let folder = free_folder(&work.recording_key, &taken);
         if let Some(id) = insert(tx, work, &identity, &folder, now).await? {
-            return Ok(id);
+            return Ok(RecordingRow::Created(id));
         }
     }
     Err(QueueError::Database(sqlx::Error::Protocol(format!(
         "no free folder for a recording of call {} after {FOLDER_ATTEMPTS} tries",
         work.call_id
     ))))
+}
+
+/// What `find_or_create` reads of each recording of a call.
+#[derive(Debug, sqlx::FromRow)]
+struct CallRecording {
+    id: i64,
+    identity: Option<String>,
+    recording_key: String,
+    recording_id: Option<String>,
+    start_time: Option<String>,
+    content_type: Option<String>,
+    channel_type: Option<String>,
+    format_type: Option<String>,
 }
 
 /// `base`, else `base-2`, `base-3`…: the first name no recording of the call holds.
@@ -143,52 +179,47 @@ pub fn free_folder(base: &str, taken: &[String]) -> String {
         .expect("some suffix is free")
 }
 
-/// The row with this identity. A row written before identities were kept has none: it is
-/// the recording whose folder is the announced key and whose stored fields give the same
-/// identity, and it takes that identity now.
-async fn find(tx: &mut Tx, work: &Announcement, identity: &str) -> Result<Option<i64>, QueueError> {
-    let known: Option<i64> =
-        sqlx::query_scalar("SELECT id FROM recordings WHERE call_id = $1 AND identity = $2")
-            .bind(&work.call_id)
-            .bind(identity)
-            .fetch_optional(&mut **tx)
-            .await?;
-    if known.is_some() {
-        return Ok(known);
+/// The row with this identity among the call's `rows`. A row written before identities
+/// were kept has none: it is the recording whose folder is the announced key and whose
+/// stored fields give the same identity, and it takes that identity now.
+async fn find(
+    tx: &mut Tx,
+    work: &Announcement,
+    identity: &str,
+    rows: &[CallRecording],
+) -> Result<Option<i64>, QueueError> {
+    if let Some(known) = rows
+        .iter()
+        .find(|row| row.identity.as_deref() == Some(identity))
+    {
+        return Ok(Some(known.id));
     }
-    let earlier = sqlx::query(
-        "SELECT id, recording_id, start_time, content_type, channel_type, format_type FROM recordings
-         WHERE call_id = $1 AND recording_key = $2 AND identity IS NULL",
-    )
-    .bind(&work.call_id)
-    .bind(&work.recording_key)
-    .fetch_optional(&mut **tx)
-    .await?;
+    let earlier = rows
+        .iter()
+        .find(|row| row.recording_key == work.recording_key && row.identity.is_none());
     let Some(row) = earlier else {
         return Ok(None);
     };
-    let text = |column: &str| row.try_get::<Option<String>, _>(column);
     let stored = recording_identity(
-        text("recording_id")?.as_deref(),
-        text("start_time")?.as_deref(),
+        row.recording_id.as_deref(),
+        row.start_time.as_deref(),
         [
-            text("content_type")?.as_deref(),
-            text("channel_type")?.as_deref(),
-            text("format_type")?.as_deref(),
+            row.content_type.as_deref(),
+            row.channel_type.as_deref(),
+            row.format_type.as_deref(),
         ],
     );
     if stored.as_deref() != Some(identity) {
         return Ok(None);
     }
-    let id: i64 = row.try_get("id")?;
     let claimed =
         sqlx::query("UPDATE recordings SET identity = $1 WHERE id = $2 AND identity IS NULL")
             .bind(identity)
-            .bind(id)
+            .bind(row.id)
             .execute(&mut **tx)
             .await?
             .rows_affected();
-    Ok((claimed == 1).then_some(id))
+    Ok((claimed == 1).then_some(row.id))
 }
 
 /// Inserts the recording in `folder`; None when its identity or folder was taken meanwhile.
@@ -217,7 +248,7 @@ async fn insert(
     .bind(&work.content_type)
     .bind(&work.channel_type)
     .bind(&work.format_type)
-    .bind(media_extension(work.format_type.as_deref()))
+    .bind(&work.media_extension)
     .bind(millis(work.deadline))
     .bind(now)
     .fetch_optional(&mut **tx)

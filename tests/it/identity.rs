@@ -305,6 +305,7 @@ fn announced(call: &str, start: &str, [content, channel, format]: [&str; 3]) -> 
         content_type: Some(content.into()),
         channel_type: Some(channel.into()),
         format_type: Some(format.into()),
+        media_extension: callvault::storage::layout::media_extension(Some(format)).into(),
         deadline: Utc::now() + chrono::Duration::hours(24),
         chunks: Vec::new(),
     }

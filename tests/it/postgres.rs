@@ -60,6 +60,7 @@ fn announcement(n: usize) -> Announcement {
         content_type: None,
         channel_type: None,
         format_type: None,
+        media_extension: "mp4".into(),
         deadline: chrono::Utc::now() + chrono::Duration::hours(48)
             - chrono::Duration::minutes(n as i64),
         chunks: (0..2)
@@ -67,13 +68,17 @@ fn announcement(n: usize) -> Announcement {
                 document_id: format!("doc-{n}-{index}"),
                 index,
                 end_reason: None,
-                content: guard
+                content_url: guard
                     .preview(&endpoint, &format!("doc-{n}-{index}"), Fetch::Media)
-                    .unwrap(),
-                metadata: guard
+                    .unwrap()
+                    .as_str()
+                    .to_owned(),
+                metadata_url: guard
                     .preview(&endpoint, &format!("doc-{n}-{index}"), Fetch::Metadata)
-                    .unwrap(),
-                delete: None,
+                    .unwrap()
+                    .as_str()
+                    .to_owned(),
+                delete_url: None,
             })
             .collect(),
     }

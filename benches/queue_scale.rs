@@ -24,8 +24,8 @@ mod store;
 
 use callvault::app::{self, Role};
 use callvault::config::Settings;
-use callvault::emulator::{DocumentSpec, Emulator, EmulatorConfig, MediaSpec, generated_metadata};
 use callvault::queue::{Backend, Db, jobs, now_millis};
+use callvault_emulator::{DocumentSpec, Emulator, EmulatorConfig, MediaSpec, generated_metadata};
 use store::Store;
 
 const CHUNK_BYTES: u64 = 64 * 1024;

@@ -81,13 +81,13 @@ export CALLVAULT_TEST_REQUIRE_SERVICES=1
 log "deployment files"
 bash deploy/check.sh
 
-log "cargo fmt --check"
-cargo fmt --check
-log "cargo clippy --all-targets -- -D warnings"
-cargo clippy --quiet --all-targets -- -D warnings
-log "cargo test"
-cargo test
+log "cargo fmt --all --check"
+cargo fmt --all --check
+log "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --quiet --workspace --all-targets -- -D warnings
+log "cargo test --workspace"
+cargo test --workspace
 log "browser test of the operator page"
-# The binary `cargo test` just built for the integration tests: building it again with
-# `cargo build` would resolve other dependency features and recompile for minutes.
+# The binary `cargo test --workspace` just built for the integration tests: building it again
+# with `cargo build` would resolve other dependency features and recompile for minutes.
 CALLVAULT_BIN="${CARGO_TARGET_DIR:-$root/target}/debug/callvault" scripts/browser-test.sh

@@ -9,8 +9,6 @@ pub mod acs;
 pub mod admin;
 pub mod app;
 pub mod config;
-pub mod demo;
-pub mod emulator;
 pub mod health;
 pub mod http_error;
 pub mod ingest;

@@ -1,14 +1,14 @@
 //! `callvault emulator`: the ACS emulator alone, for users' own integration tests. The first
 //! line on stdout is its connection string, so a script can read it and hand it to callvault
 //! or an ACS SDK; the unsigned `/emulator/…` control routes (documented on
-//! `callvault::emulator`'s control module) add documents, set faults and deliver events.
+//! `callvault_emulator`'s control module) add documents, set faults and deliver events.
 
 use std::io::Write;
 use std::net::TcpListener;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use callvault::emulator::{Emulator, EmulatorConfig};
+use callvault_emulator::{Emulator, EmulatorConfig};
 
 use super::CliError;
 

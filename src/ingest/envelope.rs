@@ -7,11 +7,10 @@ use serde::de::value::MapAccessDeserializer;
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
-pub const SUBSCRIPTION_VALIDATION: &str = "Microsoft.EventGrid.SubscriptionValidationEvent";
+pub use callvault_acs_protocol::events::{
+    RECORDING_FILE_STATUS_UPDATED, RECORDING_STATE_CHANGED, SUBSCRIPTION_VALIDATION,
+};
 pub const SUBSCRIPTION_DELETION: &str = "Microsoft.EventGrid.SubscriptionDeletedEvent";
-pub const RECORDING_FILE_STATUS_UPDATED: &str =
-    "Microsoft.Communication.RecordingFileStatusUpdated";
-pub const RECORDING_STATE_CHANGED: &str = "Microsoft.Communication.RecordingStateChanged";
 
 /// One event of a delivery, whichever schema carried it.
 #[derive(Debug, Clone)]

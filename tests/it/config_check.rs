@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use callvault::emulator::events::subscription_validation;
+use callvault_emulator::events::subscription_validation;
 use serde_json::json;
 
 use crate::support::eventually;

@@ -1,3 +1,5 @@
+//! These stay in callvault's tests, not the emulator crate's: they test callvault's own control
+//! client, and the emulator does not depend on callvault.
 //! The recording control API: callvault's `RecordingControl` client against the emulator,
 //! in both API generations, and what a recording becomes (chunks, metadata, media, events).
 
@@ -14,7 +16,7 @@ use callvault::acs::control::{
     CallLocator, ControlError, RecordingControl, StartOptions, conversation_id,
 };
 use callvault::acs::signing;
-use callvault::emulator::{Emulator, EmulatorConfig, RecordingConfig, RecordingSnapshot};
+use callvault_emulator::{Emulator, EmulatorConfig, RecordingConfig, RecordingSnapshot};
 use serde_json::Value;
 
 use crate::support::{eventually, start_emulator};

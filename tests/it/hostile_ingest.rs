@@ -1,12 +1,12 @@
 //! Deliveries built to cost as much as possible: every one ends bounded (a few rows, a
 //! capped payload, or a 413 before its events are read) and the probes stay honest.
 
-use callvault::emulator::EmulatorConfig;
+use callvault_emulator::EmulatorConfig;
 use serde_json::{Value, json};
 
 use crate::support::{TestApp, start_emulator};
 
-async fn app() -> (callvault::emulator::Emulator, TestApp) {
+async fn app() -> (callvault_emulator::Emulator, TestApp) {
     let emulator = start_emulator(EmulatorConfig::default()).await;
     let app = TestApp::spawn(&emulator, &[]).await;
     (emulator, app)

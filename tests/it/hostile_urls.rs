@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use callvault::app::Role;
-use callvault::emulator::events::{ChunkEvent, recording_file_status_updated};
-use callvault::emulator::{DocumentSpec, Emulator, EmulatorConfig, MediaSpec};
 use callvault::queue::JobState;
+use callvault_emulator::events::{ChunkEvent, recording_file_status_updated};
+use callvault_emulator::{DocumentSpec, Emulator, EmulatorConfig, MediaSpec};
 use chrono::Utc;
 use serde_json::{Value, json};
 

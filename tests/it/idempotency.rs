@@ -4,9 +4,9 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use callvault::emulator::events::recording_file_status_updated;
-use callvault::emulator::{DocumentSpec, Emulator, EmulatorConfig, MediaSpec};
 use callvault::queue::JobState;
+use callvault_emulator::events::recording_file_status_updated;
+use callvault_emulator::{DocumentSpec, Emulator, EmulatorConfig, MediaSpec};
 use chrono::Utc;
 use serde_json::json;
 
@@ -44,7 +44,7 @@ async fn announce_over_existing(
         .set_modified(old)
         .unwrap();
 
-    let chunk = callvault::emulator::ChunkEvent {
+    let chunk = callvault_emulator::ChunkEvent {
         document_id: "doc-again".into(),
         index: 0,
         end_reason: "SessionEnded".into(),

@@ -6,11 +6,11 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-use callvault::emulator::events::{ChunkEvent, recording_file_status_updated};
-use callvault::emulator::{Emulator, EmulatorConfig};
 use callvault::queue::intake::{Enqueued, enqueue};
 use callvault::queue::{Db, JobState, now_millis};
 use callvault::recording::{Announcement, start_time_key};
+use callvault_emulator::events::{ChunkEvent, recording_file_status_updated};
+use callvault_emulator::{Emulator, EmulatorConfig};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod acs_client;
 mod admin;
 mod architecture;
 mod config_check;

@@ -4,12 +4,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
-use callvault::emulator::events::{ChunkEvent, recording_file_status_updated, to_cloud_event};
-use callvault::emulator::{
-    DeliveryOptions, DocumentSpec, Emulator, EmulatorConfig, MediaSpec, Schema,
-};
 use callvault::queue::JobState;
 use callvault::storage::layout::sanitise_segment;
+use callvault_emulator::events::{ChunkEvent, recording_file_status_updated, to_cloud_event};
+use callvault_emulator::{
+    DeliveryOptions, DocumentSpec, Emulator, EmulatorConfig, MediaSpec, Schema,
+};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 

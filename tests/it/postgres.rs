@@ -5,11 +5,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use callvault::acs::{Fetch, UrlGuard};
-use callvault::emulator::EmulatorConfig;
-use callvault::emulator::events::recording_file_status_updated;
 use callvault::queue::intake::{Enqueued, enqueue};
 use callvault::queue::{Db, JobState, jobs, now_millis};
 use callvault::recording::{Announcement, ChunkSpec};
+use callvault_emulator::EmulatorConfig;
+use callvault_emulator::events::recording_file_status_updated;
 use serde_json::json;
 
 use crate::pipeline::{add_chunk, assert_chunk_archived, start_time};

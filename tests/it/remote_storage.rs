@@ -6,12 +6,12 @@ use std::process::Command;
 use std::time::Duration;
 
 use bytes::Bytes;
-use callvault::emulator::EmulatorConfig;
-use callvault::emulator::events::recording_file_status_updated;
-use callvault::emulator::{DeliveryOptions, Emulator};
 use callvault::queue::JobState;
 use callvault::storage::Archive;
 use callvault::storage::manifest::Manifest;
+use callvault_emulator::EmulatorConfig;
+use callvault_emulator::events::recording_file_status_updated;
+use callvault_emulator::{DeliveryOptions, Emulator};
 use object_store::ObjectStoreExt;
 use object_store::azure::{AzureAccessKey, AzureAuthorizer, AzureCredential};
 

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime};
 
-use callvault::emulator::events::recording_file_status_updated;
-use callvault::emulator::{Emulator, EmulatorConfig, Fault};
 use callvault::queue::{Db, Job, JobState, jobs};
+use callvault_emulator::events::recording_file_status_updated;
+use callvault_emulator::{Emulator, EmulatorConfig, Fault};
 use serde_json::json;
 
 use crate::pipeline::{add_chunk, assert_chunk_archived, start_time};

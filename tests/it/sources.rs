@@ -2,9 +2,9 @@
 
 use std::path::Path;
 
-use callvault::emulator::events::recording_file_status_updated;
-use callvault::emulator::{Emulator, EmulatorConfig, Fault};
 use callvault::queue::JobState;
+use callvault_emulator::events::recording_file_status_updated;
+use callvault_emulator::{Emulator, EmulatorConfig, Fault};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 

@@ -1,6 +1,6 @@
 //! The webhook's contract with Event Grid: handshakes, auth, limits, bad input, duplicates.
 
-use callvault::emulator::EmulatorConfig;
+use callvault_emulator::EmulatorConfig;
 use serde_json::{Value, json};
 
 use crate::support::{SECRET, TestApp, start_emulator};
@@ -10,7 +10,7 @@ fn fixture(name: &str) -> Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
-async fn app() -> (callvault::emulator::Emulator, TestApp) {
+async fn app() -> (callvault_emulator::Emulator, TestApp) {
     let emulator = start_emulator(EmulatorConfig::default()).await;
     let app = TestApp::spawn(&emulator, &[("server.max_body_bytes", "4096".into())]).await;
     (emulator, app)

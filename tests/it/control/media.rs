@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use callvault::emulator::tone_hz;
+use callvault_emulator::tone_hz;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 

@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 use callvault::acs::AcsClient;
 use callvault::app::{Role, RunningApp};
 use callvault::config::Settings;
-use callvault::emulator::{Emulator, EmulatorConfig};
 use callvault::queue::{Job, JobState, jobs, now_millis};
 use callvault::worker::{StepOutcome, Worker, WorkerContext, WorkerOptions};
+use callvault_emulator::{Emulator, EmulatorConfig};
 use serde_json::Value;
 
 pub use database::TestDatabase;

@@ -1,0 +1,277 @@
+//! The ACS emulator: Azure Communication Services call recording, faithful to docs/protocol.md so
+//! callvault can be tested end to end without Azure. It has the recording control API of
+//! both generations (start, state, pause, resume, stop, RecordingStateChanged callbacks;
+//! a stopped recording becomes chunks of WAV, MP3 or MP4 media with metadata), the download
+//! side (HMAC-verified GA and preview download routes, ranges, deletion, 24 h retention,
+//! faults) and Event Grid's webhook delivery (handshakes, batches, retries, duplicates).
+//!
+//! ```no_run
+//! # async fn example() -> std::io::Result<()> {
+//! use callvault_emulator::{DocumentSpec, Emulator, EmulatorConfig, MediaSpec};
+//! let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+//! let emulator = Emulator::start(listener, EmulatorConfig::default()).await?;
+//! let urls = emulator.add_document(DocumentSpec {
+//!     document_id: "0-eus-d1-abc".into(),
+//!     media: MediaSpec::Synthetic { len: 1 << 30, seed: 1 },
+//!     metadata: None,
+//!     call_id: "call-1".into(),
+//!     chunk_index: 0,
+//!     created_at: chrono::Utc::now(),
+//! });
+//! println!("{} serves {}", emulator.connection_string(), urls.content);
+//! emulator.stop().await;
+//! # Ok(()) }
+//! ```
+
+mod auth;
+mod config;
+mod control;
+mod control_error;
+mod delivery;
+mod documents;
+mod errors;
+pub mod events;
+mod faults;
+mod handshake;
+mod media;
+mod range;
+mod recording;
+mod routes;
+mod state;
+
+#[cfg(test)]
+mod tests;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::dev::{ServerHandle, Service};
+use actix_web::{App, HttpMessage, HttpServer, web};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+pub use auth::AuthError;
+pub use config::{EmulatorConfig, event_grid_retry_schedule};
+pub use delivery::{DeliveryOptions, DeliveryReport, SUBSCRIPTION_NAME, Schema};
+pub use documents::{DocumentSpec, DocumentUrls, generated_metadata};
+pub use events::{ChunkEvent, recording_file_status_updated, to_cloud_event};
+pub use faults::Fault;
+pub use media::{Audio, MediaSpec, Mp3, Mp4, Wav, fill_synthetic, tone_hz};
+pub use recording::{RecordingConfig, RecordingSnapshot};
+pub use state::RequestRecord;
+
+use state::{Shared, SignedOk, lock};
+
+/// A running emulator. Clones are handles to the same emulator.
+#[derive(Clone)]
+pub struct Emulator {
+    shared: Arc<Shared>,
+    server: ServerHandle,
+    task: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Emulator {
+    /// Starts serving on `listener`. An unspecified bind address (0.0.0.0, ::) is advertised
+    /// as loopback, since clients cannot connect to it.
+    pub async fn start(listener: TcpListener, config: EmulatorConfig) -> std::io::Result<Emulator> {
+        let bound = listener.local_addr()?;
+        let advertised = match bound.ip() {
+            IpAddr::V4(ip) if ip.is_unspecified() => {
+                SocketAddr::new(Ipv4Addr::LOCALHOST.into(), bound.port())
+            }
+            IpAddr::V6(ip) if ip.is_unspecified() => {
+                SocketAddr::new(Ipv6Addr::LOCALHOST.into(), bound.port())
+            }
+            _ => bound,
+        };
+        let endpoint =
+            url::Url::parse(&format!("http://{advertised}/")).map_err(std::io::Error::other)?;
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent("callvault-emulator (Event Grid delivery)")
+            .build()
+            .map_err(std::io::Error::other)?;
+        let shared = Arc::new(Shared {
+            host: callvault_acs_protocol::signing::authority(&endpoint),
+            endpoint,
+            key: config.access_key,
+            retention: config.retention,
+            clock_offset: Mutex::new(config.clock_offset),
+            retry_delays: config.delivery_retry_delays,
+            store: Mutex::default(),
+            requests: Mutex::default(),
+            subscribers: Mutex::default(),
+            visited_validation_codes: Mutex::default(),
+            http,
+            recording: config.recording,
+            recordings: Mutex::default(),
+            runtime: tokio::runtime::Handle::current(),
+        });
+        let data = web::Data::from(shared.clone());
+        let server = HttpServer::new(move || {
+            let recorder = data.clone();
+            App::new()
+                .app_data(data.clone())
+                .wrap_fn(move |request, service| {
+                    let recorded = (!request.path().starts_with("/emulator/")).then(|| {
+                        let range = request
+                            .headers()
+                            .get(actix_web::http::header::RANGE)
+                            .and_then(|value| value.to_str().ok())
+                            .map(str::to_owned);
+                        (
+                            request.method().to_string(),
+                            request.path().to_owned(),
+                            range,
+                        )
+                    });
+                    let shared = recorder.clone();
+                    let response = service.call(request);
+                    async move {
+                        let response = response.await?;
+                        if let Some((method, path, range)) = recorded {
+                            let signed_ok = response
+                                .request()
+                                .extensions()
+                                .get::<SignedOk>()
+                                .is_some_and(|signed| signed.0);
+                            lock(&shared.requests).push(RequestRecord {
+                                method,
+                                path,
+                                range,
+                                status: response.status().as_u16(),
+                                signed_ok,
+                            });
+                        }
+                        Ok(response)
+                    }
+                })
+                .configure(routes::configure)
+                .configure(recording::configure)
+                .configure(control::configure)
+                .default_service(web::to(routes::not_found))
+        })
+        .workers(2)
+        .disable_signals()
+        .shutdown_timeout(1)
+        .listen(listener)?
+        .run();
+        let server_handle = server.handle();
+        let task = tokio::spawn(async move {
+            if let Err(err) = server.await {
+                tracing::error!(error = %err, "emulator HTTP server stopped with an error");
+            }
+        });
+        tracing::info!(endpoint = %shared.endpoint, "ACS emulator started");
+        Ok(Emulator {
+            shared,
+            server: server_handle,
+            task: Arc::new(Mutex::new(Some(task))),
+        })
+    }
+
+    /// The ACS endpoint, `http://127.0.0.1:PORT/`.
+    pub fn endpoint(&self) -> url::Url {
+        self.shared.endpoint.clone()
+    }
+
+    /// `endpoint=http://127.0.0.1:PORT/;accesskey=BASE64`, as ACS's SDKs and callvault read it.
+    pub fn connection_string(&self) -> String {
+        format!(
+            "endpoint={};accesskey={}",
+            self.shared.endpoint,
+            STANDARD.encode(&self.shared.key)
+        )
+    }
+
+    /// Adds (or replaces) a document and returns its GA download URLs.
+    pub fn add_document(&self, spec: DocumentSpec) -> DocumentUrls {
+        self.shared.add_document(spec)
+    }
+
+    /// Sets the fault of a document, replacing any previous one (its counts start afresh).
+    /// The document need not exist yet.
+    pub fn set_fault(&self, document_id: &str, fault: Fault) {
+        self.shared.set_fault(document_id, fault)
+    }
+
+    /// Every request seen on the ACS routes, in the order they were answered.
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        lock(&self.shared.requests).clone()
+    }
+
+    /// Whether the document was deleted through its `deleteLocation`.
+    pub fn is_deleted(&self, document_id: &str) -> bool {
+        self.shared.is_deleted(document_id)
+    }
+
+    /// Lowercase hex SHA-256 of the document's full media, computed by streaming the
+    /// generator (once, then remembered). Blocks for seconds on GiB synthetic media.
+    pub fn media_sha256(&self, document_id: &str) -> Option<String> {
+        self.shared.media_sha256(document_id)
+    }
+
+    /// The metadata document exactly as served.
+    pub fn metadata_bytes(&self, document_id: &str) -> Option<bytes::Bytes> {
+        self.shared.metadata_bytes(document_id)
+    }
+
+    /// Delivers `events` to `subscriber` as Event Grid would; see [`DeliveryOptions`].
+    pub async fn deliver(
+        &self,
+        subscriber: &url::Url,
+        events: Vec<serde_json::Value>,
+        options: DeliveryOptions,
+    ) -> DeliveryReport {
+        delivery::deliver(
+            &self.shared,
+            subscriber,
+            events,
+            options,
+            &self.shared.retry_delays,
+        )
+        .await
+    }
+
+    /// The webhooks `POST /emulator/deliver` delivers to.
+    pub fn set_subscribers(&self, subscribers: Vec<url::Url>) {
+        *lock(&self.shared.subscribers) = subscribers;
+    }
+
+    /// Registers the participants (ACS user ids such as `8:acs:…`, in the order they
+    /// joined) of the call with `server_call_id` (for the preview API: the
+    /// `conversationId`), replacing earlier ones; answers the call's `callId`. A call that
+    /// was never registered has two generated participants. The participants of a
+    /// recording's metadata and unmixed channels are those registered when it stops.
+    pub fn register_call(
+        &self,
+        server_call_id: impl Into<String>,
+        participants: impl IntoIterator<Item = impl Into<String>>,
+    ) -> String {
+        self.shared.register_call(
+            &server_call_id.into(),
+            participants.into_iter().map(Into::into).collect(),
+        )
+    }
+
+    /// The emulator's view of a recording started through the control API.
+    pub fn recording(&self, recording_id: &str) -> Option<RecordingSnapshot> {
+        self.shared.recording_snapshot(recording_id)
+    }
+
+    /// Moves the emulator's retention clock (a test jumping past the 24 h deadline).
+    pub fn set_clock_offset(&self, offset: chrono::Duration) {
+        *lock(&self.shared.clock_offset) = offset;
+    }
+
+    /// Stops serving; in-flight downloads get a second to finish.
+    pub async fn stop(self) {
+        self.server.stop(true).await;
+        let task = lock(&self.task).take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+    }
+}

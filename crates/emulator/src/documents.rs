@@ -173,9 +173,11 @@ mod tests {
 
     #[test]
     fn generated_metadata_has_every_key_of_the_sample() {
-        let sample: serde_json::Value =
-            serde_json::from_str(include_str!("../../tests/fixtures/recording-metadata.json"))
-                .unwrap();
+        let sample: serde_json::Value = serde_json::from_str(include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/fixtures/recording-metadata.json"
+        )))
+        .unwrap();
         let generated: serde_json::Value =
             serde_json::from_slice(&generated_metadata("doc", "call", 3, Utc::now())).unwrap();
         assert_same_shape(&sample, &generated, "$");

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod queue;
 pub mod quote;
 pub mod recording;
+pub mod request_log;
 pub mod storage;
 pub mod telemetry;
 #[cfg(test)]

@@ -208,6 +208,7 @@ pub async fn start(
     let app_state = state.clone();
     let server = HttpServer::new(move || {
         let mut app = App::new()
+            .wrap(crate::request_log::RequestLog)
             .app_data(app_state.clone())
             .app_data(crate::http_error::json_config())
             .app_data(crate::http_error::query_config())

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod queue;
 pub mod quote;
 pub mod recording;
+pub mod request_log;
 pub mod secret;
 pub mod state;
 pub mod storage;

@@ -1,8 +1,12 @@
-//! Process counters, rendered as Prometheus text together with gauges read from the database.
+//! Process counters, exposed through a `prometheus-client` registry together with gauges read
+//! from the database at scrape time.
 
+mod by_label;
 mod exposition;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 
 /// Upper bounds of the transfer-duration histogram, in seconds.
 pub const TRANSFER_BUCKETS: [f64; 12] = [
@@ -10,42 +14,65 @@ pub const TRANSFER_BUCKETS: [f64; 12] = [
 ];
 
 /// Counters shared by ingest and workers of one process.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
     /// Events in webhook deliveries, of any type.
-    pub events_received: AtomicU64,
+    pub events_received: Counter,
     /// RecordingFileStatusUpdated events that queued work.
-    pub events_accepted: AtomicU64,
+    pub events_accepted: Counter,
     /// Events whose id was already seen.
-    pub events_duplicate: AtomicU64,
+    pub events_duplicate: Counter,
     /// Events stored in quarantine.
-    pub events_quarantined: AtomicU64,
+    pub events_quarantined: Counter,
     /// Events of types callvault does not act on.
-    pub events_unknown_type: AtomicU64,
+    pub events_unknown_type: Counter,
     /// Transfer attempts started.
-    pub attempts: AtomicU64,
+    pub attempts: Counter,
     /// Attempts by outcome.
-    pub attempts_archived: AtomicU64,
-    pub attempts_retried: AtomicU64,
-    pub attempts_failed: AtomicU64,
-    pub attempts_expired: AtomicU64,
+    pub attempts_archived: Counter,
+    pub attempts_retried: Counter,
+    pub attempts_failed: Counter,
+    pub attempts_expired: Counter,
     /// Media bytes received from ACS (including bytes of attempts that later failed).
-    pub bytes_downloaded: AtomicU64,
+    pub bytes_downloaded: Counter,
     /// Media and metadata bytes in archived chunks.
-    pub bytes_archived: AtomicU64,
-    /// Transfer durations of archived chunks: bucket counts, then sum in milliseconds and count.
-    transfer_buckets: [AtomicU64; TRANSFER_BUCKETS.len()],
-    transfer_millis_sum: AtomicU64,
-    transfer_count: AtomicU64,
+    pub bytes_archived: Counter,
+    /// Seconds from claim to archived, per archived chunk.
+    transfer: Histogram,
+    /// The families above, registered once; the counters in it share their values with the fields.
+    registry: Registry,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut metrics = Metrics {
+            events_received: Counter::default(),
+            events_accepted: Counter::default(),
+            events_duplicate: Counter::default(),
+            events_quarantined: Counter::default(),
+            events_unknown_type: Counter::default(),
+            attempts: Counter::default(),
+            attempts_archived: Counter::default(),
+            attempts_retried: Counter::default(),
+            attempts_failed: Counter::default(),
+            attempts_expired: Counter::default(),
+            bytes_downloaded: Counter::default(),
+            bytes_archived: Counter::default(),
+            transfer: Histogram::new(TRANSFER_BUCKETS),
+            registry: Registry::default(),
+        };
+        metrics.registry = exposition::process_registry(&metrics);
+        metrics
+    }
 }
 
 impl Metrics {
-    pub fn add(counter: &AtomicU64, n: u64) {
-        counter.fetch_add(n, Ordering::Relaxed);
+    pub fn add(counter: &Counter, n: u64) {
+        counter.inc_by(n);
     }
 
-    pub fn get(counter: &AtomicU64) -> u64 {
-        counter.load(Ordering::Relaxed)
+    pub fn get(counter: &Counter) -> u64 {
+        counter.get()
     }
 
     pub fn bytes_downloaded(&self, n: u64) {
@@ -53,28 +80,7 @@ impl Metrics {
     }
 
     pub fn observe_transfer(&self, seconds: f64) {
-        for (bucket, bound) in self.transfer_buckets.iter().zip(TRANSFER_BUCKETS) {
-            if seconds <= bound {
-                bucket.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        self.transfer_millis_sum
-            .fetch_add((seconds * 1000.0) as u64, Ordering::Relaxed);
-        self.transfer_count.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// (cumulative bucket counts, sum in seconds, count) of the transfer histogram.
-    pub fn transfer_histogram(&self) -> (Vec<(f64, u64)>, f64, u64) {
-        let buckets = TRANSFER_BUCKETS
-            .iter()
-            .zip(&self.transfer_buckets)
-            .map(|(b, c)| (*b, Self::get(c)))
-            .collect();
-        (
-            buckets,
-            Self::get(&self.transfer_millis_sum) as f64 / 1000.0,
-            Self::get(&self.transfer_count),
-        )
+        self.transfer.observe(seconds);
     }
 }
 

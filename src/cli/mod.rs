@@ -1,9 +1,11 @@
 //! Command-line parsing and dispatch. Errors print as one sentence on stderr; exit codes are
 //! 0 ok, 1 runtime failure, 2 usage or configuration error.
 
+mod completions;
 mod config;
 mod demo;
 mod emulator;
+mod man;
 mod ops;
 mod recording;
 mod serve;
@@ -54,6 +56,10 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Run the ACS emulator alone; prints its connection string first.
     Emulator(emulator::EmulatorArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout.
+    Completions(completions::CompletionsArgs),
+    /// Print the manual page (roff) on stdout.
+    Man,
 }
 
 /// `--config FILE`, shared by every command that reads settings.
@@ -150,5 +156,7 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
         }
         Command::Demo(args) => demo::run(args).await,
         Command::Emulator(args) => emulator::run(args).await,
+        Command::Completions(args) => completions::run(args),
+        Command::Man => man::run(),
     }
 }

@@ -1,208 +1,142 @@
 //! Prometheus text exposition (format 0.0.4) of the process counters and queue gauges.
 
-use std::fmt::Write;
+use prometheus_client::encoding::prometheus_text;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
 
+use super::by_label::ByLabel;
 use super::{Metrics, QueueGauges};
 
 impl Metrics {
     /// Prometheus text exposition (version 0.0.4) of the counters and, when the database
     /// answered, of `queue`.
     pub fn render(&self, queue: Option<&QueueGauges>) -> String {
-        let mut out = Exposition::default();
-        let events = [
-            (
-                "received",
-                &self.events_received,
-                "Events in webhook deliveries, of any type.",
-            ),
-            (
-                "accepted",
-                &self.events_accepted,
-                "RecordingFileStatusUpdated and RecordingStateChanged events stored as work.",
-            ),
-            (
-                "duplicate",
-                &self.events_duplicate,
-                "Events whose id was already seen (redeliveries).",
-            ),
-            (
-                "quarantined",
-                &self.events_quarantined,
-                "Events stored in quarantine with a reason.",
-            ),
-            (
-                "unknown_type",
-                &self.events_unknown_type,
-                "Events of types callvault does not act on.",
-            ),
-        ];
-        for (name, counter, help) in events {
-            out.family(&format!("callvault_events_{name}_total"), "counter", help);
-            out.sample(
-                &format!("callvault_events_{name}_total"),
-                "",
-                Self::get(counter) as f64,
-            );
-        }
-
-        out.family(
-            "callvault_attempts_started_total",
-            "counter",
-            "Transfer attempts started by this process.",
-        );
-        out.sample(
-            "callvault_attempts_started_total",
-            "",
-            Self::get(&self.attempts) as f64,
-        );
-        out.family(
-            "callvault_attempts_total",
-            "counter",
-            "Finished transfer attempts by outcome.",
-        );
-        for (outcome, counter) in [
-            ("archived", &self.attempts_archived),
-            ("retried", &self.attempts_retried),
-            ("failed", &self.attempts_failed),
-            ("expired", &self.attempts_expired),
-        ] {
-            out.sample(
-                "callvault_attempts_total",
-                &format!("outcome=\"{outcome}\""),
-                Self::get(counter) as f64,
-            );
-        }
-
-        out.family(
-            "callvault_archived_bytes_total",
-            "counter",
-            "Media and metadata bytes of chunks archived by this process.",
-        );
-        out.sample(
-            "callvault_archived_bytes_total",
-            "",
-            Self::get(&self.bytes_archived) as f64,
-        );
-        out.family(
-            "callvault_downloaded_bytes_total",
-            "counter",
-            "Media bytes received from ACS, including attempts that later failed.",
-        );
-        out.sample(
-            "callvault_downloaded_bytes_total",
-            "",
-            Self::get(&self.bytes_downloaded) as f64,
-        );
-
-        let (buckets, sum, count) = self.transfer_histogram();
-        let histogram = "callvault_transfer_duration_seconds";
-        out.family(
-            histogram,
-            "histogram",
-            "Seconds from claim to archived, per archived chunk.",
-        );
-        for (bound, cumulative) in buckets {
-            out.sample(
-                &format!("{histogram}_bucket"),
-                &format!("le=\"{bound}\""),
-                cumulative as f64,
-            );
-        }
-        out.sample(&format!("{histogram}_bucket"), "le=\"+Inf\"", count as f64);
-        out.sample(&format!("{histogram}_sum"), "", sum);
-        out.sample(&format!("{histogram}_count"), "", count as f64);
-
-        out.family("callvault_database_up", "gauge", "1 when the database answered this scrape's queries, else 0 (the queue gauges are then absent).");
-        out.sample(
-            "callvault_database_up",
-            "",
-            if queue.is_some() { 1.0 } else { 0.0 },
-        );
-        if let Some(queue) = queue {
-            render_queue(&mut out, queue);
-        }
-        out.text
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        prometheus_text::encode(&mut text, &self.registry).expect("process metrics encode");
+        prometheus_text::encode(&mut text, &scrape_registry(queue)).expect("queue gauges encode");
+        text
     }
 }
 
-fn render_queue(out: &mut Exposition, queue: &QueueGauges) {
-    out.family(
-        "callvault_jobs",
-        "gauge",
-        "Jobs (one per chunk) by state, from the database.",
-    );
-    for state in crate::queue::JobState::ALL {
-        let count = queue
-            .jobs
-            .iter()
-            .filter(|(s, _)| *s == state)
-            .map(|(_, n)| *n)
-            .sum::<i64>();
-        out.sample(
-            "callvault_jobs",
-            &format!("state=\"{state}\""),
-            count as f64,
-        );
+/// The families this process counts itself, in exposition order. Help texts have no final full
+/// stop: the registry adds one.
+pub(super) fn process_registry(metrics: &Metrics) -> Registry {
+    let mut registry = Registry::default();
+    let events = [
+        (
+            "received",
+            &metrics.events_received,
+            "Events in webhook deliveries, of any type",
+        ),
+        (
+            "accepted",
+            &metrics.events_accepted,
+            "RecordingFileStatusUpdated and RecordingStateChanged events stored as work",
+        ),
+        (
+            "duplicate",
+            &metrics.events_duplicate,
+            "Events whose id was already seen (redeliveries)",
+        ),
+        (
+            "quarantined",
+            &metrics.events_quarantined,
+            "Events stored in quarantine with a reason",
+        ),
+        (
+            "unknown_type",
+            &metrics.events_unknown_type,
+            "Events of types callvault does not act on",
+        ),
+    ];
+    for (name, counter, help) in events {
+        registry.register(format!("callvault_events_{name}"), help, counter.clone());
     }
-    out.family(
-        "callvault_oldest_pending_job_age_seconds",
-        "gauge",
-        "Age of the oldest pending job (0 when none is pending).",
+    registry.register(
+        "callvault_attempts_started",
+        "Transfer attempts started by this process",
+        metrics.attempts.clone(),
     );
-    out.sample(
-        "callvault_oldest_pending_job_age_seconds",
-        "",
-        queue.oldest_pending_age_seconds,
+    let outcomes: Vec<(String, Counter)> = [
+        ("archived", &metrics.attempts_archived),
+        ("retried", &metrics.attempts_retried),
+        ("failed", &metrics.attempts_failed),
+        ("expired", &metrics.attempts_expired),
+    ]
+    .into_iter()
+    .map(|(outcome, counter)| (outcome.to_owned(), counter.clone()))
+    .collect();
+    registry.register_collector(Box::new(ByLabel {
+        name: "callvault_attempts",
+        help: "Finished transfer attempts by outcome",
+        label: "outcome",
+        series: outcomes,
+    }));
+    registry.register(
+        "callvault_archived_bytes",
+        "Media and metadata bytes of chunks archived by this process",
+        metrics.bytes_archived.clone(),
     );
-    out.family("callvault_deadline_slack_seconds", "gauge", "Smallest time left before a pending or running job's ACS deletion deadline; negative once past, +Inf when no job is pending.");
-    out.sample(
+    registry.register(
+        "callvault_downloaded_bytes",
+        "Media bytes received from ACS, including attempts that later failed",
+        metrics.bytes_downloaded.clone(),
+    );
+    registry.register(
+        "callvault_transfer_duration_seconds",
+        "Seconds from claim to archived, per archived chunk",
+        metrics.transfer.clone(),
+    );
+    registry
+}
+
+/// The gauges of one scrape: whether the database answered and, if it did, what it said.
+fn scrape_registry(queue: Option<&QueueGauges>) -> Registry {
+    let mut registry = Registry::default();
+    registry.register(
+        "callvault_database_up",
+        "1 when the database answered this scrape's queries, else 0 (the queue gauges are then absent)",
+        ConstGauge::new(i64::from(queue.is_some())),
+    );
+    let Some(queue) = queue else {
+        return registry;
+    };
+    let jobs = crate::queue::JobState::ALL
+        .into_iter()
+        .map(|state| {
+            let count = queue
+                .jobs
+                .iter()
+                .filter(|(s, _)| *s == state)
+                .map(|(_, n)| *n)
+                .sum::<i64>();
+            (state.to_string(), ConstGauge::new(count))
+        })
+        .collect();
+    registry.register_collector(Box::new(ByLabel {
+        name: "callvault_jobs",
+        help: "Jobs (one per chunk) by state, from the database",
+        label: "state",
+        series: jobs,
+    }));
+    registry.register(
+        "callvault_oldest_pending_job_age_seconds",
+        "Age of the oldest pending job (0 when none is pending)",
+        ConstGauge::new(queue.oldest_pending_age_seconds),
+    );
+    registry.register(
         "callvault_deadline_slack_seconds",
-        "",
-        queue.deadline_slack_seconds.unwrap_or(f64::INFINITY),
+        "Smallest time left before a pending or running job's ACS deletion deadline; negative once past, +Inf when no job is pending",
+        ConstGauge::new(queue.deadline_slack_seconds.unwrap_or(f64::INFINITY)),
     );
-    out.family(
+    registry.register(
         "callvault_jobs_at_risk",
-        "gauge",
-        "Pending or running jobs within admin.deadline_warning_hours of their deadline.",
+        "Pending or running jobs within admin.deadline_warning_hours of their deadline",
+        ConstGauge::new(queue.jobs_at_risk),
     );
-    out.sample("callvault_jobs_at_risk", "", queue.jobs_at_risk as f64);
-}
-
-/// A minimal Prometheus text writer: one HELP and TYPE line per family, then its samples.
-#[derive(Default)]
-struct Exposition {
-    text: String,
-}
-
-impl Exposition {
-    fn family(&mut self, name: &str, kind: &str, help: &str) {
-        let _ = writeln!(self.text, "# HELP {name} {help}");
-        let _ = writeln!(self.text, "# TYPE {name} {kind}");
-    }
-
-    fn sample(&mut self, name: &str, labels: &str, value: f64) {
-        let value = format_value(value);
-        let _ = if labels.is_empty() {
-            writeln!(self.text, "{name} {value}")
-        } else {
-            writeln!(self.text, "{name}{{{labels}}} {value}")
-        };
-    }
-}
-
-/// Prometheus spells infinities `+Inf` / `-Inf`; integers are written without a fraction.
-fn format_value(value: f64) -> String {
-    if value == f64::INFINITY {
-        "+Inf".into()
-    } else if value == f64::NEG_INFINITY {
-        "-Inf".into()
-    } else if value.is_nan() {
-        "NaN".into()
-    } else if value.fract() == 0.0 && value.abs() < 1e15 {
-        format!("{}", value as i64)
-    } else {
-        format!("{value}")
-    }
+    registry
 }
 
 #[cfg(test)]
@@ -341,5 +275,37 @@ mod tests {
                 "{series} has no TYPE line"
             );
         }
+    }
+
+    /// Each HELP and TYPE line, and each series with its value, order aside.
+    fn exposition_lines(text: &str) -> std::collections::BTreeMap<String, Option<f64>> {
+        let mut lines: std::collections::BTreeMap<_, _> = samples(text)
+            .into_iter()
+            .map(|(series, value)| (series, Some(value)))
+            .collect();
+        for meta in text.lines().filter(|line| line.starts_with("# ")) {
+            lines.insert(meta.to_owned(), None);
+        }
+        lines
+    }
+
+    #[test]
+    fn the_exposition_keeps_the_series_types_and_help_of_the_hand_written_one() {
+        let metrics = Metrics::default();
+        Metrics::add(&metrics.events_received, 5);
+        Metrics::add(&metrics.events_accepted, 3);
+        Metrics::add(&metrics.attempts, 4);
+        Metrics::add(&metrics.attempts_archived, 2);
+        Metrics::add(&metrics.attempts_failed, 1);
+        Metrics::add(&metrics.bytes_archived, 2048);
+        metrics.bytes_downloaded(4096);
+        metrics.observe_transfer(0.2);
+        metrics.observe_transfer(7.0);
+        // The same process, scraped before `prometheus-client` wrote the exposition.
+        let before = include_str!("hand_written_scrape.prom");
+        assert_eq!(
+            exposition_lines(&metrics.render(Some(&gauges()))),
+            exposition_lines(before)
+        );
     }
 }

@@ -5,10 +5,11 @@
 
 use std::io::Write;
 use std::net::TcpListener;
+use std::path::PathBuf;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use callvault_emulator::{Emulator, EmulatorConfig};
+use callvault_emulator::{Emulator, EmulatorConfig, SelfSignedTls};
 
 use super::CliError;
 
@@ -39,6 +40,15 @@ pub struct EmulatorArgs {
     /// Media seconds recorded per wall-clock second, to record long calls quickly.
     #[arg(long, value_name = "FACTOR", default_value_t = 1.0)]
     time_scale: f64,
+    /// Serve HTTPS with a self-signed certificate made at start, for Microsoft's SDKs, which
+    /// build https:// URLs from a connection string whatever its scheme. The certificate's
+    /// path is printed on stderr; see docs/operations.md for how to trust it.
+    #[arg(long)]
+    tls: bool,
+    /// Where --tls writes its certificate, PEM (default: callvault-emulator-PORT.pem in the
+    /// system's temporary folder).
+    #[arg(long, value_name = "PATH", requires = "tls")]
+    tls_certificate: Option<PathBuf>,
 }
 
 pub async fn run(args: EmulatorArgs) -> Result<(), CliError> {
@@ -72,9 +82,27 @@ pub async fn run(args: EmulatorArgs) -> Result<(), CliError> {
             args.bind
         ))
     })?;
-    let emulator = Emulator::start(listener, config)
-        .await
-        .map_err(CliError::runtime)?;
+    let emulator = if args.tls {
+        let port = listener.local_addr().map_err(CliError::runtime)?.port();
+        let tls = self_signed(&args.bind)?;
+        let path = args.tls_certificate.clone().unwrap_or_else(|| {
+            std::env::temp_dir().join(format!("callvault-emulator-{port}.pem"))
+        });
+        std::fs::write(&path, tls.certificate_pem()).map_err(|err| {
+            CliError::Runtime(format!(
+                "cannot write the TLS certificate to {}: {err}; choose another path with --tls-certificate",
+                path.display()
+            ))
+        })?;
+        eprintln!(
+            "TLS certificate (self-signed, made for this run): {}",
+            path.display()
+        );
+        Emulator::start_tls(listener, config, tls).await
+    } else {
+        Emulator::start(listener, config).await
+    }
+    .map_err(CliError::runtime)?;
     emulator.set_subscribers(args.subscribe);
     // The connection string is this command's output, read by scripts: first line, flushed.
     let mut stdout = std::io::stdout().lock();
@@ -85,6 +113,20 @@ pub async fn run(args: EmulatorArgs) -> Result<(), CliError> {
     wait_for_signal().await;
     emulator.stop().await;
     Ok(())
+}
+
+/// A certificate for loopback and for the host part of `bind`, when it names one.
+fn self_signed(bind: &str) -> Result<SelfSignedTls, CliError> {
+    let host = bind
+        .rsplit_once(':')
+        .map_or(bind, |(host, _)| host)
+        .trim_matches(['[', ']']);
+    let extra: Vec<String> = [host]
+        .into_iter()
+        .filter(|host| !host.is_empty() && *host != "0.0.0.0" && *host != "::")
+        .map(str::to_owned)
+        .collect();
+    SelfSignedTls::generate(&extra).map_err(CliError::runtime)
 }
 
 async fn wait_for_signal() {

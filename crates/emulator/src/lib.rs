@@ -38,6 +38,7 @@ mod range;
 mod recording;
 mod routes;
 mod state;
+mod tls;
 
 #[cfg(test)]
 mod tests;
@@ -60,6 +61,7 @@ pub use faults::Fault;
 pub use media::{Audio, MediaSpec, Mp3, Mp4, Wav, fill_synthetic, tone_hz};
 pub use recording::{RecordingConfig, RecordingSnapshot};
 pub use state::RequestRecord;
+pub use tls::{SelfSignedTls, TlsError};
 
 use state::{Shared, SignedOk, lock};
 
@@ -75,6 +77,24 @@ impl Emulator {
     /// Starts serving on `listener`. An unspecified bind address (0.0.0.0, ::) is advertised
     /// as loopback, since clients cannot connect to it.
     pub async fn start(listener: TcpListener, config: EmulatorConfig) -> std::io::Result<Emulator> {
+        Self::serve(listener, config, None).await
+    }
+
+    /// As [`Emulator::start`], over HTTPS with `tls`'s certificate: the endpoint and the
+    /// connection string say `https://`.
+    pub async fn start_tls(
+        listener: TcpListener,
+        config: EmulatorConfig,
+        tls: SelfSignedTls,
+    ) -> std::io::Result<Emulator> {
+        Self::serve(listener, config, Some(tls)).await
+    }
+
+    async fn serve(
+        listener: TcpListener,
+        config: EmulatorConfig,
+        tls: Option<SelfSignedTls>,
+    ) -> std::io::Result<Emulator> {
         let bound = listener.local_addr()?;
         let advertised = match bound.ip() {
             IpAddr::V4(ip) if ip.is_unspecified() => {
@@ -85,8 +105,9 @@ impl Emulator {
             }
             _ => bound,
         };
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let endpoint =
-            url::Url::parse(&format!("http://{advertised}/")).map_err(std::io::Error::other)?;
+            url::Url::parse(&format!("{scheme}://{advertised}/")).map_err(std::io::Error::other)?;
         let http = reqwest::Client::builder()
             .no_proxy()
             .connect_timeout(Duration::from_secs(10))
@@ -155,8 +176,11 @@ impl Emulator {
         })
         .workers(2)
         .disable_signals()
-        .shutdown_timeout(1)
-        .listen(listener)?
+        .shutdown_timeout(1);
+        let server = match &tls {
+            Some(tls) => server.listen_rustls_0_23(listener, tls.server_config())?,
+            None => server.listen(listener)?,
+        }
         .run();
         let server_handle = server.handle();
         let task = tokio::spawn(async move {
@@ -172,7 +196,7 @@ impl Emulator {
         })
     }
 
-    /// The ACS endpoint, `http://127.0.0.1:PORT/`.
+    /// The ACS endpoint, `http://127.0.0.1:PORT/` (`https://` when started with TLS).
     pub fn endpoint(&self) -> url::Url {
         self.shared.endpoint.clone()
     }

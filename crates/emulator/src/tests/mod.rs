@@ -9,6 +9,7 @@ mod lifecycle;
 mod recordings;
 mod signatures;
 mod subscriber;
+mod tls;
 
 use std::net::TcpListener;
 

@@ -121,11 +121,10 @@ fn self_signed(bind: &str) -> Result<SelfSignedTls, CliError> {
         .rsplit_once(':')
         .map_or(bind, |(host, _)| host)
         .trim_matches(['[', ']']);
-    let extra: Vec<String> = [host]
-        .into_iter()
-        .filter(|host| !host.is_empty() && *host != "0.0.0.0" && *host != "::")
-        .map(str::to_owned)
-        .collect();
+    let extra = match host {
+        "" | "0.0.0.0" | "::" => vec![],
+        host => vec![host.to_owned()],
+    };
     SelfSignedTls::generate(&extra).map_err(CliError::runtime)
 }
 

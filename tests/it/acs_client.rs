@@ -2,13 +2,14 @@
 //! emulator. These live here, not in the emulator crate, because the emulator does not
 //! depend on callvault.
 
-use std::net::TcpListener;
 use std::time::Duration;
 
 use callvault::acs::control::{CallLocator, RecordingControl, StartOptions};
 use callvault::acs::{AcsClient, AcsCredentials, Fetch, UrlGuard};
 use callvault_emulator::{DocumentSpec, Emulator, EmulatorConfig, MediaSpec, RecordingConfig};
 use serde_json::{Value, json};
+
+use crate::support::start_emulator;
 
 // The emulator's own scripted webhook, shared rather than copied.
 #[allow(dead_code)]
@@ -28,13 +29,8 @@ fn config() -> EmulatorConfig {
     }
 }
 
-async fn start_with(config: EmulatorConfig) -> Emulator {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    Emulator::start(listener, config).await.unwrap()
-}
-
 async fn start() -> Emulator {
-    start_with(config()).await
+    start_emulator(config()).await
 }
 
 fn http() -> reqwest::Client {
@@ -111,7 +107,7 @@ async fn the_connection_string_names_the_endpoint_and_key() {
 }
 #[tokio::test]
 async fn a_registered_call_is_recorded_and_announced_to_subscribers() {
-    let emulator = start_with(EmulatorConfig {
+    let emulator = start_emulator(EmulatorConfig {
         recording: RecordingConfig {
             file_ready_delay: Duration::from_millis(50),
             ..RecordingConfig::default()

@@ -193,8 +193,8 @@ impl ObjectWriter {
                         publication.owe(owed);
                     }
                     None => {
-                        store
-                            .put_opts(&key, payload, options.put_options(&digest.sha256))
+                        finisher
+                            .put(store.as_ref(), &key, payload, &options, &digest.sha256)
                             .await?;
                     }
                 }

@@ -3,6 +3,7 @@
 
 mod azure;
 mod s3;
+mod s3_lock;
 mod scenarios;
 mod servers;
 

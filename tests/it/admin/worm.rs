@@ -122,6 +122,29 @@ async fn retention_of(
     (header("x-amz-object-lock-mode"), until)
 }
 
+/// Runs `callvault recordings hold ARGS` against the app's database and `storage`; returns
+/// (exit code, stdout and stderr).
+fn run_hold(app: &TestApp, storage: &[(&str, String)], args: &[&str]) -> (i32, String) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_callvault"));
+    command
+        .args(["recordings", "hold"])
+        .args(args)
+        .env("CALLVAULT__DATABASE__URL", &app.db.url);
+    for (key, value) in storage {
+        let name = format!("CALLVAULT__{}", key.to_ascii_uppercase().replace('.', "__"));
+        command.env(name, value);
+    }
+    let output = command.output().unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    )
+}
+
 async fn delete(app: &TestApp, path: &str) -> (u16, Value) {
     let response = app
         .client
@@ -170,6 +193,16 @@ async fn a_legal_hold_is_set_on_every_object_and_recorded(store: Store) {
     let (_, detail) = app.get("/admin/recordings/held").await;
     assert_eq!(detail["worm"]["legal_hold"], false, "{detail}");
 
+    // The same through the command line.
+    let (code, output) = run_hold(&app, &storage, &["held"]);
+    assert_eq!(code, 0, "{output}");
+    assert!(output.contains("legal hold set on 3 objects of recording 1"), "{output}");
+    assert!(legal_hold_of(&storage, &keys[0]).await.contains("<Status>ON</Status>"));
+    let (code, output) = run_hold(&app, &storage, &["held", "--release"]);
+    assert_eq!(code, 0, "{output}");
+    assert!(output.contains("legal hold released on 3 objects"), "{output}");
+    assert!(legal_hold_of(&storage, &keys[0]).await.contains("<Status>OFF</Status>"));
+
     let (status, body) = app.post("/admin/recordings/nobody/hold", &json!({})).await;
     assert_eq!(
         (status, body["code"].as_str()),
@@ -197,11 +230,12 @@ async fn a_legal_hold_on_a_local_archive_is_refused(store: Store) {
             .contains("local archive has no"),
         "{body}"
     );
+    let local = [("storage.path", app.archive.display().to_string())];
+    let (code, output) = run_hold(&app, &local, &["local"]);
+    assert_eq!(code, 1, "{output}");
+    assert!(output.contains("local archive has no"), "{output}");
     let (_, detail) = app.get("/admin/recordings/local").await;
-    assert_eq!(
-        detail["worm"]["legal_hold"], false,
-        "nothing recorded: {detail}"
-    );
+    assert_eq!(detail["worm"]["legal_hold"], false, "nothing recorded: {detail}");
     app.close().await;
 }
 on_every_store!(a_legal_hold_on_a_local_archive_is_refused);

@@ -196,12 +196,26 @@ async fn a_legal_hold_is_set_on_every_object_and_recorded(store: Store) {
     // The same through the command line.
     let (code, output) = run_hold(&app, &storage, &["held"]);
     assert_eq!(code, 0, "{output}");
-    assert!(output.contains("legal hold set on 3 objects of recording 1"), "{output}");
-    assert!(legal_hold_of(&storage, &keys[0]).await.contains("<Status>ON</Status>"));
+    assert!(
+        output.contains("legal hold set on 3 objects of recording 1"),
+        "{output}"
+    );
+    assert!(
+        legal_hold_of(&storage, &keys[0])
+            .await
+            .contains("<Status>ON</Status>")
+    );
     let (code, output) = run_hold(&app, &storage, &["held", "--release"]);
     assert_eq!(code, 0, "{output}");
-    assert!(output.contains("legal hold released on 3 objects"), "{output}");
-    assert!(legal_hold_of(&storage, &keys[0]).await.contains("<Status>OFF</Status>"));
+    assert!(
+        output.contains("legal hold released on 3 objects"),
+        "{output}"
+    );
+    assert!(
+        legal_hold_of(&storage, &keys[0])
+            .await
+            .contains("<Status>OFF</Status>")
+    );
 
     let (status, body) = app.post("/admin/recordings/nobody/hold", &json!({})).await;
     assert_eq!(
@@ -235,7 +249,10 @@ async fn a_legal_hold_on_a_local_archive_is_refused(store: Store) {
     assert_eq!(code, 1, "{output}");
     assert!(output.contains("local archive has no"), "{output}");
     let (_, detail) = app.get("/admin/recordings/local").await;
-    assert_eq!(detail["worm"]["legal_hold"], false, "nothing recorded: {detail}");
+    assert_eq!(
+        detail["worm"]["legal_hold"], false,
+        "nothing recorded: {detail}"
+    );
     app.close().await;
 }
 on_every_store!(a_legal_hold_on_a_local_archive_is_refused);

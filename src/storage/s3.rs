@@ -133,6 +133,10 @@ impl S3Finisher {
     ) -> Result<(), StorageError> {
         if size > MAX_COPY_BYTES {
             tracing::warn!(key = %key, bytes = size, "object larger than 5 GiB: S3 cannot copy it in place, so it has no sha256 metadata (the manifest has the hash)");
+            // The lock needs no copy.
+            if let Some(retention) = self.retention_at_write() {
+                return self.set_retention(key, &retention).await;
+            }
             return Ok(());
         }
         // object_store knows the object's URL (path or virtual-hosted style); a presigned URL

@@ -4,11 +4,13 @@
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use object_store::ObjectStoreExt;
 use object_store::path::Path;
 
 use super::servers::{
     PART, S3_CREDENTIALS, fresh_bucket, pattern, s3_endpoint, storage_settings, unique_name,
 };
+use crate::storage::s3::MAX_COPY_BYTES;
 use crate::storage::{Archive, RecordingLayout, StorageError};
 
 /// Creates a bucket with Object Lock (and so versioning) on the shared moto.
@@ -197,6 +199,32 @@ async fn every_write_path_is_accepted_locked_and_its_objects_cannot_be_deleted()
             "the locked copy holds the uploaded bytes"
         );
     }
+}
+
+#[tokio::test]
+async fn an_object_too_large_to_copy_in_place_is_still_locked() {
+    let Some((archive, bucket)) = locked_archive(&[("mode", "governance"), ("days", "2")]).await
+    else {
+        return;
+    };
+    // As a completed multipart upload leaves it: unlocked, without metadata.
+    let key = archive.layout("call", "huge").media(0, "mp4");
+    archive
+        .store()
+        .put(&key, Bytes::from_static(b"stands for 6 GiB").into())
+        .await
+        .unwrap();
+    assert_eq!(retention_of(&bucket, &key).await, (None, None));
+    let before = Utc::now();
+    archive
+        .finisher
+        .set_sha256(&key, &"ab".repeat(32), None, MAX_COPY_BYTES + 1)
+        .await
+        .unwrap();
+    let (mode, until) = retention_of(&bucket, &key).await;
+    assert_eq!(mode.as_deref(), Some("GOVERNANCE"));
+    let hours = (until.expect("a retain-until date") - before).num_hours();
+    assert!((47..=49).contains(&hours), "{hours} h");
 }
 
 #[tokio::test]

@@ -94,6 +94,18 @@ impl Finisher {
         Ok(())
     }
 
+    /// For an object found already archived: Azure sets the policy after the write, so an
+    /// attempt that died (or was refused) in between left it unlocked; set it again. On S3
+    /// an object with its sha256 was written locked.
+    pub async fn relock_archived(&self, key: &Path) -> Result<(), StorageError> {
+        if let Finisher::Azure(azure) = self
+            && let Some(retention) = azure.retention_at_write()
+        {
+            azure.set_immutability(key, &retention).await?;
+        }
+        Ok(())
+    }
+
     /// Stops start-up when the store cannot keep the configured lock.
     pub async fn check_lock_support(&self) -> Result<(), StorageError> {
         match self {

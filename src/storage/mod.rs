@@ -177,6 +177,7 @@ impl Archive {
     pub async fn put_bytes(&self, key: &Path, bytes: Bytes) -> Result<ObjectDigest, StorageError> {
         let digest = ObjectDigest::of_bytes(key, &bytes);
         if self.existing_digest(key).await?.as_ref() == Some(&digest) {
+            self.finisher.relock_archived(key).await?;
             return Ok(digest);
         }
         let mut publication = Publication::default();
@@ -222,6 +223,7 @@ impl Archive {
                 if let Some(local) = self.finisher.local() {
                     publication.owe([local.folder_of(key)?]);
                 }
+                self.finisher.relock_archived(key).await?;
                 Ok(digest)
             }
             Some(_) => Err(StorageError::ExistingDiffers { key: digest.key }),

@@ -214,6 +214,7 @@ impl ObjectWriter {
                 if let Some(local) = local {
                     publication.owe([local.folder_of(&key)?]);
                 }
+                finisher.relock_archived(&key).await?;
                 tracing::info!(key = %key, bytes = digest.bytes, "already archived with the same sha256; upload skipped");
             }
         }

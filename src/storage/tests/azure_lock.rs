@@ -76,3 +76,75 @@ async fn a_hold_or_lock_the_store_cannot_keep_fails_with_its_answer() {
         "{err}"
     );
 }
+
+/// An archive on Azurite configured to lock at write, opened without the start-up check
+/// (which Azurite fails), to see what each write does when the policy is refused.
+async fn azure_archive_locking_at_write() -> Option<Archive> {
+    let endpoint = azure_endpoint()?;
+    let container = fresh_container(&endpoint).await;
+    let settings = storage_settings(&[
+        ("storage.kind", "azure".to_owned()),
+        ("storage.container", container),
+        ("storage.endpoint", endpoint),
+        ("storage.object_lock_mode", "governance".to_owned()),
+        ("storage.object_lock_days", "1".to_owned()),
+    ]);
+    let opened = crate::storage::backend::open(&settings, &[]).await.unwrap();
+    Some(Archive {
+        store: opened.store,
+        prefix: settings.prefix.clone(),
+        part_size: opened.part_size,
+        upload_concurrency: settings.upload_concurrency,
+        description: opened.description,
+        options: opened.options,
+        finisher: std::sync::Arc::new(opened.finisher),
+        object_lock: settings.object_lock,
+    })
+}
+
+#[tokio::test]
+async fn a_refused_policy_fails_the_write_and_every_re_run_of_it() {
+    let Some(archive) = azure_archive_locking_at_write().await else {
+        return;
+    };
+    let layout = archive.layout("call", "rec");
+    let media = layout.media(0, "wav");
+    let metadata = layout.metadata(0);
+    let manifest = layout.manifest();
+    for attempt in 1..=2 {
+        // The first attempt writes each object and is refused its policy; the re-run finds
+        // the objects archived with their sha256 and must not pass them unlocked.
+        let mut writer = archive.writer_unless_archived(&media).await.unwrap();
+        writer
+            .write(Bytes::from_static(b"media bytes"))
+            .await
+            .unwrap();
+        let err = writer.finish().await.unwrap_err().to_string();
+        assert!(
+            err.contains("immutability policy: 501"),
+            "attempt {attempt}: {err}"
+        );
+        let err = archive
+            .put_bytes_once(&metadata, Bytes::from_static(b"{}"))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("immutability policy: 501"),
+            "attempt {attempt}: {err}"
+        );
+        let err = archive
+            .put_bytes(&manifest, Bytes::from_static(b"{\"chunks\":1}"))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("immutability policy: 501"),
+            "attempt {attempt}: {err}"
+        );
+    }
+    assert!(
+        archive.existing_digest(&media).await.unwrap().is_some(),
+        "the first attempt did write the media"
+    );
+}

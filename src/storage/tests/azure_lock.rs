@@ -6,7 +6,9 @@
 use bytes::Bytes;
 use chrono::Utc;
 
-use super::servers::{azure_archive, azure_endpoint, fresh_container, storage_settings};
+use super::servers::{
+    PART, azure_archive, azure_endpoint, fresh_container, pattern, storage_settings,
+};
 use crate::storage::lock::Retention;
 use crate::storage::{Archive, LockMode, ObjectLock};
 
@@ -109,6 +111,7 @@ async fn a_refused_policy_fails_the_write_and_every_re_run_of_it() {
     };
     let layout = archive.layout("call", "rec");
     let media = layout.media(0, "wav");
+    let large = layout.media(1, "wav");
     let metadata = layout.metadata(0);
     let manifest = layout.manifest();
     for attempt in 1..=2 {
@@ -119,6 +122,14 @@ async fn a_refused_policy_fails_the_write_and_every_re_run_of_it() {
             .write(Bytes::from_static(b"media bytes"))
             .await
             .unwrap();
+        let err = writer.finish().await.unwrap_err().to_string();
+        assert!(
+            err.contains("immutability policy: 501"),
+            "attempt {attempt}: {err}"
+        );
+        // A multipart blob: the policy follows its metadata in the finishing step.
+        let mut writer = archive.writer_unless_archived(&large).await.unwrap();
+        writer.write(pattern(PART + 7, 2)).await.unwrap();
         let err = writer.finish().await.unwrap_err().to_string();
         assert!(
             err.contains("immutability policy: 501"),

@@ -320,3 +320,38 @@ async fn a_recording_is_locked_once_its_holding_period_is_over(store: Store) {
     app.close().await;
 }
 on_every_store!(a_recording_is_locked_once_its_holding_period_is_over);
+
+async fn serve_locks_a_recording_whose_holding_period_is_over(store: Store) {
+    let Some(storage) = locked_storage(1).await else {
+        return;
+    };
+    let Some(app) = start(store, Role::Ingest, DEAD_ACS, &storage).await else {
+        return;
+    };
+    announce(&app, "old", 3, &[(0, "SessionEnded")]).await;
+    let keys = write_objects(&app.running().state.archive, "old").await;
+    let job = job_id(app.queue(), "old", 0).await;
+    drive(app.queue(), job, Finish::Archived(archived_chunk("old", 0))).await;
+    // Archived two hours ago, as if the service had been down since.
+    let two_hours_ago = (Utc::now() - Duration::hours(2)).timestamp_millis();
+    sqlx::query("UPDATE recording_counts SET last_archived_at = $1")
+        .bind(two_hours_ago)
+        .execute(app.queue().pool())
+        .await
+        .unwrap();
+    assert_eq!(retention_of(&storage, &keys[0]).await, (None, None));
+
+    // A role that writes the archive runs the lock job, a round at start.
+    let app = restart(app, Role::All, &storage).await;
+    app.await_json("/admin/recordings/old", "the scheduled lock", |detail| {
+        detail["worm"]["locked_at"].is_string()
+    })
+    .await;
+    for key in &keys {
+        let (mode, until) = retention_of(&storage, key).await;
+        assert_eq!(mode.as_deref(), Some("GOVERNANCE"), "{key}");
+        assert!(until.is_some_and(|until| until > Utc::now()), "{key}");
+    }
+    app.close().await;
+}
+on_every_store!(serve_locks_a_recording_whose_holding_period_is_over);

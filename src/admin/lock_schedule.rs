@@ -29,20 +29,27 @@ pub fn cutoff(after_hours: u32, now: DateTime<Utc>) -> i64 {
 }
 
 /// Locks every recording whose holding period had ended by `now`, retained for
-/// `storage.object_lock_days` from `now`; returns how many recordings it locked. Stops at the
-/// first refusal, which the next round retries.
+/// `storage.object_lock_days` from `now`; returns how many recordings it locked. A recording
+/// the store refuses is logged and left due, for the next round; the others go on.
 pub async fn lock_due(
     db: &Db,
     archive: &Archive,
     after_hours: u32,
     now: DateTime<Utc>,
 ) -> Result<usize, OpsError> {
-    let mut locked = 0;
+    let (mut locked, mut after) = (0, 0);
     loop {
-        let due = locks::due(db, cutoff(after_hours, now), BATCH).await?;
+        let due = locks::due(db, cutoff(after_hours, now), after, BATCH).await?;
         for recording in &due {
+            after = recording.id;
             let layout = archive.layout(&recording.call_id, &recording.recording_key);
-            let objects = archive.lock_recording(&layout, now).await?;
+            let objects = match archive.lock_recording(&layout, now).await {
+                Ok(objects) => objects,
+                Err(err) => {
+                    tracing::error!(recording = recording.id, error = %err, "holding period over but the store refused the lock; retrying next round");
+                    continue;
+                }
+            };
             locks::mark_locked(db, recording.id, recording.newest, now.timestamp_millis()).await?;
             tracing::info!(
                 recording = recording.id,
@@ -67,7 +74,7 @@ pub async fn run(db: Db, archive: Archive, after_hours: u32, shutdown: Cancellat
             _ = ticks.tick() => {}
         }
         if let Err(err) = lock_due(&db, &archive, after_hours, Utc::now()).await {
-            tracing::error!(error = %err, "cannot lock recordings whose holding period is over; retrying in 10 minutes");
+            tracing::error!(error = %err, "cannot read the recordings due for their lock; retrying in 10 minutes");
         }
     }
 }

@@ -58,10 +58,15 @@ const NEWEST: &str =
     "CASE WHEN COALESCE(c.last_archived_at, 0) > COALESCE(r.manifest_written_at, 0)
                       THEN c.last_archived_at ELSE r.manifest_written_at END";
 
-/// Recordings with no job in flight whose newest object was written at or before
-/// `written_before` and is not covered by a lock yet, oldest first. A late chunk or a
+/// Recordings after row `after` with no job in flight whose newest object was written at or
+/// before `written_before` and is not covered by a lock yet, in row order. A late chunk or a
 /// rewritten manifest after a lock makes its recording due again.
-pub async fn due(db: &Db, written_before: i64, limit: i64) -> Result<Vec<DueLock>, QueueError> {
+pub async fn due(
+    db: &Db,
+    written_before: i64,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<DueLock>, QueueError> {
     let sql = format!(
         "SELECT r.id, r.call_id, r.recording_key, {NEWEST} AS newest
          FROM recordings r
@@ -70,11 +75,13 @@ pub async fn due(db: &Db, written_before: i64, limit: i64) -> Result<Vec<DueLock
          WHERE c.active_chunks = 0 AND c.archived_chunks > 0
            AND {NEWEST} <= $1
            AND (l.locked_through IS NULL OR l.locked_through < {NEWEST})
+           AND r.id > $3
          ORDER BY r.id LIMIT $2"
     );
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(written_before)
         .bind(limit)
+        .bind(after)
         .fetch_all(db.pool())
         .await?)
 }

@@ -339,6 +339,14 @@ async fn serve_locks_a_recording_whose_holding_period_is_over(store: Store) {
         .execute(app.queue().pool())
         .await
         .unwrap();
+    // Its manifest written then too, or the worker's manifest sweep would write a new one.
+    let recording = callvault::admin::queries::recording_id_by_key(app.queue(), "old")
+        .await
+        .unwrap()
+        .unwrap();
+    callvault::queue::recordings::set_manifest(app.queue(), recording, &keys[2], two_hours_ago)
+        .await
+        .unwrap();
     assert_eq!(retention_of(&storage, &keys[0]).await, (None, None));
 
     // A role that writes the archive runs the lock job, a round at start.

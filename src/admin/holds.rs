@@ -74,6 +74,16 @@ pub async fn set_legal_hold(
         .recording;
     let layout = archive.layout(&recording.call_id, &recording.recording_key);
     let objects = archive.set_legal_hold(&layout, on).await?;
+    if on && objects == 0 {
+        // Recording a hold that covers nothing would tell a regulator something untrue.
+        return Err(OpsError::invalid(
+            "nothing_to_hold",
+            format!(
+                "recording {} has no archived objects yet; set the hold once it is archived",
+                recording.id
+            ),
+        ));
+    }
     locks::set_legal_hold(db, recording.id, on, now).await?;
     tracing::info!(
         recording = recording.id,

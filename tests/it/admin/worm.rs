@@ -217,6 +217,16 @@ async fn a_legal_hold_is_set_on_every_object_and_recorded(store: Store) {
             .contains("<Status>OFF</Status>")
     );
 
+    announce(&app, "empty", 1, &[(0, "SessionEnded")]).await;
+    let (status, body) = app.post("/admin/recordings/empty/hold", &json!({})).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("nothing_to_hold")),
+        "{body}"
+    );
+    let (_, detail) = app.get("/admin/recordings/empty").await;
+    assert_eq!(detail["worm"]["legal_hold"], false, "{detail}");
+
     let (status, body) = app.post("/admin/recordings/nobody/hold", &json!({})).await;
     assert_eq!(
         (status, body["code"].as_str()),

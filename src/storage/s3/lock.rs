@@ -48,7 +48,7 @@ impl S3Finisher {
             self.bucket
         );
         let enable = format!(
-            "storage.object_lock_mode needs S3 Object Lock on bucket {bucket}, which S3 allows only when the bucket is created (`aws s3api create-bucket --bucket {bucket} --object-lock-enabled-for-bucket`, which also turns on versioning): create such a bucket, or leave storage.object_lock_mode empty",
+            "storage.object_lock_mode needs S3 Object Lock on bucket {bucket}: create the bucket with it (`aws s3api create-bucket --bucket {bucket} --object-lock-enabled-for-bucket`), or on AWS enable versioning and then Object Lock on the existing bucket (`aws s3api put-object-lock-configuration --bucket {bucket} --object-lock-configuration ObjectLockEnabled=Enabled`; some S3-compatible stores allow it only at creation); or leave storage.object_lock_mode empty",
             bucket = self.bucket
         );
         match self
@@ -154,7 +154,7 @@ impl S3Finisher {
                 if failure.contains("InvalidRequest") && failure.contains("Object Lock") =>
             {
                 StorageError::Request(format!(
-                    "{failure} (bucket {} needs Object Lock, which S3 enables only at bucket creation)",
+                    "{failure} (bucket {} needs Object Lock enabled)",
                     self.bucket
                 ))
             }

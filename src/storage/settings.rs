@@ -42,7 +42,7 @@ impl ObjectLock {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LockMode {
     /// Users with a bypass permission (S3 `s3:BypassGovernanceRetention`) can still shorten or
-    /// remove it; on Azure an unlocked policy, which the account owner can change.
+    /// remove it; on Azure an unlocked policy, which a user allowed to change policies can.
     Governance,
     /// Nobody, the account's root included, can shorten or remove it; on Azure a locked policy.
     Compliance,

@@ -160,6 +160,14 @@ pub async fn start(
         });
         let worker = Worker::new(ctx, WorkerOptions::from_settings(worker), wake.clone());
         tasks.spawn(worker.run(shutdown.clone()));
+        if let Some(lock) = archive.object_lock().filter(|_| archive.locks_later()) {
+            tasks.spawn(crate::admin::lock_schedule::run(
+                db.clone(),
+                archive.clone(),
+                lock.after_hours,
+                shutdown.clone(),
+            ));
+        }
         tasks.spawn(crate::admin::deadline::watch(
             db.clone(),
             settings.admin.deadline_warning_hours,

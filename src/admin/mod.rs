@@ -6,6 +6,8 @@
 
 pub mod auth;
 pub mod deadline;
+pub mod holds;
+pub mod lock_schedule;
 pub mod operations;
 pub mod quarantine_purge;
 pub mod queries;

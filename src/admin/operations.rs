@@ -25,6 +25,8 @@ pub enum OpsError {
     Invalid { code: &'static str, message: String },
     #[error(transparent)]
     Queue(#[from] QueueError),
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageError),
 }
 
 impl OpsError {
@@ -149,6 +151,7 @@ pub async fn recording_detail(db: &Db, key: &str, now: i64) -> Result<RecordingD
         chunks,
         event_ids: recordings::event_ids(db, recording.id).await?,
         state_events,
+        worm: super::holds::lock_view(db, recording.id).await?,
         summary,
     })
 }

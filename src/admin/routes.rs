@@ -25,6 +25,12 @@ impl From<OpsError> for ApiError {
             }
             OpsError::Invalid { code, message } => ApiError::bad_request(code, message),
             OpsError::Queue(err) => err.into(),
+            OpsError::Storage(crate::storage::StorageError::NoStoreLock) => {
+                ApiError::new(StatusCode::CONFLICT, "no_store_lock", err.to_string())
+            }
+            OpsError::Storage(err) => {
+                ApiError::new(StatusCode::BAD_GATEWAY, "storage_error", err.to_string())
+            }
         }
     }
 }
@@ -33,6 +39,8 @@ impl From<OpsError> for ApiError {
 pub fn data_routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/recordings", web::get().to(list_recordings))
         .route("/recordings/{id}", web::get().to(show_recording))
+        .route("/recordings/{id}/hold", web::post().to(hold_recording))
+        .route("/recordings/{id}/hold", web::delete().to(release_recording))
         .route("/jobs", web::get().to(list_jobs))
         // Before /jobs/{id}, which would otherwise answer 405 to this POST.
         .route("/jobs/replay", web::post().to(replay_jobs))
@@ -108,6 +116,26 @@ async fn show_recording(
 ) -> Result<HttpResponse, ApiError> {
     let detail = ops::recording_detail(&state.db, &path, now_millis()).await?;
     Ok(HttpResponse::Ok().json(detail))
+}
+
+#[tracing::instrument(skip_all, fields(recording = %path))]
+async fn hold_recording(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let outcome =
+        super::holds::set_legal_hold(&state.db, &state.archive, &path, true, now_millis()).await?;
+    Ok(HttpResponse::Ok().json(outcome))
+}
+
+#[tracing::instrument(skip_all, fields(recording = %path))]
+async fn release_recording(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let outcome =
+        super::holds::set_legal_hold(&state.db, &state.archive, &path, false, now_millis()).await?;
+    Ok(HttpResponse::Ok().json(outcome))
 }
 
 /// `?state=failed,expired&limit=` of the jobs list.

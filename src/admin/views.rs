@@ -185,6 +185,8 @@ pub struct RecordingDetail {
     pub event_ids: Vec<String>,
     /// RecordingStateChanged events for its ACS recording id.
     pub state_events: Vec<StateEventRow>,
+    /// Its legal hold and scheduled lock.
+    pub worm: super::holds::LockView,
 }
 
 /// A quarantined event with the reason it was refused, without its payload.

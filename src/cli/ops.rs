@@ -68,6 +68,17 @@ pub enum RecordingsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Set the store's legal hold on every object of a recording (S3 Object Lock, Azure
+    /// immutability); `--release` lifts it.
+    Hold {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Row id (from `recordings list`), ACS recording id, or recording key.
+        id: String,
+        /// Lift the legal hold instead of setting it.
+        #[arg(long)]
+        release: bool,
+    },
 }
 
 impl From<OpsError> for CliError {
@@ -239,6 +250,31 @@ pub async fn recordings(command: RecordingsCommand) -> Result<(), CliError> {
             }
             print(&describe(&detail))
         }
+        RecordingsCommand::Hold {
+            config,
+            id,
+            release,
+        } => {
+            let settings = load_settings(&config)?;
+            let db = open(&config).await?;
+            let storage = settings.storage_settings().map_err(CliError::runtime)?;
+            let archive = callvault::storage::Archive::open(&storage)
+                .await
+                .map_err(CliError::runtime)?;
+            let outcome =
+                callvault::admin::holds::set_legal_hold(&db, &archive, &id, !release, now_millis())
+                    .await?;
+            print(&format!(
+                "legal hold {} on {} objects of recording {}",
+                if outcome.legal_hold {
+                    "set"
+                } else {
+                    "released"
+                },
+                outcome.objects,
+                outcome.recording
+            ))
+        }
     }
 }
 
@@ -275,6 +311,20 @@ fn describe(detail: &RecordingDetail) -> String {
             .clone()
             .unwrap_or_else(|| "not written".into()),
     );
+    fact(
+        "legal hold",
+        match (
+            detail.worm.legal_hold,
+            detail.worm.legal_hold_changed_at.as_deref(),
+        ) {
+            (true, Some(at)) => format!("on since {at}"),
+            (false, Some(at)) => format!("released {at}"),
+            _ => "never set".into(),
+        },
+    );
+    if let Some(at) = &detail.worm.locked_at {
+        fact("locked", format!("at {at}, after storage.lock_after_hours"));
+    }
     if let Some(index) = detail.waiting_for_chunk {
         fact(
             "waiting for",

@@ -4,6 +4,7 @@
 mod db;
 pub mod intake;
 pub mod jobs;
+pub mod locks;
 pub mod recordings;
 
 pub use db::{Backend, Db, Tx};

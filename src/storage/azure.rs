@@ -12,8 +12,10 @@ use url::Url;
 use super::backend::{Finisher, OpenedStore};
 use super::client::{self, client_config, http_client, is_plain_http, retry_config};
 use super::options::{SHA256_METADATA, WriteOptions};
-use super::settings::AzureSettings;
+use super::settings::{AzureSettings, ObjectLock};
 use super::{StorageError, StorageSettings};
+
+mod lock;
 
 /// Azurite's development account, published in its documentation (not a secret).
 pub const EMULATOR_ACCOUNT: &str = "devstoreaccount1";
@@ -117,6 +119,7 @@ pub(super) fn open(
             service,
             container: azure.container.clone(),
             tier_after_metadata: tier.filter(|_| class_after_metadata),
+            lock: settings.object_lock,
             client: http_client(settings.request_timeout_secs)?,
         }),
     })
@@ -131,6 +134,8 @@ pub(super) struct AzureFinisher {
     container: String,
     /// An Archive blob refuses new metadata, so the tier is set after it.
     tier_after_metadata: Option<String>,
+    /// Version-level immutability: each committed blob gets its retention when locked at write.
+    lock: Option<ObjectLock>,
     client: reqwest::Client,
 }
 
@@ -158,6 +163,9 @@ impl AzureFinisher {
                 "setting the access tier",
             )
             .await?;
+        }
+        if let Some(retention) = self.retention_at_write() {
+            self.set_immutability(key, &retention).await?;
         }
         Ok(())
     }

@@ -4,9 +4,9 @@ use std::io::ErrorKind;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use object_store::ObjectStore;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
+use object_store::{ObjectStore, PutPayload};
 
 use super::StorageError;
 use super::azure::AzureFinisher;
@@ -60,6 +60,81 @@ impl Finisher {
             Finisher::Local(_) => Ok(()),
             Finisher::S3(s3) => s3.set_sha256(key, sha256_hex, e_tag, size).await,
             Finisher::Azure(azure) => azure.set_sha256(key, sha256_hex, e_tag).await,
+        }
+    }
+}
+
+impl Finisher {
+    /// One put of a small object. Locked at write on S3, it is our own PutObject carrying the
+    /// retention, which object_store's put cannot: the object never exists unlocked.
+    pub async fn put(
+        &self,
+        store: &dyn ObjectStore,
+        key: &Path,
+        payload: PutPayload,
+        options: &WriteOptions,
+        sha256_hex: &str,
+    ) -> Result<(), StorageError> {
+        if let Finisher::S3(s3) = self
+            && let Some(retention) = s3.retention_at_write()
+        {
+            return s3
+                .put_locked(key, payload.into(), sha256_hex, &retention)
+                .await;
+        }
+        store
+            .put_opts(key, payload, options.put_options(sha256_hex))
+            .await?;
+        // Azure: Put Blob could carry the policy, object_store's put cannot; it follows.
+        if let Finisher::Azure(azure) = self
+            && let Some(retention) = azure.retention_at_write()
+        {
+            azure.set_immutability(key, &retention).await?;
+        }
+        Ok(())
+    }
+
+    /// For an object found already archived: Azure sets the policy after the write, so an
+    /// attempt that died (or was refused) in between left it unlocked; set it again. On S3
+    /// an object with its sha256 was written locked.
+    pub async fn relock_archived(&self, key: &Path) -> Result<(), StorageError> {
+        if let Finisher::Azure(azure) = self
+            && let Some(retention) = azure.retention_at_write()
+        {
+            azure.set_immutability(key, &retention).await?;
+        }
+        Ok(())
+    }
+
+    /// Stops start-up when the store cannot keep the configured lock.
+    pub async fn check_lock_support(&self) -> Result<(), StorageError> {
+        match self {
+            Finisher::S3(s3) => s3.check_object_lock().await,
+            Finisher::Azure(azure) => azure.check_immutability().await,
+            // Validation refuses a lock on a local folder.
+            Finisher::Local(_) => Ok(()),
+        }
+    }
+
+    /// Sets or releases the store's legal hold on the object at `key`.
+    pub async fn set_legal_hold(&self, key: &Path, on: bool) -> Result<(), StorageError> {
+        match self {
+            Finisher::S3(s3) => s3.set_legal_hold(key, on).await,
+            Finisher::Azure(azure) => azure.set_legal_hold(key, on).await,
+            Finisher::Local(_) => Err(StorageError::NoStoreLock),
+        }
+    }
+
+    /// Sets `retention` on the object at `key`, written unlocked.
+    pub async fn set_retention(
+        &self,
+        key: &Path,
+        retention: &super::lock::Retention,
+    ) -> Result<(), StorageError> {
+        match self {
+            Finisher::S3(s3) => s3.set_retention(key, retention).await,
+            Finisher::Azure(azure) => azure.set_immutability(key, retention).await,
+            Finisher::Local(_) => Err(StorageError::NoStoreLock),
         }
     }
 }

@@ -53,8 +53,8 @@ pub(super) fn http_client(request_timeout_secs: u64) -> Result<reqwest::Client, 
         .map_err(|err| StorageError::Request(format!("cannot build the HTTP client: {err}")))
 }
 
-/// Sends an already signed, body-less request; a few quick retries on transport errors and
-/// 5xx, as object_store does. Returns the response body.
+/// Sends an already signed request (a body, if any, held in memory); a few quick retries on
+/// transport errors and 5xx, as object_store does. Returns the response body.
 pub(super) async fn send(
     client: &reqwest::Client,
     request: &HttpRequest,
@@ -68,6 +68,7 @@ pub(super) async fn send(
         let outcome = client
             .request(request.method().clone(), request.uri().to_string())
             .headers(request.headers().clone())
+            .body(request.body().as_bytes().cloned().unwrap_or_default())
             .send()
             .await;
         let failure = match outcome {

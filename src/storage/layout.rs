@@ -95,6 +95,11 @@ impl RecordingLayout {
     pub fn manifest(&self) -> Path {
         object_key(&format!("{}/manifest.json", self.folder))
     }
+
+    /// The recording's folder, which holds all its objects.
+    pub fn folder(&self) -> Path {
+        object_key(&self.folder)
+    }
 }
 
 /// The media file extension for `recordingFormatType` (mp4 when absent, as the preview API serves).

@@ -4,8 +4,10 @@
 mod azure;
 mod backend;
 mod client;
+mod holds;
 pub mod layout;
 mod local;
+mod lock;
 pub mod manifest;
 mod options;
 mod publication;
@@ -34,8 +36,8 @@ pub use manifest::{Manifest, ObjectDigest};
 pub use options::SHA256_METADATA;
 pub use publication::Publication;
 pub use settings::{
-    AzureSettings, InvalidSetting, LocalSettings, S3Encryption, S3Settings, StorageBackend,
-    StorageSettings,
+    AzureSettings, InvalidSetting, LocalSettings, LockMode, ObjectLock, S3Encryption, S3Settings,
+    StorageBackend, StorageSettings,
 };
 pub use settings_section::StorageSection;
 pub use writer::ObjectWriter;
@@ -52,6 +54,11 @@ pub enum StorageError {
     /// A comparing writer found other bytes than the object already at the key.
     #[error("{key} already exists with other content")]
     ExistingDiffers { key: String },
+    /// A legal hold or lock asked of a store that has none (a local folder).
+    #[error(
+        "a local archive has no store-enforced lock or legal hold; use storage.kind = s3 (Object Lock) or azure (version-level immutability)"
+    )]
+    NoStoreLock,
 }
 
 /// The customer's archive (local folder, S3 bucket or Azure container).
@@ -68,6 +75,8 @@ pub struct Archive {
     options: options::WriteOptions,
     /// Sets the sha256 metadata after a multipart upload.
     finisher: Arc<Finisher>,
+    /// `storage.object_lock_mode` and its days and holding period.
+    object_lock: Option<ObjectLock>,
 }
 
 impl std::fmt::Debug for Archive {
@@ -90,6 +99,9 @@ impl Archive {
         extra: &[(&str, &str)],
     ) -> Result<Self, StorageError> {
         let opened = backend::open(settings, extra).await?;
+        if settings.object_lock.is_some() {
+            opened.finisher.check_lock_support().await?;
+        }
         Ok(Self {
             store: opened.store,
             prefix: settings.prefix.clone(),
@@ -98,6 +110,7 @@ impl Archive {
             description: opened.description,
             options: opened.options,
             finisher: Arc::new(opened.finisher),
+            object_lock: settings.object_lock,
         })
     }
 
@@ -164,6 +177,7 @@ impl Archive {
     pub async fn put_bytes(&self, key: &Path, bytes: Bytes) -> Result<ObjectDigest, StorageError> {
         let digest = ObjectDigest::of_bytes(key, &bytes);
         if self.existing_digest(key).await?.as_ref() == Some(&digest) {
+            self.finisher.relock_archived(key).await?;
             return Ok(digest);
         }
         let mut publication = Publication::default();
@@ -209,6 +223,7 @@ impl Archive {
                 if let Some(local) = self.finisher.local() {
                     publication.owe([local.folder_of(key)?]);
                 }
+                self.finisher.relock_archived(key).await?;
                 Ok(digest)
             }
             Some(_) => Err(StorageError::ExistingDiffers { key: digest.key }),
@@ -234,10 +249,15 @@ impl Archive {
             publication.owe(writer::blocking(move || local.put(&key, &payload)).await?);
             return Ok(());
         }
-        self.store
-            .put_opts(key, payload, self.options.put_options(&digest.sha256))
-            .await?;
-        Ok(())
+        self.finisher
+            .put(
+                self.store.as_ref(),
+                key,
+                payload,
+                &self.options,
+                &digest.sha256,
+            )
+            .await
     }
 
     /// Streams an object back and returns its size and sha256, or None when it is absent.

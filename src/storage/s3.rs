@@ -12,8 +12,10 @@ use object_store::signer::Signer;
 use super::backend::{Finisher, OpenedStore};
 use super::client::{self, client_config, http_client, is_plain_http, retry_config};
 use super::options::{SHA256_METADATA, WriteOptions};
-use super::settings::{S3Encryption, S3Settings};
+use super::settings::{ObjectLock, S3Encryption, S3Settings};
 use super::{StorageError, StorageSettings};
+
+mod lock;
 
 /// CopyObject, which rewrites metadata in place, takes objects up to 5 GiB.
 pub const MAX_COPY_BYTES: u64 = 5 * 1024 * 1024 * 1024;
@@ -100,6 +102,7 @@ pub(super) fn open(
             region,
             storage_class,
             sse_headers,
+            lock: settings.object_lock,
             client: http_client(settings.request_timeout_secs)?,
         }),
     })
@@ -113,6 +116,8 @@ pub(super) struct S3Finisher {
     storage_class: Option<String>,
     /// The copy is a new write: encryption must be asked for again.
     sse_headers: Vec<(&'static str, String)>,
+    /// Object Lock: the copy carries the retention when objects are locked at write.
+    lock: Option<ObjectLock>,
     client: reqwest::Client,
 }
 
@@ -128,6 +133,10 @@ impl S3Finisher {
     ) -> Result<(), StorageError> {
         if size > MAX_COPY_BYTES {
             tracing::warn!(key = %key, bytes = size, "object larger than 5 GiB: S3 cannot copy it in place, so it has no sha256 metadata (the manifest has the hash)");
+            // The lock needs no copy.
+            if let Some(retention) = self.retention_at_write() {
+                return self.set_retention(key, &retention).await;
+            }
             return Ok(());
         }
         // object_store knows the object's URL (path or virtual-hosted style); a presigned URL
@@ -152,6 +161,14 @@ impl S3Finisher {
         }
         for (name, value) in &self.sse_headers {
             headers.push((name, value));
+        }
+        let retention = self.retention_at_write();
+        let retain_until = retention.as_ref().map(|retention| retention.s3_until());
+        if let (Some(retention), Some(until)) = (&retention, &retain_until) {
+            headers.push(("x-amz-object-lock-mode", retention.s3_mode()));
+            headers.push(("x-amz-object-lock-retain-until-date", until));
+            // A locked write must declare a checksum (moto refuses the copy without it).
+            headers.push(("x-amz-sdk-checksum-algorithm", "SHA256"));
         }
         let mut request = client::request(http::Method::PUT, &url, &headers)?;
         let credential = self.store.credentials().get_credential().await?;

@@ -16,6 +16,36 @@ pub struct StorageSettings {
     /// Seconds one storage request may take before it is abandoned.
     pub request_timeout_secs: u64,
     pub backend: StorageBackend,
+    /// WORM retention of every archived object; None when `storage.object_lock_mode` is empty.
+    pub object_lock: Option<ObjectLock>,
+}
+
+/// `storage.object_lock_mode`, `storage.object_lock_days` and `storage.lock_after_hours`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObjectLock {
+    pub mode: LockMode,
+    /// Days each object is retained from the moment it is locked.
+    pub days: u32,
+    /// Hours an archived recording stays unlocked before a scheduled job locks it; 0 locks
+    /// each object as it is written.
+    pub after_hours: u32,
+}
+
+impl ObjectLock {
+    /// Whether objects carry their retention from the moment they are written.
+    pub fn at_write(&self) -> bool {
+        self.after_hours == 0
+    }
+}
+
+/// How strict the retention is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockMode {
+    /// Users with a bypass permission (S3 `s3:BypassGovernanceRetention`) can still shorten or
+    /// remove it; on Azure an unlocked policy, which a user allowed to change policies can.
+    Governance,
+    /// Nobody, the account's root included, can shorten or remove it; on Azure a locked policy.
+    Compliance,
 }
 
 /// Where the archive lives, with the keys of that backend only.

@@ -38,6 +38,12 @@ pub struct StorageSection {
     pub access_tier: String,
     /// Seconds one storage request (e.g. one part upload) may take before it is abandoned.
     pub request_timeout_secs: u64,
+    /// WORM lock: "", "governance" or "compliance".
+    pub object_lock_mode: String,
+    /// Days each object is retained once locked.
+    pub object_lock_days: u64,
+    /// Hours an archived recording stays unlocked before it is locked; 0 = lock at write.
+    pub lock_after_hours: u64,
 }
 
 impl StorageSection {

@@ -3,8 +3,8 @@
 //! rather than silently ignored.
 
 use super::settings::{
-    AzureSettings, InvalidSetting, LocalSettings, S3Encryption, S3Settings, StorageBackend,
-    StorageSettings,
+    AzureSettings, InvalidSetting, LocalSettings, LockMode, ObjectLock, S3Encryption, S3Settings,
+    StorageBackend, StorageSettings,
 };
 use super::settings_section::StorageSection;
 
@@ -26,6 +26,11 @@ pub const S3_STORAGE_CLASSES: &[&str] = &[
     "OUTPOSTS",
     "EXPRESS_ONEZONE",
 ];
+
+/// The longest retention accepted: a hundred years, well past any regulation's period.
+pub const MAX_OBJECT_LOCK_DAYS: u64 = 36_500;
+/// The longest holding period before objects are locked: a year.
+pub const MAX_LOCK_AFTER_HOURS: u64 = 8_760;
 
 /// The Azure Blob access tiers, spelled as the service expects.
 pub const AZURE_ACCESS_TIERS: &[&str] = &["Hot", "Cool", "Cold", "Archive"];
@@ -61,13 +66,78 @@ pub fn validate(section: &StorageSection) -> Result<StorageSettings, InvalidSett
             ));
         }
     };
+    let object_lock = validate_object_lock(section)?;
+    if object_lock.is_some() && matches!(backend, StorageBackend::Local(_)) {
+        return Err(InvalidSetting::new(
+            "storage.object_lock_mode",
+            "a local folder has no store-enforced lock; use storage.kind = s3 or azure, or leave it empty",
+        ));
+    }
     Ok(StorageSettings {
         prefix: section.prefix.clone(),
         part_size_bytes: section.part_size_bytes,
         upload_concurrency: section.upload_concurrency,
         request_timeout_secs: section.request_timeout_secs,
         backend,
+        object_lock,
     })
+}
+
+/// The lock keys: the days are required with a mode, and neither applies without one.
+fn validate_object_lock(section: &StorageSection) -> Result<Option<ObjectLock>, InvalidSetting> {
+    let mode = match section
+        .object_lock_mode
+        .trim()
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "" => None,
+        "governance" => Some(LockMode::Governance),
+        "compliance" => Some(LockMode::Compliance),
+        _ => {
+            return Err(InvalidSetting::new(
+                "storage.object_lock_mode",
+                format!(
+                    "`{}` is not supported; use governance, compliance or leave it empty",
+                    section.object_lock_mode
+                ),
+            ));
+        }
+    };
+    let Some(mode) = mode else {
+        for (key, value) in [
+            ("storage.object_lock_days", section.object_lock_days),
+            ("storage.lock_after_hours", section.lock_after_hours),
+        ] {
+            if value != 0 {
+                return Err(InvalidSetting::new(
+                    key,
+                    "applies only with storage.object_lock_mode = governance or compliance",
+                ));
+            }
+        }
+        return Ok(None);
+    };
+    if !(1..=MAX_OBJECT_LOCK_DAYS).contains(&section.object_lock_days) {
+        return Err(InvalidSetting::new(
+            "storage.object_lock_days",
+            format!(
+                "must be between 1 and {MAX_OBJECT_LOCK_DAYS} when storage.object_lock_mode is set"
+            ),
+        ));
+    }
+    if section.lock_after_hours > MAX_LOCK_AFTER_HOURS {
+        return Err(InvalidSetting::new(
+            "storage.lock_after_hours",
+            format!("must be between 0 (lock at write) and {MAX_LOCK_AFTER_HOURS} hours"),
+        ));
+    }
+    // Both bounds fit in u32.
+    Ok(Some(ObjectLock {
+        mode,
+        days: section.object_lock_days as u32,
+        after_hours: section.lock_after_hours as u32,
+    }))
 }
 
 fn validate_local(section: &StorageSection) -> Result<StorageBackend, InvalidSetting> {
@@ -361,6 +431,62 @@ mod tests {
     fn names_must_be_valid_for_the_service() {
         assert!(check(&[("storage.kind", "s3"), ("storage.bucket", "Calls_2026")]).is_err());
         assert!(check(&[("storage.kind", "azure"), ("storage.container", "a--b")]).is_err());
+    }
+
+    #[test]
+    fn lock_settings_are_checked_by_name() {
+        let s3 = [("storage.kind", "s3"), ("storage.bucket", "calls")];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut all = s3.to_vec();
+            all.extend_from_slice(extra);
+            check(&all)
+        };
+        let err = with(&[("storage.object_lock_mode", "governance")]).unwrap_err();
+        assert!(
+            err.contains("`storage.object_lock_days`: must be between 1 and 36500"),
+            "{err}"
+        );
+        let err = with(&[
+            ("storage.object_lock_mode", "compliance"),
+            ("storage.object_lock_days", "36501"),
+        ])
+        .unwrap_err();
+        assert!(err.contains("storage.object_lock_days"), "{err}");
+        let err = with(&[("storage.object_lock_mode", "legal")]).unwrap_err();
+        assert!(err.contains("`storage.object_lock_mode`"), "{err}");
+        let err = with(&[("storage.object_lock_days", "30")]).unwrap_err();
+        assert!(
+            err.contains("`storage.object_lock_days`: applies only with"),
+            "{err}"
+        );
+        let err = with(&[("storage.lock_after_hours", "24")]).unwrap_err();
+        assert!(err.contains("`storage.lock_after_hours`"), "{err}");
+        let err = with(&[
+            ("storage.object_lock_mode", "governance"),
+            ("storage.object_lock_days", "30"),
+            ("storage.lock_after_hours", "8761"),
+        ])
+        .unwrap_err();
+        assert!(err.contains("`storage.lock_after_hours`"), "{err}");
+        with(&[
+            ("storage.object_lock_mode", "Compliance"),
+            ("storage.object_lock_days", "2555"),
+            ("storage.lock_after_hours", "72"),
+        ])
+        .unwrap();
+    }
+
+    #[test]
+    fn a_local_folder_cannot_be_locked() {
+        let err = check(&[
+            ("storage.object_lock_mode", "governance"),
+            ("storage.object_lock_days", "1"),
+        ])
+        .unwrap_err();
+        assert!(
+            err.contains("`storage.object_lock_mode`: a local folder"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -193,8 +193,8 @@ impl ObjectWriter {
                         publication.owe(owed);
                     }
                     None => {
-                        store
-                            .put_opts(&key, payload, options.put_options(&digest.sha256))
+                        finisher
+                            .put(store.as_ref(), &key, payload, &options, &digest.sha256)
                             .await?;
                     }
                 }
@@ -214,6 +214,7 @@ impl ObjectWriter {
                 if let Some(local) = local {
                     publication.owe([local.folder_of(&key)?]);
                 }
+                finisher.relock_archived(&key).await?;
                 tracing::info!(key = %key, bytes = digest.bytes, "already archived with the same sha256; upload skipped");
             }
         }

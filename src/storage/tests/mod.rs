@@ -2,7 +2,9 @@
 //! `./scripts/test.sh`) in `s3` and `azure`, each running the shared `scenarios`.
 
 mod azure;
+mod azure_lock;
 mod s3;
+mod s3_lock;
 mod scenarios;
 mod servers;
 

@@ -9,3 +9,4 @@ mod quarantine;
 mod recordings;
 mod support;
 mod worker;
+mod worm;

@@ -5,6 +5,7 @@ mod db;
 pub mod intake;
 pub mod jobs;
 pub mod recordings;
+pub mod uploads;
 
 pub use db::{Backend, Db, Tx};
 pub use jobs::{Job, JobState, UnknownJobState};

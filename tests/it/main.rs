@@ -19,4 +19,5 @@ mod postgres;
 mod remote_storage;
 mod replicas;
 mod sources;
+mod storage_cleanup;
 mod webhook;

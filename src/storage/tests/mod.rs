@@ -2,9 +2,12 @@
 //! `./scripts/test.sh`) in `s3` and `azure`, each running the shared `scenarios`.
 
 mod azure;
+pub mod boto;
+pub mod proxy;
 mod s3;
 mod scenarios;
-mod servers;
+pub mod servers;
+mod uploads;
 
 use scenarios as scenario;
 use servers::storage_settings;

@@ -1,0 +1,88 @@
+//! A TCP proxy in front of a test server that can cut it off and restore it: every open
+//! connection is dropped and new ones are closed at once, while the server behind it keeps
+//! its state (a restarted moto would forget every upload, hiding what an outage leaves).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+
+pub struct CutProxy {
+    port: u16,
+    state: Arc<State>,
+    accepting: tokio::task::JoinHandle<()>,
+}
+
+struct State {
+    cut: AtomicBool,
+    /// Cancelled by `cut`: ends every connection opened before it.
+    connections: Mutex<CancellationToken>,
+}
+
+impl CutProxy {
+    /// Forwards a free loopback port to `upstream` (`http://127.0.0.1:PORT`).
+    pub async fn start(upstream: &str) -> Self {
+        let upstream = url::Url::parse(upstream).expect("an http URL");
+        let upstream = format!(
+            "{}:{}",
+            upstream.host_str().expect("a host"),
+            upstream.port_or_known_default().expect("a port")
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let state = Arc::new(State {
+            cut: AtomicBool::new(false),
+            connections: Mutex::new(CancellationToken::new()),
+        });
+        let shared = state.clone();
+        let accepting = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if shared.cut.load(Ordering::SeqCst) {
+                    drop(inbound);
+                    continue;
+                }
+                let ended = shared.connections.lock().unwrap().clone();
+                let upstream = upstream.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = ended.cancelled() => {}
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                    }
+                });
+            }
+        });
+        Self {
+            port,
+            state,
+            accepting,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT` of the proxy.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The server is out of reach from now on: open connections drop, new ones close.
+    pub fn cut(&self) {
+        self.state.cut.store(true, Ordering::SeqCst);
+        self.state.connections.lock().unwrap().cancel();
+    }
+
+    /// The server is reachable again.
+    pub fn restore(&self) {
+        *self.state.connections.lock().unwrap() = CancellationToken::new();
+        self.state.cut.store(false, Ordering::SeqCst);
+    }
+}
+
+impl Drop for CutProxy {
+    fn drop(&mut self) {
+        self.accepting.abort();
+        self.state.connections.lock().unwrap().cancel();
+    }
+}

@@ -100,30 +100,48 @@ pub async fn live(db: &Db, now: i64) -> Result<Vec<String>, QueueError> {
 mod tests {
     use super::*;
 
-    async fn sqlite() -> (tempfile::TempDir, Db) {
+    use crate::test_services::{admin_sql, postgres_server};
+
+    /// Runs `check` on a migrated SQLite file, then on a fresh PostgreSQL database when one
+    /// is configured.
+    async fn on_both<F: AsyncFn(&Db)>(check: F) {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::connect(&format!("sqlite://{}/q.db", dir.path().display()), 2)
             .await
             .unwrap();
         db.migrate().await.unwrap();
-        (dir, db)
+        check(&db).await;
+        db.close().await;
+        let Some(server) = postgres_server() else {
+            return;
+        };
+        let name = format!("callvault_uploads_{}", uuid::Uuid::new_v4().simple());
+        admin_sql(&server, &format!("CREATE DATABASE {name}")).await;
+        let db = Db::connect(&format!("{server}/{name}"), 2).await.unwrap();
+        db.migrate().await.unwrap();
+        check(&db).await;
+        db.close().await;
+        admin_sql(&server, &format!("DROP DATABASE {name}")).await;
     }
 
     #[tokio::test]
     async fn an_upload_is_recorded_until_it_is_closed() {
-        let (_dir, db) = sqlite().await;
-        opened(&db, 7, "calls/a/chunk-0000.mp4", "id-1", 1000)
+        on_both(recorded_until_closed).await;
+    }
+
+    async fn recorded_until_closed(db: &Db) {
+        opened(db, 7, "calls/a/chunk-0000.mp4", "id-1", 1000)
             .await
             .unwrap();
         // A repeated record (a retried insert) keeps the first.
-        opened(&db, 7, "calls/a/chunk-0000.mp4", "id-1", 2000)
+        opened(db, 7, "calls/a/chunk-0000.mp4", "id-1", 2000)
             .await
             .unwrap();
-        opened(&db, 8, "calls/b/chunk-0000.mp4", "id-2", 1500)
+        opened(db, 8, "calls/b/chunk-0000.mp4", "id-2", 1500)
             .await
             .unwrap();
         assert_eq!(
-            of_job(&db, 7).await.unwrap(),
+            of_job(db, 7).await.unwrap(),
             vec![OpenUpload {
                 upload_id: "id-1".into(),
                 object_key: "calls/a/chunk-0000.mp4".into(),
@@ -131,51 +149,58 @@ mod tests {
                 opened_at: 1000,
             }]
         );
-        closed(&db, "id-1").await.unwrap();
-        assert!(of_job(&db, 7).await.unwrap().is_empty());
-        assert_eq!(of_job(&db, 8).await.unwrap().len(), 1, "others stay");
+        closed(db, "id-1").await.unwrap();
+        assert!(of_job(db, 7).await.unwrap().is_empty());
+        assert_eq!(of_job(db, 8).await.unwrap().len(), 1, "others stay");
     }
 
     #[tokio::test]
     async fn only_old_uploads_without_a_live_lease_are_abandoned() {
-        let (_dir, db) = sqlite().await;
+        on_both(abandoned_without_a_live_lease).await;
+    }
+
+    async fn abandoned_without_a_live_lease(db: &Db) {
         let now = 1_000_000;
-        // Job 1 is running under a live lease; job 2's lease has lapsed; job 3 does not exist.
-        sqlx::query(
-            "INSERT INTO recordings (id, call_id, recording_key, media_extension, deadline_at, created_at, updated_at)
-             VALUES (1, 'c', 'k', 'mp4', 0, 0, 0)",
+        // A running job under a live lease, one whose lease has lapsed, and one that does not exist.
+        let recording: i64 = sqlx::query_scalar(
+            "INSERT INTO recordings (call_id, recording_key, media_extension, deadline_at, created_at, updated_at)
+             VALUES ('c', 'k', 'mp4', 0, 0, 0) RETURNING id",
         )
-        .execute(db.pool())
+        .fetch_one(db.pool())
         .await
         .unwrap();
-        for (id, lease_until) in [(1, now + 60_000), (2, now - 1)] {
-            sqlx::query(
-                "INSERT INTO jobs (id, recording_id, chunk_index, document_id, content_url, metadata_url, state, next_attempt_at, lease_owner, lease_until, deadline_at, created_at, updated_at)
-                 VALUES ($1, 1, $1, $2, 'u', 'm', 'running', 0, 'w', $3, 0, 0, 0)",
+        let mut jobs = Vec::new();
+        for (index, lease_until) in [(0i64, now + 60_000), (1, now - 1)] {
+            let job: i64 = sqlx::query_scalar(
+                "INSERT INTO jobs (recording_id, chunk_index, document_id, content_url, metadata_url, state, next_attempt_at, lease_owner, lease_until, deadline_at, created_at, updated_at)
+                 VALUES ($1, $2, $3, 'u', 'm', 'running', 0, 'w', $4, 0, 0, 0) RETURNING id",
             )
-            .bind(id)
-            .bind(format!("doc-{id}"))
+            .bind(recording)
+            .bind(index)
+            .bind(format!("doc-{index}"))
             .bind(lease_until)
-            .execute(db.pool())
+            .fetch_one(db.pool())
             .await
             .unwrap();
+            jobs.push(job);
         }
+        let missing = jobs[1] + 1000;
         for (job, id, at) in [
-            (1, "live", 10),
-            (2, "lapsed", 10),
-            (3, "orphan", 10),
-            (3, "young", now),
+            (jobs[0], "live", 10),
+            (jobs[1], "lapsed", 10),
+            (missing, "orphan", 10),
+            (missing, "young", now),
         ] {
-            opened(&db, job, "k", id, at).await.unwrap();
+            opened(db, job, "k", id, at).await.unwrap();
         }
-        let ids: Vec<String> = abandoned(&db, now - 1000, now, 10)
+        let ids: Vec<String> = abandoned(db, now - 1000, now, 10)
             .await
             .unwrap()
             .into_iter()
             .map(|u| u.upload_id)
             .collect();
         assert_eq!(ids, vec!["lapsed", "orphan"]);
-        assert_eq!(live(&db, now).await.unwrap(), vec!["live"]);
-        assert_eq!(abandoned(&db, now - 1000, now, 1).await.unwrap().len(), 1);
+        assert_eq!(live(db, now).await.unwrap(), vec!["live"]);
+        assert_eq!(abandoned(db, now - 1000, now, 1).await.unwrap().len(), 1);
     }
 }

@@ -190,3 +190,93 @@ async fn azure_and_local_archives_have_no_uploads_to_abort_and_say_why() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A stand-in for S3 that answers each ListMultipartUploads request with `answer(query)`
+/// (moto answers in one page whatever the count, so paging needs this). Its endpoint.
+async fn fake_s3(answer: fn(&str) -> String) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut request = Vec::new();
+            let mut buffer = [0u8; 4096];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match socket.read(&mut buffer).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buffer[..n]),
+                }
+            }
+            let line = String::from_utf8_lossy(&request);
+            let target = line.split_whitespace().nth(1).unwrap_or_default();
+            let query = target.split_once('?').map_or("", |(_, q)| q);
+            let body = answer(query);
+            let response = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = socket.write_all(response.as_bytes()).await;
+        }
+    });
+    endpoint
+}
+
+async fn fake_s3_archive(answer: fn(&str) -> String) -> Archive {
+    let endpoint = fake_s3(answer).await;
+    let settings = storage_settings(&[
+        ("storage.kind", "s3".to_owned()),
+        ("storage.bucket", "fake-bucket".to_owned()),
+        ("storage.endpoint", endpoint),
+        ("storage.region", "us-east-1".to_owned()),
+    ]);
+    Archive::open_with(&settings, super::servers::S3_CREDENTIALS)
+        .await
+        .unwrap()
+}
+
+fn upload_xml(key: &str, id: &str) -> String {
+    format!(
+        "<Upload><Key>{key}</Key><UploadId>{id}</UploadId><Initiated>2026-12-01T00:00:00Z</Initiated></Upload>"
+    )
+}
+
+#[tokio::test]
+async fn the_listing_follows_the_next_markers_page_after_page() {
+    let archive = fake_s3_archive(|query| {
+        let body = if query.contains("key-marker=a%2F2&upload-id-marker=id%2B2") {
+            upload_xml("a/3", "id+3") + "<IsTruncated>false</IsTruncated>"
+        } else {
+            upload_xml("a/1", "id+1")
+                + &upload_xml("a/2", "id+2")
+                + "<IsTruncated>true</IsTruncated><NextKeyMarker>a/2</NextKeyMarker><NextUploadIdMarker>id+2</NextUploadIdMarker>"
+        };
+        format!("<ListMultipartUploadsResult>{body}</ListMultipartUploadsResult>")
+    })
+    .await;
+    assert_eq!(
+        listed(&archive).await,
+        [("a/1", "id+1"), ("a/2", "id+2"), ("a/3", "id+3")]
+            .map(|(k, i)| (k.to_owned(), i.to_owned()))
+            .to_vec()
+    );
+}
+
+#[tokio::test]
+async fn a_listing_that_repeats_its_marker_or_floods_is_refused() {
+    let looping = fake_s3_archive(|_| {
+        "<ListMultipartUploadsResult><IsTruncated>true</IsTruncated><NextKeyMarker>a</NextKeyMarker><NextUploadIdMarker>i</NextUploadIdMarker></ListMultipartUploadsResult>".to_owned()
+    })
+    .await;
+    let err = looping.incomplete_uploads().await.unwrap_err().to_string();
+    assert!(err.contains("repeated its page marker"), "{err}");
+
+    let flooding = fake_s3_archive(|_| {
+        format!(
+            "<ListMultipartUploadsResult>{}</ListMultipartUploadsResult>",
+            "<Owner>x</Owner>".repeat(300_000)
+        )
+    })
+    .await;
+    let err = flooding.incomplete_uploads().await.unwrap_err().to_string();
+    assert!(err.contains("larger than 4194304 bytes"), "{err}");
+}

@@ -4,10 +4,15 @@
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use base64::Engine;
 use object_store::path::Path;
+use sha2::{Digest, Sha256};
 
 use super::boto::{boto3_create_upload, boto3_incomplete_uploads};
-use super::servers::{PART, azure_archive, pattern, s3_archive, s3_endpoint, storage_settings};
+use super::proxy::CutProxy;
+use super::servers::{
+    PART, azure_archive, pattern, s3_archive, s3_archive_at, s3_endpoint, storage_settings,
+};
 use crate::storage::{Archive, IncompleteUploads, UploadAbort, UploadLedger};
 
 /// The ledger's calls, in order: ("opened" | "closed", key, upload id).
@@ -63,9 +68,11 @@ async fn listed(archive: &Archive) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn a_completed_s3_upload_is_recorded_then_struck_off_with_its_parts_checked() {
-    let Some((archive, bucket)) = s3_archive(&[]).await else {
+    let Some(moto) = s3_endpoint() else {
         return;
     };
+    let proxy = CutProxy::start(&moto).await;
+    let (archive, bucket) = s3_archive_at(&proxy.endpoint(), &[]).await;
     let log = Arc::new(CallLog::default());
     let key = Path::from("call/rec/chunk-0000.mp4");
     let data = pattern(2 * PART + 17, 3);
@@ -93,6 +100,16 @@ async fn a_completed_s3_upload_is_recorded_then_struck_off_with_its_parts_checke
         ]
     );
     assert_eq!(archive.read(&key).await.unwrap(), data);
+    // Each part went with the sha256 S3 verifies it against (this moto accepts any).
+    let sent = proxy.sent();
+    for part in [&data[..PART], &data[PART..2 * PART], &data[2 * PART..]] {
+        let checksum = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(part));
+        assert!(
+            sent.contains(&format!("x-amz-checksum-sha256: {checksum}\r\n")),
+            "a part of {} bytes was sent without its checksum {checksum}",
+            part.len()
+        );
+    }
     assert_eq!(
         archive
             .abort_upload(key.as_ref(), &upload_id)

@@ -14,6 +14,7 @@ mod hostile_ingest;
 mod hostile_urls;
 mod idempotency;
 mod identity;
+mod orphan_uploads;
 mod pipeline;
 mod postgres;
 mod remote_storage;

@@ -117,7 +117,7 @@ fn print_cleanup(archive: &Archive, found: &Cleanup, older_than: Duration, dry_r
         "are aborted"
     };
     println!(
-        "{} incomplete upload(s) in {}, {} more recorded by the queue; those older than {age} {verb}",
+        "{} incomplete upload(s) listed in {} and {} recorded by the queue; those older than {age} {verb}",
         uploads.len(),
         archive.description(),
         found.recorded.len()

@@ -130,7 +130,7 @@ impl Archive {
                 "Azure Blob Storage discards uncommitted blocks by itself 7 days after they were written; there is nothing to list or abort",
             )),
             Finisher::Local(_) => Ok(IncompleteUploads::NothingToAbort(
-                "a local folder stages uploads in NAME#N files, which `serve` removes once they are older than two leases; there is nothing to list or abort",
+                "a local folder stages uploads in NAME#N files, which `serve` removes once no live writer can own them (untouched for two leases); there is nothing to list or abort",
             )),
         }
     }

@@ -158,6 +158,15 @@ pub async fn start(
                 },
             }
         });
+        // Uploads whose abort could not reach the store are aborted hourly, once no live
+        // lease can own them and well past the longest a writer goes without a sign of life.
+        tasks.spawn(crate::worker::uploads::run(
+            db.clone(),
+            archive.clone(),
+            metrics.clone(),
+            staging_period * crate::storage::STAGING_FILE_LEASES,
+            shutdown.clone(),
+        ));
         let worker = Worker::new(ctx, WorkerOptions::from_settings(worker), wake.clone());
         tasks.spawn(worker.run(shutdown.clone()));
         if let Some(lock) = archive.object_lock().filter(|_| archive.locks_later()) {

@@ -37,6 +37,8 @@ pub struct Metrics {
     pub bytes_downloaded: Counter,
     /// Media and metadata bytes in archived chunks.
     pub bytes_archived: Counter,
+    /// Incomplete multipart uploads aborted by a later attempt or the sweep.
+    pub storage_uploads_aborted: Counter,
     /// Seconds from claim to archived, per archived chunk.
     transfer: Histogram,
     /// The families above, registered once; the counters in it share their values with the fields.
@@ -58,6 +60,7 @@ impl Default for Metrics {
             attempts_expired: Counter::default(),
             bytes_downloaded: Counter::default(),
             bytes_archived: Counter::default(),
+            storage_uploads_aborted: Counter::default(),
             transfer: Histogram::new(TRANSFER_BUCKETS),
             registry: Registry::default(),
         };

@@ -9,6 +9,7 @@ mod man;
 mod ops;
 mod recording;
 mod serve;
+mod storage;
 mod table;
 mod verify;
 
@@ -43,6 +44,9 @@ enum Command {
     /// Operator view of recordings: chunks, states, object keys, deadline.
     #[command(subcommand)]
     Recordings(ops::RecordingsCommand),
+    /// Maintenance of the archive's store: `storage cleanup` aborts incomplete uploads.
+    #[command(subcommand)]
+    Storage(storage::StorageCommand),
     /// Re-read archived objects and check sizes and sha256 against the manifests.
     Verify(verify::VerifyArgs),
     /// Drive the ACS recording control API (GA by default, --preview for the 2021 API).
@@ -148,6 +152,7 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
         Command::Config(command) => config::run(command),
         Command::Jobs(command) => ops::jobs(command).await,
         Command::Recordings(command) => ops::recordings(command).await,
+        Command::Storage(command) => storage::run(command).await,
         Command::Verify(args) => verify::verify(args).await,
         Command::Recording(args) => recording::run(args).await,
         Command::ConversationId { url } => {

@@ -85,6 +85,11 @@ pub(super) fn process_registry(metrics: &Metrics) -> Registry {
         metrics.bytes_downloaded.clone(),
     );
     registry.register(
+        "callvault_storage_uploads_aborted",
+        "Incomplete multipart uploads this process aborted after their writer could not",
+        metrics.storage_uploads_aborted.clone(),
+    );
+    registry.register(
         "callvault_transfer_duration_seconds",
         "Seconds from claim to archived, per archived chunk",
         metrics.transfer.clone(),

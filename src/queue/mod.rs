@@ -6,6 +6,7 @@ pub mod intake;
 pub mod jobs;
 pub mod locks;
 pub mod recordings;
+pub mod uploads;
 
 pub use db::{Backend, Db, Tx};
 pub use jobs::{Job, JobState, UnknownJobState};

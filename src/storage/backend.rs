@@ -48,6 +48,14 @@ impl Finisher {
         }
     }
 
+    /// The S3 client, whose multipart uploads we open with a known id.
+    pub fn s3(&self) -> Option<&S3Finisher> {
+        match self {
+            Finisher::S3(s3) => Some(s3),
+            _ => None,
+        }
+    }
+
     /// Records `sha256_hex` in the complete object's metadata.
     pub async fn set_sha256(
         &self,

@@ -65,6 +65,16 @@ pub fn recording_folder(call_id: &str, recording_key: &str) -> String {
     )
 }
 
+/// The configured prefix as keys begin with it: its segments sanitised, each followed by `/`
+/// (`recordings` → `recordings/`; empty stays empty).
+pub fn prefix_of(prefix: &str) -> String {
+    prefix
+        .split('/')
+        .filter(|segment| !segment.is_empty())
+        .map(|segment| format!("{}/", sanitise_segment(segment)))
+        .collect()
+}
+
 /// The object keys of one recording.
 #[derive(Debug, Clone)]
 pub struct RecordingLayout {
@@ -74,13 +84,12 @@ pub struct RecordingLayout {
 impl RecordingLayout {
     /// `prefix` is used as configured (operators write e.g. `recordings/`), its segments sanitised too.
     pub fn new(prefix: &str, call_id: &str, recording_key: &str) -> Self {
-        let prefix: String = prefix
-            .split('/')
-            .filter(|segment| !segment.is_empty())
-            .map(|segment| format!("{}/", sanitise_segment(segment)))
-            .collect();
         Self {
-            folder: format!("{prefix}{}", recording_folder(call_id, recording_key)),
+            folder: format!(
+                "{}{}",
+                prefix_of(prefix),
+                recording_folder(call_id, recording_key)
+            ),
         }
     }
 

@@ -12,14 +12,16 @@ pub mod manifest;
 mod options;
 mod publication;
 mod s3;
+mod s3_uploads;
 mod settings;
 mod settings_section;
+mod uploads;
 mod validate;
 pub mod verify;
 mod writer;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::sync::Arc;
 
@@ -40,6 +42,7 @@ pub use settings::{
     StorageBackend, StorageSettings,
 };
 pub use settings_section::StorageSection;
+pub use uploads::{IncompleteUpload, IncompleteUploads, UploadAbort, UploadLedger};
 pub use writer::ObjectWriter;
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +62,9 @@ pub enum StorageError {
         "a local archive has no store-enforced lock or legal hold; use storage.kind = s3 (Object Lock) or azure (version-level immutability)"
     )]
     NoStoreLock,
+    /// An open multipart upload could not be recorded, so the write did not go on.
+    #[error("{0}")]
+    Ledger(String),
 }
 
 /// The customer's archive (local folder, S3 bucket or Azure container).
@@ -77,6 +83,8 @@ pub struct Archive {
     finisher: Arc<Finisher>,
     /// `storage.object_lock_mode` and its days and holding period.
     object_lock: Option<ObjectLock>,
+    /// Hears of every S3 multipart upload opened and closed through this handle.
+    uploads: Option<Arc<dyn UploadLedger>>,
 }
 
 impl std::fmt::Debug for Archive {
@@ -111,7 +119,52 @@ impl Archive {
             options: opened.options,
             finisher: Arc::new(opened.finisher),
             object_lock: settings.object_lock,
+            uploads: None,
         })
+    }
+
+    /// This archive, with every multipart upload its writers open recorded in `ledger`
+    /// before the first part is sent, and struck off once completed or aborted.
+    pub fn with_upload_ledger(&self, ledger: Arc<dyn UploadLedger>) -> Self {
+        Self {
+            uploads: Some(ledger),
+            ..self.clone()
+        }
+    }
+
+    /// The incomplete multipart uploads under the archive's prefix (S3), or why the store
+    /// has none to abort (Azure, a local folder).
+    pub async fn incomplete_uploads(&self) -> Result<IncompleteUploads, StorageError> {
+        match &*self.finisher {
+            Finisher::S3(s3) => Ok(IncompleteUploads::Listed(
+                s3.uploads().list(&layout::prefix_of(&self.prefix)).await?,
+            )),
+            Finisher::Azure(_) => Ok(IncompleteUploads::NothingToAbort(
+                "Azure Blob Storage discards uncommitted blocks by itself 7 days after they were written; there is nothing to list or abort",
+            )),
+            Finisher::Local(_) => Ok(IncompleteUploads::NothingToAbort(
+                "a local folder stages uploads in NAME#N files, which `serve` removes once no live writer can own them (untouched for two leases); there is nothing to list or abort",
+            )),
+        }
+    }
+
+    /// Aborts the multipart upload `upload_id` at `key`, removing its parts (S3). An id the
+    /// store no longer knows (completed or already aborted) is `AlreadyGone`.
+    pub async fn abort_upload(
+        &self,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<UploadAbort, StorageError> {
+        let Some(s3) = self.finisher.s3() else {
+            return Err(StorageError::Request(format!(
+                "{} keeps no multipart uploads, so upload {upload_id} cannot be aborted here",
+                self.description
+            )));
+        };
+        let key = Path::parse(key).map_err(|err| {
+            StorageError::Request(format!("upload {upload_id} has an unusable key: {err}"))
+        })?;
+        Ok(uploads::abort(s3.multipart().as_ref(), &key, upload_id).await?)
     }
 
     /// The object keys of one recording.
@@ -127,6 +180,7 @@ impl Archive {
             upload_concurrency: self.upload_concurrency,
             options: self.options.clone(),
             finisher: self.finisher.clone(),
+            uploads: self.uploads.clone(),
         }
     }
 

@@ -122,6 +122,20 @@ pub(super) struct S3Finisher {
 }
 
 impl S3Finisher {
+    /// The low-level multipart API, whose upload ids we keep (see `uploads`).
+    pub(super) fn multipart(&self) -> Arc<dyn object_store::multipart::MultipartStore> {
+        self.store.clone()
+    }
+
+    /// What ListMultipartUploads signs its requests with.
+    pub(super) fn uploads(&self) -> super::s3_uploads::S3Uploads<'_> {
+        super::s3_uploads::S3Uploads {
+            store: &self.store,
+            region: &self.region,
+            client: &self.client,
+        }
+    }
+
     /// Rewrites `key`'s metadata to carry `sha256`, keeping class and encryption. `e_tag` makes
     /// the copy apply only to the object this upload completed.
     pub async fn set_sha256(

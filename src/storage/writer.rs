@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use super::backend::Finisher;
 use super::local::LocalUpload;
 use super::options::WriteOptions;
+use super::uploads::{KnownUpload, UploadLedger};
 use super::{ObjectDigest, Publication, StorageError};
 use parts::PartUpload;
 
@@ -32,6 +33,8 @@ pub(super) struct Target {
     pub upload_concurrency: usize,
     pub options: WriteOptions,
     pub finisher: Arc<Finisher>,
+    /// Told of each S3 upload's id before its first part is sent.
+    pub uploads: Option<Arc<dyn UploadLedger>>,
 }
 
 enum Mode {
@@ -119,11 +122,26 @@ impl ObjectWriter {
                 (Box::new(upload), owed)
             }
             None => {
-                let upload = self
-                    .target
-                    .store
-                    .put_multipart_opts(&self.target.key, self.target.options.multipart_options())
-                    .await?;
+                let options = self.target.options.multipart_options();
+                let upload: Box<dyn MultipartUpload> = match self.target.finisher.s3() {
+                    // S3 keeps an unfinished upload (and bills its parts) until it is aborted:
+                    // open it with an id we know and record, so it can be aborted later.
+                    Some(s3) => Box::new(
+                        KnownUpload::open(
+                            s3.multipart(),
+                            &self.target.key,
+                            options,
+                            self.target.uploads.clone(),
+                        )
+                        .await?,
+                    ),
+                    None => {
+                        self.target
+                            .store
+                            .put_multipart_opts(&self.target.key, options)
+                            .await?
+                    }
+                };
                 (upload, Vec::new())
             }
         };
@@ -260,6 +278,7 @@ mod tests {
             upload_concurrency: 2,
             options: WriteOptions::default(),
             finisher: Arc::new(Finisher::Local(Arc::new(LocalFolder::new(root).unwrap()))),
+            uploads: None,
         }
     }
 

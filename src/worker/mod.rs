@@ -1,10 +1,12 @@
 //! The workers: claim due jobs, transfer chunks with a renewed lease, record the outcome.
 
+pub mod cleanup;
 pub mod manifest;
 pub mod retry;
 mod runner;
 mod step;
 pub mod transfer;
+pub mod uploads;
 
 use std::sync::Arc;
 

@@ -43,6 +43,9 @@ pub async fn archive_chunk(
     let index = u32::try_from(job.chunk_index)
         .map_err(|_| TransferError::Integrity("chunk index out of range".into()))?;
 
+    // An upload an earlier attempt could not abort (the store was down) is aborted now.
+    super::uploads::abort_left_by_earlier_attempts(&ctx.db, &ctx.archive, &ctx.metrics, job.id)
+        .await;
     let metadata = download_small(ctx, &metadata_url, cancel).await?;
     // Both documents are renamed into the recording folder, which is then synced once.
     let mut publication = Publication::default();
@@ -50,6 +53,7 @@ pub async fn archive_chunk(
         ctx,
         &content,
         &layout.media(index, &recording.media_extension),
+        job.id,
         job.attempts,
         cancel,
         &mut publication,
@@ -191,11 +195,16 @@ async fn stream_media(
     ctx: &WorkerContext,
     url: &DownloadUrl,
     key: &Path,
+    job: i64,
     attempts: i64,
     cancel: &CancellationToken,
     publication: &mut Publication,
 ) -> Result<ObjectDigest, TransferError> {
-    let mut writer = ctx.archive.writer_unless_archived(key).await?;
+    // The queue records the upload's id before its first part, so no outage can orphan it.
+    let archive = ctx
+        .archive
+        .with_upload_ledger(super::uploads::JobUploads::new(ctx.db.clone(), job));
+    let mut writer = archive.writer_unless_archived(key).await?;
     let outcome = copy_with_resume(ctx, url, &mut writer, cancel).await;
     let total = match outcome {
         Ok(total) => total,

@@ -101,6 +101,7 @@ async fn azure_archive_locking_at_write() -> Option<Archive> {
         options: opened.options,
         finisher: std::sync::Arc::new(opened.finisher),
         object_lock: settings.object_lock,
+        uploads: None,
     })
 }
 

@@ -3,10 +3,13 @@
 
 mod azure;
 mod azure_lock;
+pub mod boto;
+pub mod proxy;
 mod s3;
 mod s3_lock;
 mod scenarios;
-mod servers;
+pub mod servers;
+mod uploads;
 
 use scenarios as scenario;
 use servers::storage_settings;

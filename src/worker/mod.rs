@@ -1,10 +1,14 @@
 //! The workers: claim due jobs, transfer chunks with a renewed lease, record the outcome.
 
+pub mod chunk_timing;
+pub mod completeness;
 pub mod manifest;
 pub mod retry;
 mod runner;
 mod step;
 pub mod transfer;
+pub mod verifier;
+pub mod verify_pacing;
 
 use std::sync::Arc;
 

@@ -21,6 +21,11 @@ fn the_verifier_is_off_by_default_and_the_tolerance_is_five_seconds() {
     let settings = check(&[]).unwrap();
     assert_eq!(settings.verify.bytes_per_hour, 0);
     assert_eq!(settings.verify.duration_tolerance_ms, 5000);
+    assert_eq!(
+        settings.verify.duration_tolerance_ms,
+        crate::worker::DEFAULT_DURATION_TOLERANCE_MS,
+        "a worker built without the settings uses the same default"
+    );
 }
 
 #[test]

@@ -17,7 +17,7 @@ use crate::metrics::Metrics;
 use crate::queue::Db;
 use crate::storage::Archive;
 
-pub use runner::{Worker, WorkerOptions};
+pub use runner::{DEFAULT_DURATION_TOLERANCE_MS, Worker, WorkerOptions};
 pub use step::StepOutcome;
 
 /// What a transfer needs from the outside world.

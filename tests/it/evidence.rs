@@ -16,7 +16,9 @@ use callvault_emulator::{DocumentSpec, Emulator, EmulatorConfig, MediaSpec};
 use serde_json::{Value, json};
 
 use crate::pipeline::{add_chunk, start_time};
-use crate::support::{TestApp, TestDatabase, eventually, start_emulator};
+use crate::support::{
+    AZURITE_KEY, Suite, TestApp, TestDatabase, eventually, service, start_emulator, unique_name,
+};
 
 const TOKEN: &str = "evidence-token";
 const WAIT: Duration = Duration::from_secs(20);
@@ -370,4 +372,126 @@ async fn serve_verifies_on_its_own_when_a_budget_is_set() {
     .await;
     assert_eq!(verified["recording_id"], "rec-s");
     assert_eq!(verified["completeness"]["verdict"], "complete");
+}
+
+/// Storage settings for a fresh bucket on moto; `None` when no moto is configured.
+async fn s3_storage() -> Option<Vec<(&'static str, String)>> {
+    let endpoint = service("CALLVAULT_TEST_S3_ENDPOINT", Suite::S3)?;
+    service("AWS_ACCESS_KEY_ID", Suite::S3)?;
+    let bucket = unique_name();
+    let created = reqwest::Client::new()
+        .put(format!("{endpoint}/{bucket}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(created.status().is_success(), "{}", created.status());
+    Some(vec![
+        ("storage.kind", "s3".into()),
+        ("storage.bucket", bucket),
+        ("storage.endpoint", endpoint),
+        ("storage.region", "us-east-1".into()),
+    ])
+}
+
+/// Storage settings for a fresh container on Azurite; `None` when no Azurite is configured.
+async fn azure_storage() -> Option<Vec<(&'static str, String)>> {
+    use object_store::azure::{AzureAccessKey, AzureAuthorizer, AzureCredential};
+    let endpoint = service("CALLVAULT_TEST_AZURE_ENDPOINT", Suite::Azure)?;
+    let container = unique_name();
+    let url = format!("{endpoint}/{container}?restype=container");
+    let mut request = http::Request::builder()
+        .method(http::Method::PUT)
+        .uri(&url)
+        .body(Vec::<u8>::new().into())
+        .unwrap();
+    let credential = AzureCredential::AccessKey(AzureAccessKey::try_new(AZURITE_KEY).unwrap());
+    AzureAuthorizer::new(&credential, "devstoreaccount1")
+        .try_authorize(&mut request)
+        .unwrap();
+    let created = reqwest::Client::new()
+        .put(&url)
+        .headers(request.headers().clone())
+        .send()
+        .await
+        .unwrap();
+    assert!(created.status().is_success(), "{}", created.status());
+    Some(vec![
+        ("storage.kind", "azure".into()),
+        ("storage.container", container),
+        ("storage.endpoint", endpoint),
+    ])
+}
+
+/// The verifier on a remote store: an object replaced behind callvault's back is found.
+async fn a_replaced_remote_object_is_found_by_the_verifier(storage: Vec<(&'static str, String)>) {
+    use object_store::ObjectStoreExt;
+    let emulator = start_emulator(EmulatorConfig::default()).await;
+    let app = TestApp::launch(
+        &emulator.connection_string(),
+        TestDatabase::sqlite().await,
+        Role::Ingest,
+        &admin(&storage),
+    )
+    .await;
+    let chunks = chunks_of(&emulator, "call-r", 2);
+    let (id, _) = archive(&app, "call-r", chunks, 2 * CHUNK_MS).await;
+    let state = &app.running().state;
+    let mut verifier = Verifier::new(
+        state.db.clone(),
+        state.archive.clone(),
+        state.metrics.clone(),
+        1 << 30,
+        Duration::from_millis(50),
+    );
+    let step = verifier.step().await.unwrap();
+    assert!(
+        matches!(step, VerifyStep::Verified { recording, result: VerifyResult::Ok, .. } if recording == id),
+        "{step:?}"
+    );
+    let layout = state.archive.layout("call-r", "rec-call-r");
+    state
+        .archive
+        .store()
+        .put(
+            &layout.media(0, "mp3"),
+            Bytes::from_static(b"not the recording").into(),
+        )
+        .await
+        .unwrap();
+    let step = verifier.step().await.unwrap();
+    assert!(
+        matches!(
+            step,
+            VerifyStep::Verified {
+                result: VerifyResult::Failed,
+                ..
+            }
+        ),
+        "{step:?}"
+    );
+    let detail = get(&app, &format!("/admin/recordings/{id}")).await;
+    let found = detail["last_verification"]["detail"].as_str().unwrap();
+    assert!(
+        found.contains("chunk-0000.mp3") && found.contains("bytes"),
+        "{found}"
+    );
+    assert_eq!(
+        get(&app, "/admin/stats").await["recordings_verify_failed"],
+        1
+    );
+    app.close().await;
+}
+
+#[tokio::test]
+async fn a_replaced_object_is_found_by_the_verifier_on_s3() {
+    if let Some(storage) = s3_storage().await {
+        a_replaced_remote_object_is_found_by_the_verifier(storage).await;
+    }
+}
+
+#[tokio::test]
+async fn a_replaced_object_is_found_by_the_verifier_on_azure() {
+    if let Some(storage) = azure_storage().await {
+        a_replaced_remote_object_is_found_by_the_verifier(storage).await;
+    }
 }

@@ -332,6 +332,33 @@ async fn a_tampered_object_is_found_by_the_verifier(db: TestDatabase) {
             .contains("0 mismatched, 2 missing"),
         "{detail:#}"
     );
+
+    // A deleted manifest is found too.
+    std::fs::remove_file(app.archive.join("call-b/rec-call-b/manifest.json")).unwrap();
+    let mut results = Vec::new();
+    for _ in 0..2 {
+        if let VerifyStep::Verified {
+            recording, result, ..
+        } = verifier.step().await.unwrap()
+        {
+            results.push((recording, result));
+        }
+    }
+    results.sort();
+    assert_eq!(
+        results,
+        [(a, VerifyResult::Failed), (b, VerifyResult::Failed)]
+    );
+    let detail = get(&app, &format!("/admin/recordings/{b}")).await;
+    let found = detail["last_verification"]["detail"].as_str().unwrap();
+    assert!(
+        found.contains("MISSING   call-b/rec-call-b/manifest.json"),
+        "{found}"
+    );
+    assert_eq!(
+        get(&app, "/admin/stats").await["recordings_verify_failed"],
+        2
+    );
     app.close().await;
 }
 

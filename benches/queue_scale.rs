@@ -187,6 +187,7 @@ async fn finish_archived(db: &Db, job: &jobs::Job, lease: &str) {
         metadata_bytes: 1,
         metadata_sha256: "0".repeat(64),
         participants: "[]".into(),
+        timing: Default::default(),
     };
     let done = jobs::finish(db, job, lease, &jobs::Finish::Archived(chunk), now_millis())
         .await

@@ -1,6 +1,6 @@
 // Drives the operator page of a running callvault in Chromium: signs in with the admin
 // token, finds the one failed job, clicks Replay, and waits until the page shows the job
-// pending or running and then archived.
+// pending or running and then archived, and the recording's duration check complete.
 //
 //   node scripts/browser-test.mjs BASE_URL ADMIN_TOKEN
 //
@@ -115,6 +115,14 @@ try {
   if (!["pending", "running"].includes(seen[0])) throw new Error("the page did not show the job pending or running first");
   const stillFailed = await page.locator(`#attention tr[data-job-id="${jobId}"]`).count();
   if (stillFailed !== 0) throw new Error("the job is still listed as needing attention");
+  // Once archived, the recording's duration check shows beside it: the emulator's metadata
+  // document gives the chunk the 10 minutes the event announces.
+  await page
+    .locator("#recordings td.evidence")
+    .filter({ hasText: "complete" })
+    .first()
+    .waitFor({ timeout: ARCHIVE_TIMEOUT_MS });
+  log("the recording shows its duration check");
   if (consoleErrors.length) throw new Error(`the page logged errors: ${consoleErrors.join("; ")}`);
   log(`passed: ${seen.join(" → ")}`);
 } catch (error) {

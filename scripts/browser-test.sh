@@ -104,7 +104,7 @@ curl -sf -X POST "$emulator/emulator/deliver" -H 'Content-Type: application/json
   "eventType": "Microsoft.Communication.RecordingFileStatusUpdated", "eventTime": "$start", "dataVersion": "1.0",
   "data": {"recordingStorageInfo": {"recordingChunks": [{"documentId": "$doc", "index": 0, "endReason": "SessionEnded",
     "contentLocation": "$content", "metadataLocation": "$metadata"}]},
-    "recordingStartTime": "$start", "recordingFormatType": "Mp4", "recordingContentType": "AudioVideo", "recordingChannelType": "Mixed"}}]}
+    "recordingStartTime": "$start", "recordingDurationMs": 600000, "recordingFormatType": "Mp4", "recordingContentType": "AudioVideo", "recordingChannelType": "Mixed"}}]}
 JSON
 one_failed_job() {
   curl -sf -H "Authorization: Bearer $token" "$base/admin/jobs?state=failed" \

@@ -16,6 +16,7 @@ use crate::metrics::Metrics;
 use crate::queue::Db;
 use crate::state::AppState;
 use crate::storage::{Archive, remove_abandoned_staging_files};
+use crate::worker::verifier::Verifier;
 use crate::worker::{Worker, WorkerContext, WorkerOptions};
 
 /// Which parts of callvault this process runs.
@@ -167,7 +168,21 @@ pub async fn start(
             staging_period * crate::storage::STAGING_FILE_LEASES,
             shutdown.clone(),
         ));
-        let worker = Worker::new(ctx, WorkerOptions::from_settings(worker), wake.clone());
+        if settings.verify.bytes_per_hour > 0 {
+            let verifier = Verifier::new(
+                db.clone(),
+                archive.clone(),
+                metrics.clone(),
+                settings.verify.bytes_per_hour,
+                Duration::from_millis(worker.poll_interval_ms),
+            );
+            tasks.spawn(verifier.run(shutdown.clone()));
+        }
+        let options = WorkerOptions {
+            duration_tolerance_ms: settings.verify.duration_tolerance_ms,
+            ..WorkerOptions::from_settings(worker)
+        };
+        let worker = Worker::new(ctx, options, wake.clone());
         tasks.spawn(worker.run(shutdown.clone()));
         if let Some(lock) = archive.object_lock().filter(|_| archive.locks_later()) {
             tasks.spawn(crate::admin::lock_schedule::run(

@@ -16,6 +16,8 @@ mod webhook_secret;
 mod loading_tests;
 #[cfg(test)]
 mod validation_tests;
+#[cfg(test)]
+mod verify_settings_tests;
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -43,6 +45,7 @@ pub struct Settings {
     pub worker: WorkerSettings,
     pub storage: StorageSection,
     pub admin: AdminSettings,
+    pub verify: VerifySettings,
     pub log: LogSettings,
 }
 
@@ -114,6 +117,14 @@ pub struct AdminSettings {
     pub deadline_warning_hours: u64,
     /// Days a quarantine entry is kept after its replay (or, never replayed, its arrival).
     pub quarantine_retention_days: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct VerifySettings {
+    /// Bytes per hour the scheduled verifier re-reads; 0 turns it off.
+    pub bytes_per_hour: u64,
+    /// How far the chunks may fall short of the announced duration before a recording is `short`.
+    pub duration_tolerance_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -39,6 +39,13 @@ pub struct Metrics {
     pub bytes_archived: Counter,
     /// Incomplete multipart uploads aborted by a later attempt or the sweep.
     pub storage_uploads_aborted: Counter,
+    /// Recordings whose chunks were found short of their announced duration when their
+    /// manifest was written (each counted once when it turns short).
+    pub recordings_short: Counter,
+    /// Scheduled verifications that found an object missing or different from its manifest.
+    pub verify_failures: Counter,
+    /// Bytes the scheduled verifier re-read.
+    pub verified_bytes: Counter,
     /// Seconds from claim to archived, per archived chunk.
     transfer: Histogram,
     /// The families above, registered once; the counters in it share their values with the fields.
@@ -61,6 +68,9 @@ impl Default for Metrics {
             bytes_downloaded: Counter::default(),
             bytes_archived: Counter::default(),
             storage_uploads_aborted: Counter::default(),
+            recordings_short: Counter::default(),
+            verify_failures: Counter::default(),
+            verified_bytes: Counter::default(),
             transfer: Histogram::new(TRANSFER_BUCKETS),
             registry: Registry::default(),
         };

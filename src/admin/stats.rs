@@ -46,6 +46,7 @@ pub async fn stats(db: &Db, warning_hours: u64, now: i64) -> Result<Stats, OpsEr
         .map(|state| (state.as_str().to_owned(), 0))
         .collect();
     recordings.extend(queries::recording_counts_by_state(db).await?);
+    let evidence = crate::queue::integrity::evidence_counts(db).await?;
     Ok(Stats {
         jobs,
         recordings,
@@ -59,5 +60,7 @@ pub async fn stats(db: &Db, warning_hours: u64, now: i64) -> Result<Stats, OpsEr
         jobs_at_risk: urgency.at_risk,
         deadline_warning_hours: warning_hours,
         quarantine_open: queries::open_quarantine_count(db).await?,
+        recordings_short: evidence.short,
+        recordings_verify_failed: evidence.verify_failed,
     })
 }

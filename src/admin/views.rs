@@ -47,6 +47,37 @@ pub struct RecordingSummary {
     pub time_left_seconds: i64,
     pub manifest_key: Option<String>,
     pub created_at: i64,
+    /// The duration check made when the manifest was written; None before that.
+    pub completeness: Option<CompletenessView>,
+    /// The scheduled verifier's last full re-read; None while it has not read the recording.
+    pub last_verification: Option<VerificationView>,
+}
+
+/// Whether the chunks cover the duration ACS announced (see docs/storage.md).
+#[derive(Debug, Clone, Serialize)]
+pub struct CompletenessView {
+    /// `complete`, `short` or `unknown`.
+    pub verdict: String,
+    /// recordingDurationMs from the event.
+    pub announced_ms: Option<i64>,
+    /// Chunk durations plus pauses outside every chunk.
+    pub covered_ms: Option<i64>,
+    /// Announced minus covered; negative when the chunks cover more.
+    pub shortfall_ms: Option<i64>,
+    /// Why the verdict is unknown, or how pauses were counted.
+    pub note: Option<String>,
+    pub checked_at: Option<i64>,
+}
+
+/// The last full re-read of a recording by the scheduled verifier.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerificationView {
+    /// `ok`, `failed` (an object missing or altered) or `error` (the store could not be read).
+    pub result: String,
+    pub verified_at: i64,
+    pub verified: String,
+    /// What was found, for `failed` and `error`.
+    pub detail: Option<String>,
 }
 
 impl RecordingSummary {
@@ -69,6 +100,22 @@ impl RecordingSummary {
             time_left_seconds: seconds_until(r.deadline_at, now),
             manifest_key: r.manifest_key.clone(),
             created_at: r.created_at,
+            completeness: r.completeness.as_ref().map(|verdict| CompletenessView {
+                verdict: verdict.clone(),
+                announced_ms: r.duration_ms,
+                covered_ms: r.covered_ms,
+                shortfall_ms: r.shortfall_ms,
+                note: r.completeness_note.clone(),
+                checked_at: r.completeness_checked_at,
+            }),
+            last_verification: r.last_verified_at.zip(r.last_verify_result.as_ref()).map(
+                |(at, result)| VerificationView {
+                    result: result.clone(),
+                    verified_at: at,
+                    verified: rfc3339(at),
+                    detail: r.last_verify_detail.clone(),
+                },
+            ),
         }
     }
 }
@@ -278,4 +325,8 @@ pub struct Stats {
     pub jobs_at_risk: i64,
     pub deadline_warning_hours: u64,
     pub quarantine_open: i64,
+    /// Recordings whose chunks fall short of their announced duration.
+    pub recordings_short: i64,
+    /// Recordings whose last scheduled verification found an object missing or altered.
+    pub recordings_verify_failed: i64,
 }

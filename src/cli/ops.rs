@@ -325,6 +325,26 @@ fn describe(detail: &RecordingDetail) -> String {
     if let Some(at) = &detail.worm.locked_at {
         fact("locked", format!("at {at}, after storage.lock_after_hours"));
     }
+    if let Some(c) = &s.completeness {
+        let figures = match (c.announced_ms, c.covered_ms, c.shortfall_ms) {
+            (Some(announced), Some(covered), Some(short)) if c.verdict == "short" => {
+                format!(": {covered} of {announced} ms covered, {short} ms short")
+            }
+            _ => c
+                .note
+                .as_ref()
+                .map(|note| format!(": {note}"))
+                .unwrap_or_default(),
+        };
+        fact("duration check", format!("{}{figures}", c.verdict));
+    }
+    if let Some(v) = &s.last_verification {
+        let detail = v.detail.as_deref().map(|d| format!(": {}", clip(d, 120)));
+        fact(
+            "last verified",
+            format!("{} {}{}", v.verified, v.result, detail.unwrap_or_default()),
+        );
+    }
     if let Some(index) = detail.waiting_for_chunk {
         fact(
             "waiting for",

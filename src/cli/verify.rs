@@ -3,6 +3,7 @@
 
 use callvault::queue::{Db, recordings};
 use callvault::storage::Archive;
+use callvault::storage::completeness::{Verdict, assess_archived};
 use callvault::storage::layout::object_key;
 use callvault::storage::verify::{Summary, verify_recording};
 
@@ -30,6 +31,7 @@ pub async fn verify(args: VerifyArgs) -> Result<(), CliError> {
     let manifests = manifest_keys(&db, args.recording).await?;
 
     let mut summary = Summary::default();
+    let (mut short, tolerance_ms) = (0usize, settings.verify.duration_tolerance_ms);
     for (recording, manifest_key) in &manifests {
         let checks = verify_recording(&archive, &object_key(manifest_key))
             .await
@@ -40,6 +42,8 @@ pub async fn verify(args: VerifyArgs) -> Result<(), CliError> {
             println!("{check}");
             summary.add(check);
         }
+        short +=
+            usize::from(report_duration(&archive, recording, manifest_key, tolerance_ms).await?);
     }
     println!(
         "verified {} recording(s) in {}: {} ok, {} mismatched, {} missing",
@@ -49,6 +53,16 @@ pub async fn verify(args: VerifyArgs) -> Result<(), CliError> {
         summary.mismatched,
         summary.missing
     );
+    if short > 0 {
+        println!(
+            "{short} recording(s) fall short of their announced duration by more than {tolerance_ms} ms"
+        );
+        if summary.all_ok() {
+            return Err(CliError::Runtime(format!(
+                "{short} recording(s) may be missing a chunk; see the SHORT lines above"
+            )));
+        }
+    }
     if summary.all_ok() {
         Ok(())
     } else {
@@ -88,4 +102,32 @@ async fn manifest_keys(db: &Db, only: Option<i64>) -> Result<Vec<(i64, String)>,
     }
     keys.reverse();
     Ok(keys)
+}
+
+/// Prints the duration check of one manifest when it is not plainly complete; true when the
+/// recording is short.
+async fn report_duration(
+    archive: &Archive,
+    recording: &i64,
+    manifest_key: &str,
+    tolerance_ms: u64,
+) -> Result<bool, CliError> {
+    let found = assess_archived(archive, &object_key(manifest_key), tolerance_ms)
+        .await
+        .map_err(|err| {
+            CliError::Runtime(format!(
+                "cannot read recording {recording}'s manifest: {err}"
+            ))
+        })?;
+    match found {
+        Some(found) if found.verdict == Verdict::Short => {
+            println!("SHORT     {manifest_key}: {found}");
+            Ok(true)
+        }
+        Some(found) if found.verdict == Verdict::Unknown => {
+            println!("unchecked {manifest_key}: {found}");
+            Ok(false)
+        }
+        _ => Ok(false),
+    }
 }

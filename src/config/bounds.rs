@@ -103,5 +103,30 @@ pub(crate) fn check(settings: &Settings) -> Result<(), ConfigError> {
         1..=HOUR_MS,
         "milliseconds",
         "",
+    )?;
+    check_verify(&settings.verify)
+}
+
+/// Below 1 MiB an hour one recording would take days to re-read; above 1 PiB an hour is no
+/// budget at all.
+pub(crate) const MIN_VERIFY_BYTES_PER_HOUR: u64 = 1 << 20;
+pub(crate) const MAX_VERIFY_BYTES_PER_HOUR: u64 = 1 << 50;
+
+fn check_verify(verify: &super::VerifySettings) -> Result<(), ConfigError> {
+    if verify.bytes_per_hour != 0 {
+        within(
+            "verify.bytes_per_hour",
+            verify.bytes_per_hour,
+            MIN_VERIFY_BYTES_PER_HOUR..=MAX_VERIFY_BYTES_PER_HOUR,
+            "bytes",
+            " (1 MiB to 1 PiB an hour), or 0 to turn the verifier off",
+        )?;
+    }
+    within(
+        "verify.duration_tolerance_ms",
+        verify.duration_tolerance_ms,
+        0..=HOUR_MS,
+        "milliseconds",
+        "",
     )
 }

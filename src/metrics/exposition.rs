@@ -90,6 +90,21 @@ pub(super) fn process_registry(metrics: &Metrics) -> Registry {
         metrics.storage_uploads_aborted.clone(),
     );
     registry.register(
+        "callvault_recordings_short",
+        "Recordings whose chunks fall short of their announced recordingDurationMs beyond verify.duration_tolerance_ms, found when their manifest was written",
+        metrics.recordings_short.clone(),
+    );
+    registry.register(
+        "callvault_verify_failures",
+        "Scheduled verifications that found an archived object missing or different from its manifest",
+        metrics.verify_failures.clone(),
+    );
+    registry.register(
+        "callvault_verified_bytes",
+        "Bytes the scheduled verifier re-read from the archive",
+        metrics.verified_bytes.clone(),
+    );
+    registry.register(
         "callvault_transfer_duration_seconds",
         "Seconds from claim to archived, per archived chunk",
         metrics.transfer.clone(),

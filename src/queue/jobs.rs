@@ -116,6 +116,10 @@ pub struct Job {
     pub metadata_sha256: Option<String>,
     pub participants: Option<String>,
     pub source_deleted_at: Option<i64>,
+    /// From the metadata document (migration 0009): see [`ChunkTiming`].
+    pub chunk_start_time: Option<String>,
+    pub chunk_duration_ms: Option<i64>,
+    pub pause_intervals: Option<String>,
 }
 
 impl Job {
@@ -348,6 +352,18 @@ pub struct ArchivedChunk {
     pub metadata_sha256: String,
     /// JSON array of participant ids from the metadata document.
     pub participants: String,
+    pub timing: ChunkTiming,
+}
+
+/// What the metadata document says about a chunk's time; None where it said nothing usable.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChunkTiming {
+    /// `chunkStartTime` as written (RFC 3339).
+    pub start_time: Option<String>,
+    /// `chunkDuration` in milliseconds.
+    pub duration_ms: Option<i64>,
+    /// JSON array of `{startTime, durationMs}`; None when the document's list was unreadable.
+    pub pause_intervals: Option<String>,
 }
 
 /// How an attempt ended.
@@ -408,6 +424,20 @@ async fn finish_alone(db: &Db, attempt: &Attempt) -> Result<bool, QueueError> {
     Ok(updated)
 }
 
+/// The chunk's time facts, beside the outcome that archived it.
+async fn record_timing(tx: &mut Tx, job_id: i64, timing: &ChunkTiming) -> Result<(), QueueError> {
+    sqlx::query(
+        "UPDATE jobs SET chunk_start_time = $1, chunk_duration_ms = $2, pause_intervals = $3 WHERE id = $4",
+    )
+    .bind(&timing.start_time)
+    .bind(timing.duration_ms)
+    .bind(&timing.pause_intervals)
+    .bind(job_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 async fn record_outcome(tx: &mut Tx, attempt: &Attempt) -> Result<bool, QueueError> {
     let Attempt {
         job: job_id,
@@ -439,6 +469,9 @@ async fn record_outcome(tx: &mut Tx, attempt: &Attempt) -> Result<bool, QueueErr
                 .execute(&mut **tx)
                 .await?
                 .rows_affected();
+            if updated == 1 {
+                record_timing(tx, job_id, &chunk.timing).await?;
+            }
             ("archived", None, updated)
         }
         Finish::Retry {
@@ -950,6 +983,7 @@ mod tests {
             metadata_bytes: 1,
             metadata_sha256: "0".repeat(64),
             participants: "[]".into(),
+            timing: Default::default(),
         })
     }
 

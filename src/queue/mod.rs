@@ -3,6 +3,7 @@
 
 mod db;
 pub mod intake;
+pub mod integrity;
 pub mod jobs;
 pub mod locks;
 pub mod recordings;

@@ -26,6 +26,17 @@ pub struct Recording {
     pub updated_at: i64,
     pub manifest_key: Option<String>,
     pub manifest_written_at: Option<i64>,
+    /// The duration check made when the manifest was written (migration 0009): `complete`,
+    /// `short` or `unknown`, with its figures; see [`super::integrity`].
+    pub completeness: Option<String>,
+    pub covered_ms: Option<i64>,
+    pub shortfall_ms: Option<i64>,
+    pub completeness_note: Option<String>,
+    pub completeness_checked_at: Option<i64>,
+    /// The scheduled verifier's last full re-read: when, `ok` / `failed` / `error`, and what it found.
+    pub last_verified_at: Option<i64>,
+    pub last_verify_result: Option<String>,
+    pub last_verify_detail: Option<String>,
 }
 
 pub async fn get(db: &Db, id: i64) -> Result<Option<Recording>, QueueError> {

@@ -21,6 +21,10 @@ pub struct Manifest {
     pub chunks: Vec<ManifestChunk>,
     pub event_ids: Vec<String>,
     pub archived_at: String,
+    /// Every pause the chunks' metadata documents list, once each, in time order. Absent in
+    /// manifests written before pauses were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause_resume_intervals: Option<Vec<PauseInterval>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,6 +36,21 @@ pub struct ManifestChunk {
     pub media: ObjectDigest,
     pub metadata: ObjectDigest,
     pub archived_at: String,
+    /// `chunkStartTime` from the chunk's metadata document, when it was a valid time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<String>,
+    /// `chunkDuration` (ms) from the chunk's metadata document, when it was in range.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+}
+
+/// One entry of a metadata document's `pauseResumeIntervals`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PauseInterval {
+    /// When the pause began, RFC 3339 as ACS wrote it.
+    pub start_time: String,
+    pub duration_ms: u64,
 }
 
 /// An archived object: its key, size and sha256 (lowercase hex).

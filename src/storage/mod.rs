@@ -4,6 +4,7 @@
 mod azure;
 mod backend;
 mod client;
+pub mod completeness;
 mod holds;
 pub mod layout;
 mod local;

@@ -4,9 +4,11 @@ use std::collections::BTreeSet;
 
 use bytes::Bytes;
 
-use crate::queue::{Db, JobState, recordings};
+use crate::queue::{Db, Job, JobState, recordings};
 use crate::recording::from_millis;
-use crate::storage::manifest::{Manifest, ManifestChunk, ObjectDigest, SCHEMA, complete_prefix};
+use crate::storage::manifest::{
+    Manifest, ManifestChunk, ObjectDigest, PauseInterval, SCHEMA, complete_prefix,
+};
 use crate::storage::{Archive, StorageError};
 
 #[derive(Debug, thiserror::Error)]
@@ -84,10 +86,13 @@ pub async fn refresh(
                     sha256: job.metadata_sha256.clone().unwrap_or_default(),
                 },
                 archived_at: from_millis(job.archived_at.unwrap_or_default()).to_rfc3339(),
+                start_time: job.chunk_start_time.clone(),
+                duration_ms: job.chunk_duration_ms.and_then(|ms| u64::try_from(ms).ok()),
             })
             .collect(),
         event_ids: recordings::event_ids(db, recording_id).await?,
         archived_at: now.to_rfc3339(),
+        pause_resume_intervals: Some(pauses_of(&chunks)),
     };
     let key = archive
         .layout(&recording.call_id, &recording.recording_key)
@@ -97,4 +102,20 @@ pub async fn refresh(
     recordings::set_manifest(db, recording_id, key.as_ref(), now.timestamp_millis()).await?;
     tracing::info!(recording = recording_id, call_id = %recording.call_id, chunks = covered, key = %key, "manifest written");
     Ok(Some(manifest))
+}
+
+/// The pauses every chunk's metadata document listed, each once (ACS may list a pause that
+/// spans a chunk boundary in both chunks), in time order. A chunk whose list was unreadable
+/// adds none.
+fn pauses_of(chunks: &[&Job]) -> Vec<PauseInterval> {
+    let mut pauses = BTreeSet::new();
+    for job in chunks {
+        let listed: Vec<PauseInterval> = job
+            .pause_intervals
+            .as_deref()
+            .and_then(|list| serde_json::from_str(list).ok())
+            .unwrap_or_default();
+        pauses.extend(listed);
+    }
+    pauses.into_iter().collect()
 }

@@ -1,12 +1,16 @@
 //! The workers: claim due jobs, transfer chunks with a renewed lease, record the outcome.
 
+pub mod chunk_timing;
 pub mod cleanup;
+pub mod completeness;
 pub mod manifest;
 pub mod retry;
 mod runner;
 mod step;
 pub mod transfer;
 pub mod uploads;
+pub mod verifier;
+pub mod verify_pacing;
 
 use std::sync::Arc;
 
@@ -15,7 +19,7 @@ use crate::metrics::Metrics;
 use crate::queue::Db;
 use crate::storage::Archive;
 
-pub use runner::{Worker, WorkerOptions};
+pub use runner::{DEFAULT_DURATION_TOLERANCE_MS, Worker, WorkerOptions};
 pub use step::StepOutcome;
 
 /// What a transfer needs from the outside world.

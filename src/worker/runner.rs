@@ -12,7 +12,7 @@ use tracing::Instrument;
 
 use super::retry::RetryPolicy;
 use super::step::StepOutcome;
-use super::{WorkerContext, manifest};
+use super::{WorkerContext, completeness, manifest};
 use crate::config::WorkerSettings;
 use crate::metrics::Metrics;
 use crate::queue::jobs::{self, Finish};
@@ -26,6 +26,8 @@ pub struct WorkerOptions {
     pub poll_interval: Duration,
     pub retry: RetryPolicy,
     pub delete_source_after_archive: bool,
+    /// `verify.duration_tolerance_ms`, for the duration check of each manifest written.
+    pub duration_tolerance_ms: u64,
 }
 
 impl WorkerOptions {
@@ -41,9 +43,13 @@ impl WorkerOptions {
                 max: Duration::from_millis(worker.backoff_max_ms),
             },
             delete_source_after_archive: worker.delete_source_after_archive,
+            duration_tolerance_ms: DEFAULT_DURATION_TOLERANCE_MS,
         }
     }
 }
+
+/// The default of `verify.duration_tolerance_ms`, until a caller sets the configured one.
+pub const DEFAULT_DURATION_TOLERANCE_MS: u64 = 5000;
 
 /// How often recordings whose manifest write was interrupted are looked for.
 const MANIFEST_SWEEP: Duration = Duration::from_secs(60);
@@ -149,13 +155,28 @@ impl Worker {
         match recordings::stale_manifests(&self.ctx.db).await {
             Ok(ids) => {
                 for id in ids {
-                    if let Err(err) = manifest::refresh(&self.ctx.db, &self.ctx.archive, id).await {
+                    if let Err(err) = self.refresh_manifest(id).await {
                         tracing::warn!(recording = id, error = %err, "manifest refresh failed; will try again");
                     }
                 }
             }
             Err(err) => tracing::warn!(error = %err, "cannot look for stale manifests"),
         }
+    }
+
+    /// Writes the manifest if the recording is complete, then checks its durations.
+    async fn refresh_manifest(&self, recording: i64) -> Result<(), manifest::ManifestError> {
+        if let Some(written) = manifest::refresh(&self.ctx.db, &self.ctx.archive, recording).await?
+        {
+            completeness::check(
+                &self.ctx,
+                recording,
+                &written,
+                self.options.duration_tolerance_ms,
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     /// Renews the lease every third of its length; cancels the transfer if it is lost.
@@ -232,9 +253,7 @@ impl Worker {
         }
         match &outcome {
             Finish::Archived(chunk) => {
-                if let Err(err) =
-                    manifest::refresh(&self.ctx.db, &self.ctx.archive, job.recording_id).await
-                {
+                if let Err(err) = self.refresh_manifest(job.recording_id).await {
                     tracing::warn!(error = %err, "manifest not written yet; the sweep will retry");
                 }
                 if self.options.delete_source_after_archive {

@@ -73,6 +73,7 @@ pub async fn archive_chunk(
         metadata_sha256: metadata_digest.sha256,
         participants: serde_json::to_string(&participants(&metadata))
             .unwrap_or_else(|_| "[]".into()),
+        timing: super::chunk_timing::chunk_timing(&metadata),
     })
 }
 

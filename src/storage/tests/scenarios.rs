@@ -296,9 +296,12 @@ fn manifest_of(chunks: Vec<(ObjectDigest, ObjectDigest)>) -> Manifest {
                 media,
                 metadata,
                 archived_at: "2026-11-27T09:20:23Z".into(),
+                start_time: None,
+                duration_ms: None,
             })
             .collect(),
         event_ids: vec![],
         archived_at: "2026-11-27T09:20:23Z".into(),
+        pause_resume_intervals: None,
     }
 }

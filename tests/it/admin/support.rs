@@ -231,6 +231,7 @@ pub fn archived_chunk(recording: &str, index: u32) -> ArchivedChunk {
         metadata_bytes: 24,
         metadata_sha256: "cd".repeat(32),
         participants: "[]".into(),
+        timing: Default::default(),
     }
 }
 

@@ -189,7 +189,10 @@ impl TestApp {
             guard,
             metrics: state.metrics.clone(),
         };
-        let options = WorkerOptions::from_settings(&self.settings.worker);
+        let options = WorkerOptions {
+            duration_tolerance_ms: self.settings.verify.duration_tolerance_ms,
+            ..WorkerOptions::from_settings(&self.settings.worker)
+        };
         Worker::new(ctx, options, Arc::new(tokio::sync::Notify::new()))
     }
 

@@ -5,12 +5,14 @@ mod completions;
 mod config;
 mod demo;
 mod emulator;
+mod keys;
 mod man;
 mod ops;
 mod recording;
 mod serve;
 mod table;
 mod verify;
+mod verify_signatures;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,6 +47,9 @@ enum Command {
     Recordings(ops::RecordingsCommand),
     /// Re-read archived objects and check sizes and sha256 against the manifests.
     Verify(verify::VerifyArgs),
+    /// Manifest signing keys: `keys generate` prints a new key pair.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
     /// Drive the ACS recording control API (GA by default, --preview for the 2021 API).
     Recording(recording::RecordingArgs),
     /// Base64Url-encode a conversationUrl into a conversationId (2021 preview API).
@@ -149,6 +154,7 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
         Command::Jobs(command) => ops::jobs(command).await,
         Command::Recordings(command) => ops::recordings(command).await,
         Command::Verify(args) => verify::verify(args).await,
+        Command::Keys(command) => keys::run(command),
         Command::Recording(args) => recording::run(args).await,
         Command::ConversationId { url } => {
             recording::print_conversation_id(&url);

@@ -4,6 +4,7 @@
 mod db;
 pub mod intake;
 pub mod jobs;
+pub mod manifest_chain;
 pub mod recordings;
 
 pub use db::{Backend, Db, Tx};

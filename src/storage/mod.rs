@@ -3,6 +3,7 @@
 
 mod azure;
 mod backend;
+pub mod chain;
 mod client;
 pub mod layout;
 mod local;
@@ -12,6 +13,7 @@ mod publication;
 mod s3;
 mod settings;
 mod settings_section;
+pub mod signature;
 mod validate;
 pub mod verify;
 mod writer;
@@ -68,6 +70,8 @@ pub struct Archive {
     options: options::WriteOptions,
     /// Sets the sha256 metadata after a multipart upload.
     finisher: Arc<Finisher>,
+    /// Signs each manifest (`storage.manifest_signing_key`); None writes them unsigned.
+    manifest_signer: Option<signature::ManifestSigner>,
 }
 
 impl std::fmt::Debug for Archive {
@@ -98,7 +102,13 @@ impl Archive {
             description: opened.description,
             options: opened.options,
             finisher: Arc::new(opened.finisher),
+            manifest_signer: settings.manifest_signer.clone(),
         })
+    }
+
+    /// The key that signs manifests, when `storage.manifest_signing_key` is set.
+    pub fn manifest_signer(&self) -> Option<&signature::ManifestSigner> {
+        self.manifest_signer.as_ref()
     }
 
     /// The object keys of one recording.

@@ -16,6 +16,8 @@ pub struct StorageSettings {
     /// Seconds one storage request may take before it is abandoned.
     pub request_timeout_secs: u64,
     pub backend: StorageBackend,
+    /// Signs each manifest and chains it to the one before (`storage.manifest_signing_key`).
+    pub manifest_signer: Option<super::signature::ManifestSigner>,
 }
 
 /// Where the archive lives, with the keys of that backend only.

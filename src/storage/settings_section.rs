@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::settings::{InvalidSetting, StorageSettings};
+use crate::secret::Secret;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct StorageSection {
@@ -38,6 +39,9 @@ pub struct StorageSection {
     pub access_tier: String,
     /// Seconds one storage request (e.g. one part upload) may take before it is abandoned.
     pub request_timeout_secs: u64,
+    /// Ed25519 private key that signs manifests: standard base64 of its 32-byte seed; empty
+    /// writes manifests unsigned.
+    pub manifest_signing_key: Secret,
 }
 
 impl StorageSection {

@@ -67,7 +67,18 @@ pub fn validate(section: &StorageSection) -> Result<StorageSettings, InvalidSett
         upload_concurrency: section.upload_concurrency,
         request_timeout_secs: section.request_timeout_secs,
         backend,
+        manifest_signer: manifest_signer(section)?,
     })
+}
+
+/// The manifest signing key, when one is set; a malformed one stops start-up.
+fn manifest_signer(
+    section: &StorageSection,
+) -> Result<Option<super::signature::ManifestSigner>, InvalidSetting> {
+    if section.manifest_signing_key.is_empty() {
+        return Ok(None);
+    }
+    super::signature::ManifestSigner::from_setting(&section.manifest_signing_key).map(Some)
 }
 
 fn validate_local(section: &StorageSection) -> Result<StorageBackend, InvalidSetting> {

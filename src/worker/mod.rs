@@ -3,6 +3,7 @@
 pub mod manifest;
 pub mod retry;
 mod runner;
+mod signed_manifest;
 mod step;
 pub mod transfer;
 

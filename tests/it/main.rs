@@ -18,5 +18,6 @@ mod pipeline;
 mod postgres;
 mod remote_storage;
 mod replicas;
+mod signed_manifests;
 mod sources;
 mod webhook;

@@ -59,8 +59,10 @@ pub async fn verify(args: VerifyArgs) -> Result<(), CliError> {
     }
     let signature_failures = match audit {
         // The whole chain is checked only when every manifest was read.
-        Some(audit) if args.recording.is_none() => {
-            audit.finish(Some(&verify_signatures::recorded_links(&db).await?))
+        Some(mut audit) if args.recording.is_none() => {
+            let recorded = verify_signatures::recorded_links(&db).await?;
+            audit.check_recorded_keys(&archive, &recorded).await?;
+            audit.finish(Some(&recorded))
         }
         // One recording's manifest says nothing about the chain: its signature only.
         Some(audit) => audit.signature_failures(),

@@ -4,6 +4,7 @@
 
 use callvault::queue::{Db, manifest_chain};
 use callvault::storage::chain::{self, RecordedLink, StoredLink};
+use callvault::storage::layout::object_key;
 use callvault::storage::signature::{self, PublicKey, Verdict};
 use callvault::storage::verify::{Summary, verify_recording};
 use callvault::storage::{Archive, StorageError};
@@ -15,6 +16,8 @@ use super::{CliError, ConfigArgs, load_settings};
 pub struct SignatureAudit {
     trusted: PublicKey,
     stored: Vec<StoredLink>,
+    /// Keys whose signature was checked.
+    checked: Vec<String>,
     failures: usize,
 }
 
@@ -23,6 +26,7 @@ impl SignatureAudit {
         Self {
             trusted,
             stored: Vec::new(),
+            checked: Vec::new(),
             failures: 0,
         }
     }
@@ -30,6 +34,7 @@ impl SignatureAudit {
     /// Checks the signature of the manifest at `key` and prints its verdict. A manifest that
     /// is not there is left to the object check, which reports it MISSING.
     pub async fn check(&mut self, archive: &Archive, key: &Path) -> Result<(), CliError> {
+        self.checked.push(key.to_string());
         let bytes = match archive.read(key).await {
             Ok(bytes) => bytes,
             Err(StorageError::Store(object_store::Error::NotFound { .. })) => return Ok(()),
@@ -54,6 +59,27 @@ impl SignatureAudit {
                 previous: signature.previous_manifest_sha256,
                 earlier_versions: signature.earlier_versions,
             });
+        }
+        Ok(())
+    }
+
+    /// Checks the manifests of recorded links that were not read yet (a recording whose
+    /// manifest was written while this run listed the recordings), so the comparison with the
+    /// record sees every key the chain names.
+    pub async fn check_recorded_keys(
+        &mut self,
+        archive: &Archive,
+        recorded: &[RecordedLink],
+    ) -> Result<(), CliError> {
+        let mut unread: Vec<&str> = recorded
+            .iter()
+            .map(|link| link.key.as_str())
+            .filter(|key| !self.checked.iter().any(|checked| checked == key))
+            .collect();
+        unread.sort_unstable();
+        unread.dedup();
+        for key in unread {
+            self.check(archive, &object_key(key)).await?;
         }
         Ok(())
     }

@@ -108,10 +108,16 @@ async fn archive_recordings(
     for folder in &folders {
         app.wait_for_manifest(Path::new(folder), WAIT).await;
     }
-    // Every manifest is in the store; wait for the last link to be recorded as well.
-    crate::support::eventually("every link recorded", WAIT, || async {
+    // Every manifest is in the store; wait until the database records each of them too.
+    crate::support::eventually("every link and manifest recorded", WAIT, || async {
         let links = manifest_chain::links(app.queue()).await.unwrap();
-        (links.len() == count).then_some(())
+        let marked = recordings::list(app.queue(), 100, None)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|recording| recording.manifest_key.is_some())
+            .count();
+        (links.len() == count && marked == count).then_some(())
     })
     .await;
     folders
@@ -334,4 +340,97 @@ async fn concurrent_manifest_writes_on_postgresql_keep_one_line() {
     let (code, output) = verify_offline(&app, &public);
     assert_eq!(code, 0, "{output}");
     app.close().await;
+}
+
+#[tokio::test]
+async fn with_signing_configured_a_manifest_written_without_it_is_unsigned() {
+    let (private, _) = generate_keys();
+    let emulator = start_emulator(EmulatorConfig::default()).await;
+    let app = TestApp::spawn(&emulator, &[]).await;
+    let start = start_time();
+    let chunk = add_chunk(
+        &emulator,
+        "call-plain",
+        "doc-plain",
+        0,
+        "SessionEnded",
+        1_000,
+    );
+    let event = recording_file_status_updated(
+        "evt-plain",
+        "/recording/call/call-plain",
+        start,
+        &[chunk],
+        "Mp4",
+    );
+    assert_eq!(app.post_events(&json!([event])).await.status(), 200);
+    let folder = format!("call-plain/{}", start.format("%Y%m%dT%H%M%SZ"));
+    let manifest = app.wait_for_manifest(Path::new(&folder), WAIT).await;
+    assert!(manifest.get("signature").is_none(), "{manifest}");
+    crate::support::eventually("the manifest recorded", WAIT, || async {
+        let listed = recordings::list(app.queue(), 10, None).await.unwrap();
+        listed
+            .iter()
+            .all(|recording| recording.manifest_key.is_some())
+            .then_some(())
+    })
+    .await;
+
+    let (code, output) = verify(
+        &app.archive,
+        &[("CALLVAULT__DATABASE__URL", &app.db.url)],
+        &[],
+    );
+    assert_eq!(
+        code, 0,
+        "without a key nothing is said about signatures: {output}"
+    );
+    assert!(!output.contains("UNSIGNED"), "{output}");
+    let (code, output) = verify_with_database(&app, &private);
+    assert_eq!(code, 1, "{output}");
+    assert!(
+        output.contains(&format!("UNSIGNED           {folder}/manifest.json")),
+        "{output}"
+    );
+    app.close().await;
+}
+
+/// `callvault config check` with an otherwise valid configuration and this signing key.
+fn config_check(signing_key: &str) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_callvault"))
+        .args(["config", "check"])
+        .env_clear()
+        .env(
+            "CALLVAULT__ACS__CONNECTION_STRING",
+            "endpoint=https://x.communication.azure.com/;accesskey=aGVsbG8=",
+        )
+        .env("CALLVAULT__INGEST__SECRET", "a-webhook-secret")
+        .env("CALLVAULT__STORAGE__MANIFEST_SIGNING_KEY", signing_key)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_malformed_signing_key_stops_start_up_naming_the_key() {
+    for bad in ["not base64 at all", "AAECAwQ="] {
+        let output = config_check(bad);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("configuration key `storage.manifest_signing_key`"),
+            "{stderr}"
+        );
+        assert!(
+            !stderr.contains(bad),
+            "the message repeats the key: {stderr}"
+        );
+    }
+    let (private, _) = generate_keys();
+    let output = config_check(&private);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        stdout.contains("manifest_signing_key = \"<redacted>\"") && !stdout.contains(&private),
+        "{stdout}"
+    );
 }

@@ -14,6 +14,7 @@ use callvault_emulator::events::recording_file_status_updated;
 use serde_json::{Value, json};
 
 use crate::pipeline::{add_chunk, start_time};
+use crate::remote_storage::{azure_storage, s3_storage};
 use crate::support::{TestApp, TestDatabase, sha256_hex, start_emulator};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -105,10 +106,7 @@ async fn archive_recordings(
         folders.push(format!("{call}/{}", start.format("%Y%m%dT%H%M%SZ")));
     }
     assert_eq!(app.post_events(&json!(events)).await.status(), 200);
-    for folder in &folders {
-        app.wait_for_manifest(Path::new(folder), WAIT).await;
-    }
-    // Every manifest is in the store; wait until the database records each of them too.
+    // A manifest is marked in the database after its put and its link: wait for every mark.
     crate::support::eventually("every link and manifest recorded", WAIT, || async {
         let links = manifest_chain::links(app.queue()).await.unwrap();
         let marked = recordings::list(app.queue(), 100, None)
@@ -433,4 +431,72 @@ fn a_malformed_signing_key_stops_start_up_naming_the_key() {
         stdout.contains("manifest_signing_key = \"<redacted>\"") && !stdout.contains(&private),
         "{stdout}"
     );
+}
+
+/// `callvault verify --public-key KEY` against the store these storage settings name, with
+/// no database; returns (exit code, output).
+fn verify_store_offline(storage: &[(&str, String)], public: &str) -> (i32, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_callvault"));
+    command
+        .args(["verify", "--public-key", public])
+        .env("CALLVAULT__DATABASE__URL", NO_DATABASE);
+    for (key, value) in storage {
+        let name = format!("CALLVAULT__{}", key.to_ascii_uppercase().replace('.', "__"));
+        command.env(name, value);
+    }
+    let output = command.output().unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    )
+}
+
+async fn signed_manifests_verify_offline_on(storage: Vec<(&'static str, String)>) {
+    let (private, public) = generate_keys();
+    let emulator = start_emulator(EmulatorConfig::default()).await;
+    let mut settings = storage.clone();
+    settings.push(("storage.manifest_signing_key", private));
+    settings.push(("storage.prefix", "vault/".into()));
+    let app = TestApp::spawn(&emulator, &settings).await;
+    let folders = archive_recordings(&app, &emulator, 2).await;
+    let mut offline = storage.clone();
+    offline.push(("storage.prefix", "vault/".into()));
+    let (code, output) = verify_store_offline(&offline, &public);
+    assert_eq!((code, count(&output, "signed ok")), (0, 2), "{output}");
+    assert!(output.contains("chain: 2 link(s) walked"), "{output}");
+
+    // A manifest whose recorded size is changed, written back without the key.
+    let archive = &app.running().state.archive;
+    let key = object_store::path::Path::from(format!("vault/{}/manifest.json", folders[1]));
+    let mut forged: Value = serde_json::from_slice(&archive.read(&key).await.unwrap()).unwrap();
+    forged["chunks"][0]["media"]["bytes"] = 1.into();
+    archive
+        .put_bytes(&key, serde_json::to_vec(&forged).unwrap().into())
+        .await
+        .unwrap();
+    let (code, output) = verify_store_offline(&offline, &public);
+    assert_eq!(code, 1, "{output}");
+    assert!(
+        output.contains(&format!("SIGNATURE INVALID  {key}")),
+        "{output}"
+    );
+    app.close().await;
+}
+
+#[tokio::test]
+async fn signed_manifests_verify_offline_on_s3() {
+    if let Some(storage) = s3_storage().await {
+        signed_manifests_verify_offline_on(storage).await;
+    }
+}
+
+#[tokio::test]
+async fn signed_manifests_verify_offline_on_azure() {
+    if let Some(storage) = azure_storage().await {
+        signed_manifests_verify_offline_on(storage).await;
+    }
 }

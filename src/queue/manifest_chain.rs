@@ -90,20 +90,36 @@ impl ChainTurn<'_> {
         })
     }
 
+    /// Ends the turn with nothing appended, rolling PostgreSQL's transaction back (and so
+    /// releasing its lock) before returning, rather than leaving it to sqlx's deferred
+    /// rollback of a dropped transaction.
+    pub async fn give_up(self) {
+        if let Hold::Postgres(tx) = self.hold
+            && let Err(err) = tx.rollback().await
+        {
+            tracing::warn!(error = %err, "cannot roll back the manifest chain turn; the connection closing releases its lock");
+        }
+    }
+
     /// Appends the link (durably) and ends the turn.
     pub async fn append(self, link: NewLink<'_>) -> Result<(), QueueError> {
         let (mut tx, _turn) = match self.hold {
             Hold::Postgres(tx) => (tx, None),
             Hold::Sqlite(turn) => (self.db.begin_write().await?, Some(turn)),
         };
-        sqlx::query(INSERT)
+        let inserted = sqlx::query(INSERT)
             .bind(link.sha256.to_owned())
             .bind(link.manifest_key.to_owned())
             .bind(link.recording_id)
             .bind(link.previous_sha256.map(str::to_owned))
             .bind(link.written_at)
             .execute(&mut *tx)
-            .await?;
+            .await;
+        if let Err(err) = inserted {
+            // Roll back now, so the lock (PostgreSQL) or the write lock (SQLite) goes at once.
+            let _ = tx.rollback().await;
+            return Err(err.into());
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -219,6 +235,18 @@ mod tests {
         holder.append(link("a", None)).await.unwrap();
         assert_eq!(waiter.await.unwrap().as_deref(), Some("a"));
         a_second_successor_is_refused(&first).await;
+
+        // A turn given up (its put failed) frees the chain at once for another pool.
+        let given_up = take_turn(&first).await.unwrap();
+        given_up.give_up().await;
+        let third = Db::connect(&url, 1).await.unwrap();
+        let mut next = tokio::time::timeout(Duration::from_secs(10), take_turn(&third))
+            .await
+            .expect("the turn given up still holds the lock")
+            .unwrap();
+        assert_eq!(next.head().await.unwrap().as_deref(), Some("b"));
+        next.give_up().await;
+        third.close().await;
         first.close().await;
         crate::test_services::admin_sql(
             &server,

@@ -27,6 +27,35 @@ pub async fn write(
     manifest: &Manifest,
 ) -> Result<(), ManifestError> {
     let mut turn = manifest_chain::take_turn(db).await?;
+    let written = sign_and_put(&mut turn, archive, signer, key, manifest).await;
+    let (sha256, previous) = match written {
+        Ok(written) => written,
+        Err(err) => {
+            turn.give_up().await;
+            return Err(err);
+        }
+    };
+    turn.append(NewLink {
+        sha256: &sha256,
+        manifest_key: key.as_ref(),
+        recording_id,
+        previous_sha256: previous.as_deref(),
+        written_at: now_millis(),
+    })
+    .await?;
+    tracing::debug!(recording = recording_id, key = %key, sha256 = %sha256, "signed manifest chained");
+    Ok(())
+}
+
+/// Within the turn: signs `manifest` as the head's successor and puts it at `key`. Returns
+/// the sha256 of the bytes written and the predecessor they name.
+async fn sign_and_put(
+    turn: &mut manifest_chain::ChainTurn<'_>,
+    archive: &Archive,
+    signer: &ManifestSigner,
+    key: &Path,
+    manifest: &Manifest,
+) -> Result<(String, Option<String>), ManifestError> {
     let previous = turn.head().await?;
     let earlier_versions = turn
         .links_at(key.as_ref())
@@ -46,14 +75,5 @@ pub async fn write(
     );
     let sha256 = hex::encode(Sha256::digest(&body));
     archive.put_bytes(key, Bytes::from(body)).await?;
-    turn.append(NewLink {
-        sha256: &sha256,
-        manifest_key: key.as_ref(),
-        recording_id,
-        previous_sha256: previous.as_deref(),
-        written_at: now_millis(),
-    })
-    .await?;
-    tracing::debug!(recording = recording_id, key = %key, sha256 = %sha256, "signed manifest chained");
-    Ok(())
+    Ok((sha256, previous))
 }

@@ -5,6 +5,7 @@ mod completions;
 mod config;
 mod demo;
 mod emulator;
+mod keys;
 mod man;
 mod ops;
 mod recording;
@@ -12,6 +13,7 @@ mod serve;
 mod storage;
 mod table;
 mod verify;
+mod verify_signatures;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -49,6 +51,9 @@ enum Command {
     Storage(storage::StorageCommand),
     /// Re-read archived objects and check sizes and sha256 against the manifests.
     Verify(verify::VerifyArgs),
+    /// Manifest signing keys: `keys generate` prints a new key pair.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
     /// Drive the ACS recording control API (GA by default, --preview for the 2021 API).
     Recording(recording::RecordingArgs),
     /// Base64Url-encode a conversationUrl into a conversationId (2021 preview API).
@@ -154,6 +159,7 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
         Command::Recordings(command) => ops::recordings(command).await,
         Command::Storage(command) => storage::run(command).await,
         Command::Verify(args) => verify::verify(args).await,
+        Command::Keys(command) => keys::run(command),
         Command::Recording(args) => recording::run(args).await,
         Command::ConversationId { url } => {
             recording::print_conversation_id(&url);

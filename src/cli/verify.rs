@@ -5,8 +5,10 @@ use callvault::queue::{Db, recordings};
 use callvault::storage::Archive;
 use callvault::storage::completeness::{Verdict, assess_archived};
 use callvault::storage::layout::object_key;
+use callvault::storage::signature::PublicKey;
 use callvault::storage::verify::{Summary, verify_recording};
 
+use super::verify_signatures::{self, SignatureAudit};
 use super::{CliError, ConfigArgs, load_settings};
 
 /// Recordings fetched from the database per page.
@@ -19,9 +21,16 @@ pub struct VerifyArgs {
     /// Only this recording (its database id, as `callvault recordings list` shows).
     #[arg(long, value_name = "ID")]
     recording: Option<i64>,
+    /// Verify offline with this Ed25519 public key (base64) and the store alone, no database:
+    /// every manifest under the prefix, its signature, its objects and the hash chain.
+    #[arg(long, value_name = "KEY", conflicts_with = "recording")]
+    public_key: Option<PublicKey>,
 }
 
 pub async fn verify(args: VerifyArgs) -> Result<(), CliError> {
+    if let Some(trusted) = args.public_key {
+        return verify_signatures::verify_offline(&args.config, trusted).await;
+    }
     let settings = load_settings(&args.config)?;
     let storage = settings.storage_settings()?;
     let db = Db::connect(settings.database.url.expose(), 2)
@@ -29,6 +38,10 @@ pub async fn verify(args: VerifyArgs) -> Result<(), CliError> {
         .map_err(CliError::runtime)?;
     let archive = Archive::open(&storage).await.map_err(CliError::runtime)?;
     let manifests = manifest_keys(&db, args.recording).await?;
+    // With signing configured, every manifest's signature and the chain are checked too.
+    let mut audit = archive
+        .manifest_signer()
+        .map(|signer| SignatureAudit::new(signer.public_key()));
 
     let mut summary = Summary::default();
     let (mut short, tolerance_ms) = (0usize, settings.verify.duration_tolerance_ms);
@@ -44,7 +57,21 @@ pub async fn verify(args: VerifyArgs) -> Result<(), CliError> {
         }
         short +=
             usize::from(report_duration(&archive, recording, manifest_key, tolerance_ms).await?);
+        if let Some(audit) = &mut audit {
+            audit.check(&archive, &object_key(manifest_key)).await?;
+        }
     }
+    let signature_failures = match audit {
+        // The whole chain is checked only when every manifest was read.
+        Some(mut audit) if args.recording.is_none() => {
+            let recorded = verify_signatures::recorded_links(&db).await?;
+            audit.check_recorded_keys(&archive, &recorded).await?;
+            audit.finish(Some(&recorded))
+        }
+        // One recording's manifest says nothing about the chain: its signature only.
+        Some(audit) => audit.signature_failures(),
+        None => 0,
+    };
     println!(
         "verified {} recording(s) in {}: {} ok, {} mismatched, {} missing",
         manifests.len(),
@@ -62,6 +89,9 @@ pub async fn verify(args: VerifyArgs) -> Result<(), CliError> {
                 "{short} recording(s) may be missing a chunk; see the SHORT lines above"
             )));
         }
+    }
+    if signature_failures > 0 {
+        return verify_signatures::outcome(&summary, signature_failures);
     }
     if summary.all_ok() {
         Ok(())

@@ -6,6 +6,7 @@ pub mod intake;
 pub mod integrity;
 pub mod jobs;
 pub mod locks;
+pub mod manifest_chain;
 pub mod recordings;
 pub mod uploads;
 

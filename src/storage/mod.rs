@@ -3,6 +3,7 @@
 
 mod azure;
 mod backend;
+pub mod chain;
 mod client;
 pub mod completeness;
 mod holds;
@@ -16,6 +17,7 @@ mod s3;
 mod s3_uploads;
 mod settings;
 mod settings_section;
+pub mod signature;
 mod uploads;
 mod validate;
 pub mod verify;
@@ -86,6 +88,8 @@ pub struct Archive {
     object_lock: Option<ObjectLock>,
     /// Hears of every S3 multipart upload opened and closed through this handle.
     uploads: Option<Arc<dyn UploadLedger>>,
+    /// Signs each manifest (`storage.manifest_signing_key`); None writes them unsigned.
+    manifest_signer: Option<signature::ManifestSigner>,
 }
 
 impl std::fmt::Debug for Archive {
@@ -121,6 +125,7 @@ impl Archive {
             finisher: Arc::new(opened.finisher),
             object_lock: settings.object_lock,
             uploads: None,
+            manifest_signer: settings.manifest_signer.clone(),
         })
     }
 
@@ -166,6 +171,11 @@ impl Archive {
             StorageError::Request(format!("upload {upload_id} has an unusable key: {err}"))
         })?;
         Ok(uploads::abort(s3.multipart().as_ref(), &key, upload_id).await?)
+    }
+
+    /// The key that signs manifests, when `storage.manifest_signing_key` is set.
+    pub fn manifest_signer(&self) -> Option<&signature::ManifestSigner> {
+        self.manifest_signer.as_ref()
     }
 
     /// The object keys of one recording.

@@ -16,6 +16,8 @@ pub struct StorageSettings {
     /// Seconds one storage request may take before it is abandoned.
     pub request_timeout_secs: u64,
     pub backend: StorageBackend,
+    /// Signs each manifest and chains it to the one before (`storage.manifest_signing_key`).
+    pub manifest_signer: Option<super::signature::ManifestSigner>,
     /// WORM retention of every archived object; None when `storage.object_lock_mode` is empty.
     pub object_lock: Option<ObjectLock>,
 }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::settings::{InvalidSetting, StorageSettings};
+use crate::secret::Secret;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct StorageSection {
@@ -44,6 +45,9 @@ pub struct StorageSection {
     pub object_lock_days: u64,
     /// Hours an archived recording stays unlocked before it is locked; 0 = lock at write.
     pub lock_after_hours: u64,
+    /// Ed25519 private key that signs manifests: standard base64 of its 32-byte seed; empty
+    /// writes manifests unsigned.
+    pub manifest_signing_key: Secret,
 }
 
 impl StorageSection {

@@ -80,7 +80,18 @@ pub fn validate(section: &StorageSection) -> Result<StorageSettings, InvalidSett
         request_timeout_secs: section.request_timeout_secs,
         backend,
         object_lock,
+        manifest_signer: manifest_signer(section)?,
     })
+}
+
+/// The manifest signing key, when one is set; a malformed one stops start-up.
+fn manifest_signer(
+    section: &StorageSection,
+) -> Result<Option<super::signature::ManifestSigner>, InvalidSetting> {
+    if section.manifest_signing_key.is_empty() {
+        return Ok(None);
+    }
+    super::signature::ManifestSigner::from_setting(&section.manifest_signing_key).map(Some)
 }
 
 /// The lock keys: the days are required with a mode, and neither applies without one.

@@ -97,8 +97,16 @@ pub async fn refresh(
     let key = archive
         .layout(&recording.call_id, &recording.recording_key)
         .manifest();
-    let body = serde_json::to_vec_pretty(&manifest).expect("a manifest always serialises");
-    archive.put_bytes(&key, Bytes::from(body)).await?;
+    match archive.manifest_signer() {
+        Some(signer) => {
+            super::signed_manifest::write(db, archive, signer, recording_id, &key, &manifest)
+                .await?;
+        }
+        None => {
+            let body = serde_json::to_vec_pretty(&manifest).expect("a manifest always serialises");
+            archive.put_bytes(&key, Bytes::from(body)).await?;
+        }
+    }
     recordings::set_manifest(db, recording_id, key.as_ref(), now.timestamp_millis()).await?;
     tracing::info!(recording = recording_id, call_id = %recording.call_id, chunks = covered, key = %key, "manifest written");
     Ok(Some(manifest))

@@ -6,6 +6,7 @@ pub mod completeness;
 pub mod manifest;
 pub mod retry;
 mod runner;
+mod signed_manifest;
 mod step;
 pub mod transfer;
 pub mod uploads;

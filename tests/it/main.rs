@@ -20,6 +20,7 @@ mod pipeline;
 mod postgres;
 mod remote_storage;
 mod replicas;
+mod signed_manifests;
 mod sources;
 mod storage_cleanup;
 mod webhook;

@@ -25,7 +25,7 @@ const WAIT: Duration = Duration::from_secs(60);
 const PART: &str = "5242880";
 /// Storage settings for a fresh bucket on moto (which creates buckets without a signature);
 /// `None` when no moto is configured.
-async fn s3_storage() -> Option<Vec<(&'static str, String)>> {
+pub async fn s3_storage() -> Option<Vec<(&'static str, String)>> {
     let endpoint = service("CALLVAULT_TEST_S3_ENDPOINT", Suite::S3)?;
     service("AWS_ACCESS_KEY_ID", Suite::S3)?;
     let bucket = unique_name();
@@ -46,7 +46,7 @@ async fn s3_storage() -> Option<Vec<(&'static str, String)>> {
 
 /// Storage settings for a fresh container on Azurite, created with a Shared Key signature;
 /// `None` when no Azurite is configured.
-async fn azure_storage() -> Option<Vec<(&'static str, String)>> {
+pub async fn azure_storage() -> Option<Vec<(&'static str, String)>> {
     let endpoint = service("CALLVAULT_TEST_AZURE_ENDPOINT", Suite::Azure)?;
     let container = unique_name();
     let url = format!("{endpoint}/{container}?restype=container");

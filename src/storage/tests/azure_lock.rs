@@ -102,6 +102,7 @@ async fn azure_archive_locking_at_write() -> Option<Archive> {
         finisher: std::sync::Arc::new(opened.finisher),
         object_lock: settings.object_lock,
         uploads: None,
+        manifest_signer: None,
     })
 }
 

@@ -4,7 +4,7 @@
 use callvault::queue::{Db, recordings};
 use callvault::storage::Archive;
 use callvault::storage::layout::object_key;
-use callvault::storage::verify::{Summary, verify_recording};
+use callvault::storage::verify::{Depth, Summary, verify_recording_to};
 
 use super::{CliError, ConfigArgs, load_settings};
 
@@ -18,6 +18,10 @@ pub struct VerifyArgs {
     /// Only this recording (its database id, as `callvault recordings list` shows).
     #[arg(long, value_name = "ID")]
     recording: Option<i64>,
+    /// One HEAD per object instead of reading it back: size and the store's own checksum
+    /// (S3's SHA-256, Azure's sha256 metadata and Content-MD5; a local folder: size only).
+    #[arg(long)]
+    fast: bool,
 }
 
 pub async fn verify(args: VerifyArgs) -> Result<(), CliError> {
@@ -28,10 +32,17 @@ pub async fn verify(args: VerifyArgs) -> Result<(), CliError> {
         .map_err(CliError::runtime)?;
     let archive = Archive::open(&storage).await.map_err(CliError::runtime)?;
     let manifests = manifest_keys(&db, args.recording).await?;
+    let depth = if args.fast { Depth::Fast } else { Depth::Full };
+    match depth {
+        Depth::Full => {
+            println!("mode: full: every object read back, size and sha256 against the manifest")
+        }
+        Depth::Fast => println!("mode: fast: {}", archive.fast_check_scope()),
+    }
 
     let mut summary = Summary::default();
     for (recording, manifest_key) in &manifests {
-        let checks = verify_recording(&archive, &object_key(manifest_key))
+        let checks = verify_recording_to(&archive, &object_key(manifest_key), depth)
             .await
             .map_err(|err| {
                 CliError::Runtime(format!("cannot verify recording {recording}: {err}"))
@@ -49,6 +60,18 @@ pub async fn verify(args: VerifyArgs) -> Result<(), CliError> {
         summary.mismatched,
         summary.missing
     );
+    if summary.unchecked > 0 {
+        println!(
+            "{} object(s) have nothing a fast check can compare; run verify without --fast",
+            summary.unchecked
+        );
+    }
+    if summary.unchecked > 0 && summary.mismatched == 0 && summary.missing == 0 {
+        return Err(CliError::Runtime(format!(
+            "{} object(s) could not be checked without reading them; see the lines above",
+            summary.unchecked
+        )));
+    }
     if summary.all_ok() {
         Ok(())
     } else {

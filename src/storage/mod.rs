@@ -12,6 +12,7 @@ mod publication;
 mod s3;
 mod settings;
 mod settings_section;
+pub mod store_checksum;
 mod validate;
 pub mod verify;
 mod writer;
@@ -38,6 +39,7 @@ pub use settings::{
     StorageSettings,
 };
 pub use settings_section::StorageSection;
+pub use writer::ContentMd5;
 pub use writer::ObjectWriter;
 
 #[derive(Debug, thiserror::Error)]

@@ -2,6 +2,7 @@
 //! `./scripts/test.sh`) in `s3` and `azure`, each running the shared `scenarios`.
 
 mod azure;
+mod integrity;
 mod s3;
 mod scenarios;
 mod servers;

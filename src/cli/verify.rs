@@ -6,7 +6,7 @@ use callvault::storage::Archive;
 use callvault::storage::completeness::{Verdict, assess_archived};
 use callvault::storage::layout::object_key;
 use callvault::storage::signature::PublicKey;
-use callvault::storage::verify::{Summary, verify_recording};
+use callvault::storage::verify::{Depth, Summary, verify_recording_to};
 
 use super::verify_signatures::{self, SignatureAudit};
 use super::{CliError, ConfigArgs, load_settings};
@@ -25,6 +25,10 @@ pub struct VerifyArgs {
     /// every manifest under the prefix, its signature, its objects and the hash chain.
     #[arg(long, value_name = "KEY", conflicts_with = "recording")]
     public_key: Option<PublicKey>,
+    /// One HEAD per object instead of reading it back: size and the store's own checksum
+    /// (S3's SHA-256, Azure's sha256 metadata and Content-MD5; a local folder: size only).
+    #[arg(long)]
+    fast: bool,
 }
 
 pub async fn verify(args: VerifyArgs) -> Result<(), CliError> {
@@ -42,11 +46,18 @@ pub async fn verify(args: VerifyArgs) -> Result<(), CliError> {
     let mut audit = archive
         .manifest_signer()
         .map(|signer| SignatureAudit::new(signer.public_key()));
+    let depth = if args.fast { Depth::Fast } else { Depth::Full };
+    match depth {
+        Depth::Full => {
+            println!("mode: full: every object read back, size and sha256 against the manifest")
+        }
+        Depth::Fast => println!("mode: fast: {}", archive.fast_check_scope()),
+    }
 
     let mut summary = Summary::default();
     let (mut short, tolerance_ms) = (0usize, settings.verify.duration_tolerance_ms);
     for (recording, manifest_key) in &manifests {
-        let checks = verify_recording(&archive, &object_key(manifest_key))
+        let checks = verify_recording_to(&archive, &object_key(manifest_key), depth)
             .await
             .map_err(|err| {
                 CliError::Runtime(format!("cannot verify recording {recording}: {err}"))
@@ -92,6 +103,18 @@ pub async fn verify(args: VerifyArgs) -> Result<(), CliError> {
     }
     if signature_failures > 0 {
         return verify_signatures::outcome(&summary, signature_failures);
+    }
+    if summary.unchecked > 0 {
+        println!(
+            "{} object(s) have nothing a fast check can compare; run verify without --fast",
+            summary.unchecked
+        );
+    }
+    if summary.unchecked > 0 && summary.mismatched == 0 && summary.missing == 0 {
+        return Err(CliError::Runtime(format!(
+            "{} object(s) could not be checked without reading them; see the lines above",
+            summary.unchecked
+        )));
     }
     if summary.all_ok() {
         Ok(())

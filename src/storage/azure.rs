@@ -2,6 +2,8 @@
 //! settings, and setting the sha256 metadata (and an Archive tier) once a block list is
 //! committed.
 
+mod properties;
+
 use std::sync::Arc;
 
 use object_store::ObjectStore;
@@ -14,6 +16,7 @@ use super::client::{self, client_config, http_client, is_plain_http, retry_confi
 use super::options::{SHA256_METADATA, WriteOptions};
 use super::settings::{AzureSettings, ObjectLock};
 use super::{StorageError, StorageSettings};
+pub use properties::BlobProperties;
 
 mod lock;
 

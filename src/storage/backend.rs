@@ -56,6 +56,26 @@ impl Finisher {
         }
     }
 
+    /// Whether a multipart object gets a Content-MD5 property (Azure), which the writer then
+    /// computes beside the sha256.
+    pub fn keeps_content_md5(&self) -> bool {
+        matches!(self, Finisher::Azure(_))
+    }
+
+    /// Sets the complete object's Content-MD5 (base64), where the store keeps one; returns
+    /// the object's ETag after the change, for the next step's guard.
+    pub async fn set_content_md5(
+        &self,
+        key: &Path,
+        md5_base64: &str,
+        e_tag: Option<&str>,
+    ) -> Result<Option<String>, StorageError> {
+        match self {
+            Finisher::Azure(azure) => azure.set_content_md5(key, md5_base64, e_tag).await,
+            Finisher::Local(_) | Finisher::S3(_) => Ok(e_tag.map(str::to_owned)),
+        }
+    }
+
     /// Records `sha256_hex` in the complete object's metadata.
     pub async fn set_sha256(
         &self,

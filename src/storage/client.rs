@@ -60,6 +60,39 @@ pub(super) async fn send(
     request: &HttpRequest,
     what: &str,
 ) -> Result<String, StorageError> {
+    match send_for_answer(client, request, what).await? {
+        Ok(answer) => Ok(answer.body),
+        Err((_, failure)) => Err(StorageError::Request(failure)),
+    }
+}
+
+/// A successful answer to one of our own requests.
+pub(super) struct Answer {
+    pub headers: http::HeaderMap,
+    pub body: String,
+}
+
+/// Like `send`, keeping the answer's headers; a 404 is `Ok(None)` (a HEAD of an absent object).
+pub(super) async fn send_for_headers(
+    client: &reqwest::Client,
+    request: &HttpRequest,
+    what: &str,
+) -> Result<Option<Answer>, StorageError> {
+    match send_for_answer(client, request, what).await? {
+        Ok(answer) => Ok(Some(answer)),
+        Err((status, _)) if status == http::StatusCode::NOT_FOUND => Ok(None),
+        Err((_, failure)) => Err(StorageError::Request(failure)),
+    }
+}
+
+/// The answer, or a refusal (4xx and the like: not retried) with its status and description.
+type Outcome = Result<Answer, (http::StatusCode, String)>;
+
+async fn send_for_answer(
+    client: &reqwest::Client,
+    request: &HttpRequest,
+    what: &str,
+) -> Result<Outcome, StorageError> {
     let retry = retry_config();
     let mut delay = retry.backoff.init_backoff;
     let mut attempt = 0;
@@ -73,16 +106,18 @@ pub(super) async fn send(
             .await;
         let failure = match outcome {
             Ok(response) if response.status().is_success() => {
-                return response.text().await.map_err(|err| {
+                let headers = response.headers().clone();
+                let body = response.text().await.map_err(|err| {
                     StorageError::Request(format!("{what}: reading the answer: {err}"))
-                });
+                })?;
+                return Ok(Ok(Answer { headers, body }));
             }
             Ok(response) => {
                 let status = response.status();
                 let body = response.text().await.unwrap_or_default();
                 let failure = format!("{what}: {status}: {}", first_line(&body));
                 if !status.is_server_error() {
-                    return Err(StorageError::Request(failure));
+                    return Ok(Err((status, failure)));
                 }
                 failure
             }

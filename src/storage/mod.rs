@@ -18,6 +18,7 @@ mod s3_uploads;
 mod settings;
 mod settings_section;
 pub mod signature;
+pub mod store_checksum;
 mod uploads;
 mod validate;
 pub mod verify;
@@ -46,6 +47,7 @@ pub use settings::{
 };
 pub use settings_section::StorageSection;
 pub use uploads::{IncompleteUpload, IncompleteUploads, UploadAbort, UploadLedger};
+pub use writer::ContentMd5;
 pub use writer::ObjectWriter;
 
 #[derive(Debug, thiserror::Error)]

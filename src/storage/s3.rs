@@ -1,6 +1,8 @@
 //! Amazon S3 and S3-compatible stores: building the client from `AWS_*` and the storage
 //! settings, and setting the sha256 metadata once a multipart upload is complete.
 
+mod head;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +16,7 @@ use super::client::{self, client_config, http_client, is_plain_http, retry_confi
 use super::options::{SHA256_METADATA, WriteOptions};
 use super::settings::{ObjectLock, S3Encryption, S3Settings};
 use super::{StorageError, StorageSettings};
+pub use head::{ObjectChecksum, StoreSha256};
 
 mod lock;
 
@@ -146,7 +149,7 @@ impl S3Finisher {
         size: u64,
     ) -> Result<(), StorageError> {
         if size > MAX_COPY_BYTES {
-            tracing::warn!(key = %key, bytes = size, "object larger than 5 GiB: S3 cannot copy it in place, so it has no sha256 metadata (the manifest has the hash)");
+            tracing::warn!(key = %key, bytes = size, "object larger than 5 GiB: S3 cannot copy it in place, so it has no sha256 metadata and no whole-object ChecksumSHA256, only the parts' composite checksum (the manifest has the hash)");
             // The lock needs no copy.
             if let Some(retention) = self.retention_at_write() {
                 return self.set_retention(key, &retention).await;
@@ -164,6 +167,9 @@ impl S3Finisher {
         let mut headers: Vec<(&str, &str)> = vec![
             ("x-amz-copy-source", &copy_source),
             ("x-amz-metadata-directive", "REPLACE"),
+            // The copy then carries the whole object's SHA-256, computed by S3, instead of
+            // the parts' composite checksum: the store's own checksum equals the manifest's.
+            ("x-amz-checksum-algorithm", "SHA256"),
         ];
         let metadata_header = format!("x-amz-meta-{SHA256_METADATA}");
         headers.push((&metadata_header, sha256_hex));

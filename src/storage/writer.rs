@@ -2,6 +2,7 @@
 //! memory so that a small object goes in one put; past one part it becomes a multipart upload
 //! holding at most `upload_concurrency` parts in flight plus the part being filled.
 
+mod content_md5;
 mod parts;
 
 use std::path::PathBuf;
@@ -18,6 +19,7 @@ use super::local::LocalUpload;
 use super::options::WriteOptions;
 use super::uploads::{KnownUpload, UploadLedger};
 use super::{ObjectDigest, Publication, StorageError};
+pub use content_md5::ContentMd5;
 use parts::PartUpload;
 
 /// A local upload writes its staging file at least this often while bytes arrive, however
@@ -51,6 +53,9 @@ pub struct ObjectWriter {
     target: Target,
     mode: Mode,
     hasher: Sha256,
+    /// The Content-MD5 of a multipart upload to a store that keeps one (Azure); a single put
+    /// gets it from the service itself.
+    md5: Option<ContentMd5>,
     bytes: u64,
 }
 
@@ -63,6 +68,7 @@ impl ObjectWriter {
                 len: 0,
             },
             hasher: Sha256::new(),
+            md5: None,
             bytes: 0,
         }
     }
@@ -95,6 +101,9 @@ impl ObjectWriter {
                     .wait_for_capacity(self.target.upload_concurrency)
                     .await?;
                 self.hasher.update(&slice);
+                if let Some(md5) = &mut self.md5 {
+                    md5.update(slice.clone()).await?;
+                }
                 upload.put(slice);
                 upload.flush_if_due();
             }
@@ -152,11 +161,20 @@ impl ObjectWriter {
             .is_some()
             .then_some(LOCAL_TOUCH_EVERY);
         let mut upload = PartUpload::new(upload, self.target.part_size, touch);
+        let mut md5 = self
+            .target
+            .finisher
+            .keeps_content_md5()
+            .then(|| ContentMd5::start(self.target.part_size));
         if let Mode::Buffering { pieces, .. } = &mut self.mode {
             for piece in pieces.drain(..) {
+                if let Some(md5) = &mut md5 {
+                    md5.update(piece.clone()).await?;
+                }
                 upload.put(piece);
             }
         }
+        self.md5 = md5;
         self.mode = Mode::Uploading(upload, owed);
         Ok(())
     }
@@ -220,8 +238,15 @@ impl ObjectWriter {
             Mode::Uploading(upload, owed) => {
                 let result = upload.finish().await?;
                 publication.owe(owed);
+                let mut e_tag = result.e_tag;
+                if let Some(md5) = self.md5 {
+                    let md5 = md5.finish().await?;
+                    e_tag = finisher
+                        .set_content_md5(&key, &md5, e_tag.as_deref())
+                        .await?;
+                }
                 finisher
-                    .set_sha256(&key, &digest.sha256, result.e_tag.as_deref(), digest.bytes)
+                    .set_sha256(&key, &digest.sha256, e_tag.as_deref(), digest.bytes)
                     .await?;
             }
             Mode::Comparing(existing) => {

@@ -4,6 +4,7 @@
 mod azure;
 mod azure_lock;
 pub mod boto;
+mod integrity;
 pub mod proxy;
 mod s3;
 mod s3_lock;

@@ -193,7 +193,8 @@ pub async fn verify_detects_tampering(archive: &Archive) {
         Summary {
             ok: 2,
             mismatched: 0,
-            missing: 0
+            missing: 0,
+            unchecked: 0
         }
     );
 
@@ -273,7 +274,7 @@ fn summarise(checks: &[crate::storage::verify::ObjectCheck]) -> Summary {
     summary
 }
 
-fn manifest_of(chunks: Vec<(ObjectDigest, ObjectDigest)>) -> Manifest {
+pub fn manifest_of(chunks: Vec<(ObjectDigest, ObjectDigest)>) -> Manifest {
     Manifest {
         schema: SCHEMA.to_owned(),
         call_id: "call-9".into(),

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The store's own checksums, two ratios (medians of CALLVAULT_BENCH_ROUNDS, default 3):
-# `verify --fast` against full `verify` on 1,000 objects archived to S3 (moto: the shared one
-# of `source /work/svc/env.sh`-style CALLVAULT_TEST_S3_ENDPOINT, else one started here), and
+# `verify --fast` against full `verify` on 1,000 objects archived to S3 (moto: the one at
+# CALLVAULT_TEST_S3_ENDPOINT, else one started here), and
 # MD5 + sha256 against sha256 alone over 1 GiB. See benches/integrity.rs.
 # CALLVAULT_BENCH_PROFILE=dev builds the bench without the release profile's long link.
 set -euo pipefail

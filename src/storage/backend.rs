@@ -93,8 +93,10 @@ impl Finisher {
 }
 
 impl Finisher {
-    /// One put of a small object. Locked at write on S3, it is our own PutObject carrying the
-    /// retention, which object_store's put cannot: the object never exists unlocked.
+    /// One put of a small object. On S3 it is our own PutObject: it asks the store to keep the
+    /// sha256 as the object's own `ChecksumSHA256` (so `verify --fast` and checksum-validating
+    /// clients can check it) and, locked at write, carries the retention, which object_store's
+    /// put cannot: the object never exists unlocked.
     pub async fn put(
         &self,
         store: &dyn ObjectStore,
@@ -103,11 +105,10 @@ impl Finisher {
         options: &WriteOptions,
         sha256_hex: &str,
     ) -> Result<(), StorageError> {
-        if let Finisher::S3(s3) = self
-            && let Some(retention) = s3.retention_at_write()
-        {
+        if let Finisher::S3(s3) = self {
+            let retention = s3.retention_at_write();
             return s3
-                .put_locked(key, payload.into(), sha256_hex, &retention)
+                .put_checksummed(key, payload.into(), sha256_hex, retention.as_ref())
                 .await;
         }
         store

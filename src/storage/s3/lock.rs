@@ -72,36 +72,43 @@ impl S3Finisher {
         }
     }
 
-    /// One PutObject carrying `retention` with the object, and everything object_store's put
-    /// would send: sha256 checksum (S3 refuses a locked put without one) and metadata, storage
-    /// class, encryption.
-    pub async fn put_locked(
+    /// One PutObject carrying the sha256 checksum that the store keeps as the object's own
+    /// `ChecksumSHA256` (`x-amz-sdk-checksum-algorithm` asks for it to be kept; some
+    /// S3-compatible stores verify but drop a bare `x-amz-checksum-sha256`), the sha256
+    /// metadata, storage class, encryption and, when objects are locked at write, `retention`
+    /// (S3 refuses a locked put without a checksum).
+    pub async fn put_checksummed(
         &self,
         key: &Path,
         body: Bytes,
         sha256_hex: &str,
-        retention: &Retention,
+        retention: Option<&Retention>,
     ) -> Result<(), StorageError> {
         let url = self.url_of(key).await?;
         let digest = hex::decode(sha256_hex)
             .map_err(|err| StorageError::Request(format!("sha256 of {key}: {err}")))?;
         let checksum = BASE64_STANDARD.encode(&digest);
         let metadata_header = format!("x-amz-meta-{SHA256_METADATA}");
-        let (mode, until) = (retention.s3_mode(), retention.s3_until());
+        let lock = retention.map(|retention| (retention.s3_mode(), retention.s3_until()));
         let mut headers: Vec<(&str, &str)> = vec![
             ("x-amz-sdk-checksum-algorithm", "SHA256"),
             ("x-amz-checksum-sha256", &checksum),
             (&metadata_header, sha256_hex),
-            ("x-amz-object-lock-mode", mode),
-            ("x-amz-object-lock-retain-until-date", &until),
         ];
+        if let Some((mode, until)) = &lock {
+            headers.push(("x-amz-object-lock-mode", mode));
+            headers.push(("x-amz-object-lock-retain-until-date", until));
+        }
         if let Some(class) = &self.storage_class {
             headers.push(("x-amz-storage-class", class));
         }
         for (name, value) in &self.sse_headers {
             headers.push((name, value));
         }
-        let what = format!("writing {key} with its Object Lock retention");
+        let what = match lock {
+            Some(_) => format!("writing {key} with its Object Lock retention"),
+            None => format!("writing {key}"),
+        };
         self.send_signed(http::Method::PUT, &url, &headers, body, &what)
             .await?;
         Ok(())

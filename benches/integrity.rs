@@ -9,8 +9,12 @@
 //!   read) with sha256 alone, sha256 with the writer's `ContentMd5` (MD5 on a blocking
 //!   thread, as the writer does for an Azure multipart blob), and sha256 with MD5 on the same
 //!   thread, in interleaved rounds. No store is involved: this is the writer's hashing only.
+//! - `integrity azure-stream [BYTES]` (default 1 GiB) streams one chunk of BYTES through the
+//!   writer into Azure with `storage.content_md5` on and off: the whole cost of MD5 on a
+//!   multipart blob, where the store's speed hides what the hashing thread does in parallel.
 //!
-//! `CALLVAULT_BENCH_ROUNDS` (default 3) sets the rounds. `benches/integrity.sh` runs both.
+//! `CALLVAULT_BENCH_ROUNDS` (default 3) sets the rounds, `CALLVAULT_BENCH_MEDIA_BYTES` (default 16 KiB)
+//! the seeded media objects of `verify`. `benches/integrity.sh` runs all three.
 
 use std::time::{Duration, Instant};
 
@@ -21,13 +25,22 @@ use callvault::storage::verify::{Depth, Summary, verify_recording_to};
 use callvault::storage::{Archive, ContentMd5};
 use futures_util::{StreamExt, TryStreamExt};
 use md5::{Digest as _, Md5};
+use object_store::ObjectStoreExt;
 use object_store::path::Path;
 use sha2::{Digest as _, Sha256};
 
+/// Size of each seeded media object, unless `CALLVAULT_BENCH_MEDIA_BYTES` says otherwise.
 const MEDIA_BYTES: usize = 16 * 1024;
 const PIECE: usize = 64 * 1024;
 /// The writer's default part size, which bounds how far MD5 may lag behind.
 const LAG: usize = 16 * 1024 * 1024;
+
+fn media_bytes() -> usize {
+    std::env::var("CALLVAULT_BENCH_MEDIA_BYTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(MEDIA_BYTES)
+}
 
 fn rounds() -> usize {
     std::env::var("CALLVAULT_BENCH_ROUNDS")
@@ -56,7 +69,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     match args.first().map(String::as_str) {
         Some("verify") => verify(number.unwrap_or(500)).await,
         Some("hashing") => hashing(number.unwrap_or(1024 * 1024 * 1024)).await,
-        other => Err(format!("unknown mode {other:?}: verify or hashing").into()),
+        Some("azure-stream") => azure_stream(number.unwrap_or(1024 * 1024 * 1024)).await,
+        other => Err(format!("unknown mode {other:?}: verify, hashing or azure-stream").into()),
     }
 }
 
@@ -71,8 +85,9 @@ async fn verify(recordings: usize) -> Result<(), Box<dyn std::error::Error>> {
         .try_collect()
         .await?;
     println!(
-        "seeded {recordings} recordings ({} objects checked by verify) in {} in {:.1} s",
+        "seeded {recordings} recordings ({} objects checked by verify, media of {} bytes) in {} in {:.1} s",
         recordings * 2,
+        media_bytes(),
         archive.description(),
         seeding.elapsed().as_secs_f64()
     );
@@ -118,7 +133,7 @@ async fn seed(archive: &Archive, run: &str, n: usize) -> Result<Path, Box<dyn st
     let layout = archive.layout(&format!("bench-{run}"), &format!("rec-{n}"));
     let mut writer = archive.writer(&layout.media(0, "wav")).await?;
     writer
-        .write(Bytes::from(vec![(n % 251) as u8; MEDIA_BYTES]))
+        .write(Bytes::from(vec![(n % 251) as u8; media_bytes()]))
         .await?;
     let media = writer.finish().await?;
     let metadata = archive
@@ -230,5 +245,79 @@ async fn hash(kind: Hashing, pieces: &[Bytes]) -> Result<(), Box<dyn std::error:
         }
     }
     std::hint::black_box(sha256.finalize());
+    Ok(())
+}
+
+/// One chunk of `total` bytes streamed through the archive's writer into Azure (the store of
+/// `CALLVAULT__STORAGE__*`), as a download feeds it: 64 KiB pieces. Interleaved rounds with
+/// `storage.content_md5` on and off, each object deleted after its round.
+async fn azure_stream(total: usize) -> Result<(), Box<dyn std::error::Error>> {
+    let mut settings = Settings::load(None, &[])?;
+    create_azurite_container(&settings.storage.endpoint, &settings.storage.container).await?;
+    settings.storage.content_md5 = true;
+    let with_md5 = Archive::open(&settings.storage_settings()?).await?;
+    settings.storage.content_md5 = false;
+    let without_md5 = Archive::open(&settings.storage_settings()?).await?;
+    let block = Bytes::from((0..LAG).map(|i| (i * 131 % 251) as u8).collect::<Vec<_>>());
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let (mut on, mut off) = (Vec::new(), Vec::new());
+    for round in 0..rounds() {
+        for (md5, archive) in [(true, &with_md5), (false, &without_md5)] {
+            let key = Path::from(format!("bench-{run}/stream-{round}-{md5}.wav"));
+            let started = Instant::now();
+            let mut writer = archive.writer(&key).await?;
+            for i in 0..total / PIECE {
+                let start = (i * PIECE) % LAG;
+                writer.write(block.slice(start..start + PIECE)).await?;
+            }
+            writer.finish().await?;
+            let took = started.elapsed();
+            archive.store().delete(&key).await?;
+            println!(
+                "round {round} content_md5 = {md5}: {:.2} s",
+                took.as_secs_f64()
+            );
+            if md5 { on.push(took) } else { off.push(took) }
+        }
+    }
+    let (on, off) = (median(on), median(off));
+    let mib = (total / PIECE * PIECE) as f64 / (1024.0 * 1024.0);
+    println!(
+        "{mib:.0} MiB into {}: with Content-MD5 median {:.2} s ({:.0} MiB/s), without {:.2} s ({:.0} MiB/s): {:.3}x",
+        with_md5.description(),
+        on.as_secs_f64(),
+        mib / on.as_secs_f64(),
+        off.as_secs_f64(),
+        mib / off.as_secs_f64(),
+        on.as_secs_f64() / off.as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Azurite's development account key, published in its documentation (not a secret).
+const AZURITE_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+/// Creates `container` on the Azurite at `endpoint` (`…/devstoreaccount1`), Shared Key signed.
+async fn create_azurite_container(
+    endpoint: &str,
+    container: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use object_store::azure::{AzureAccessKey, AzureAuthorizer, AzureCredential};
+    let url = format!("{endpoint}/{container}?restype=container");
+    let mut request = http::Request::builder()
+        .method(http::Method::PUT)
+        .uri(&url)
+        .body(Vec::<u8>::new().into())?;
+    let credential = AzureCredential::AccessKey(AzureAccessKey::try_new(AZURITE_KEY)?);
+    AzureAuthorizer::new(&credential, "devstoreaccount1").try_authorize(&mut request)?;
+    let answer = reqwest::Client::new()
+        .put(&url)
+        .headers(request.headers().clone())
+        .send()
+        .await?;
+    if !answer.status().is_success() {
+        return Err(format!("creating container {container}: {}", answer.status()).into());
+    }
     Ok(())
 }

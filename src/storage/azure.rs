@@ -123,6 +123,7 @@ pub(super) fn open(
             container: azure.container.clone(),
             tier_after_metadata: tier.filter(|_| class_after_metadata),
             lock: settings.object_lock,
+            content_md5: azure.content_md5,
             client: http_client(settings.request_timeout_secs)?,
         }),
     })
@@ -139,6 +140,8 @@ pub(super) struct AzureFinisher {
     tier_after_metadata: Option<String>,
     /// Version-level immutability: each committed blob gets its retention when locked at write.
     lock: Option<ObjectLock>,
+    /// `storage.content_md5`: block-list blobs get their Content-MD5 set at commit.
+    pub(super) content_md5: bool,
     client: reqwest::Client,
 }
 

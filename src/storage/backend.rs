@@ -59,7 +59,7 @@ impl Finisher {
     /// Whether a multipart object gets a Content-MD5 property (Azure), which the writer then
     /// computes beside the sha256.
     pub fn keeps_content_md5(&self) -> bool {
-        matches!(self, Finisher::Azure(_))
+        matches!(self, Finisher::Azure(azure) if azure.content_md5)
     }
 
     /// Sets the complete object's Content-MD5 (base64), where the store keeps one; returns

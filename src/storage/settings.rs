@@ -86,6 +86,9 @@ pub struct AzureSettings {
     pub endpoint: Option<String>,
     /// The access tier as Azure spells it; None for the account default.
     pub access_tier: Option<&'static str>,
+    /// Whether a blob written in blocks gets a Content-MD5 (`storage.content_md5`); a blob
+    /// written in one Put Blob gets the one Azure computes either way.
+    pub content_md5: bool,
 }
 
 /// S3 server-side encryption (`storage.server_side_encryption`).

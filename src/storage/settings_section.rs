@@ -37,6 +37,8 @@ pub struct StorageSection {
     pub sse_kms_key_id: String,
     /// Azure access tier: "", Hot, Cool, Cold or Archive.
     pub access_tier: String,
+    /// Azure: give each block-list blob a Content-MD5, computed beside the sha256.
+    pub content_md5: bool,
     /// Seconds one storage request (e.g. one part upload) may take before it is abandoned.
     pub request_timeout_secs: u64,
     /// WORM lock: "", "governance" or "compliance".

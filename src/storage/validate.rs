@@ -281,6 +281,7 @@ fn validate_azure(section: &StorageSection) -> Result<StorageBackend, InvalidSet
         container: section.container.clone(),
         endpoint: given(&section.endpoint),
         access_tier,
+        content_md5: section.content_md5,
     }))
 }
 

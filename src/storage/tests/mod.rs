@@ -4,6 +4,7 @@
 mod azure;
 mod azure_lock;
 pub mod boto;
+mod immutable_azure;
 mod integrity;
 pub mod proxy;
 mod s3;

@@ -208,11 +208,7 @@ pub async fn start(
 
     let webhook = web::Data::new(WebhookState {
         intake: intake.clone(),
-        auth: if settings.ingest.secret.is_empty() {
-            WebhookAuth::Anonymous
-        } else {
-            WebhookAuth::Secret(settings.ingest.secret.clone())
-        },
+        auth: webhook_auth(&settings.ingest),
         max_body_bytes: settings.server.max_body_bytes,
         body_deadline: crate::ingest::BODY_DEADLINE,
     });
@@ -278,3 +274,16 @@ pub async fn start(
         server: Some(server_handle),
     })
 }
+
+/// The checks `[ingest]` asks of every webhook delivery.
+fn webhook_auth(ingest: &crate::config::IngestSettings) -> WebhookAuth {
+    let secret = (!ingest.secret.is_empty()).then(|| ingest.secret.clone());
+    let entra = ingest.entra.policy().map(|(policy, keys_url)| {
+        let keys = crate::ingest::entra::KeySet::new(keys_url, ENTRA_KEY_REFRESH);
+        std::sync::Arc::new(crate::ingest::entra::EntraVerifier::new(policy, keys))
+    });
+    WebhookAuth { secret, entra }
+}
+
+/// The least time between two fetches of Entra's keys that tokens naming an unknown key force.
+const ENTRA_KEY_REFRESH: std::time::Duration = std::time::Duration::from_secs(60);

@@ -4,6 +4,7 @@
 //! theirs, stops start-up.
 
 mod bounds;
+mod entra;
 mod environment;
 mod error;
 mod file;
@@ -29,6 +30,7 @@ use crate::acs::{AcsCredentials, UrlGuard};
 use crate::secret::Secret;
 use crate::storage::{StorageSection, StorageSettings};
 
+pub use entra::EntraSettings;
 use error::invalid;
 pub use error::{ConfigError, WrongType};
 pub use render::effective_toml;
@@ -89,6 +91,8 @@ pub struct IngestSettings {
     pub secret: Secret,
     /// Accept webhook calls without a secret.
     pub allow_anonymous: bool,
+    /// Microsoft Entra ID bearer tokens on every delivery.
+    pub entra: EntraSettings,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -258,10 +262,14 @@ impl Settings {
                 invalid("acs.allowed_download_hosts", problem.explain(suffix))
             })?;
         }
-        if self.ingest.secret.is_empty() && !self.ingest.allow_anonymous {
+        self.ingest.entra.validate()?;
+        if self.ingest.secret.is_empty()
+            && !self.ingest.allow_anonymous
+            && !self.ingest.entra.is_on()
+        {
             return Err(invalid(
                 "ingest.secret",
-                "is empty: set a secret (and ?code=SECRET on the Event Grid subscription), or ingest.allow_anonymous = true",
+                "is empty: set a secret (and ?code=SECRET on the Event Grid subscription), or Microsoft Entra ID (ingest.entra.tenant_id and ingest.entra.audience), or ingest.allow_anonymous = true",
             ));
         }
         if let Some(c) = webhook_secret::first_unsafe_character(self.ingest.secret.expose()) {

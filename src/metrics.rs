@@ -46,6 +46,8 @@ pub struct Metrics {
     pub verify_failures: Counter,
     /// Bytes the scheduled verifier re-read.
     pub verified_bytes: Counter,
+    /// Webhook deliveries refused for a missing or wrong secret or bearer token.
+    pub webhook_unauthorized: Counter,
     /// Seconds from claim to archived, per archived chunk.
     transfer: Histogram,
     /// The families above, registered once; the counters in it share their values with the fields.
@@ -71,6 +73,7 @@ impl Default for Metrics {
             recordings_short: Counter::default(),
             verify_failures: Counter::default(),
             verified_bytes: Counter::default(),
+            webhook_unauthorized: Counter::default(),
             transfer: Histogram::new(TRANSFER_BUCKETS),
             registry: Registry::default(),
         };

@@ -8,6 +8,11 @@
 //   az deployment group create -g RG -f deploy/azure/main.bicep \
 //     -p acsName=contoso-acs webhookUrl=https://callvault.example.com/api/events \
 //     -p webhookSecret="$CALLVAULT_INGEST_SECRET"
+//
+// With Microsoft Entra ID (callvault's ingest.entra.tenant_id and ingest.entra.audience), add
+//     -p entraTenantId=TENANT-GUID entraAudience=api://callvault-webhook
+// and give webhookSecret '' to rely on the token alone. The Event Grid service principal must
+// hold the webhook app's AzureEventGridSecureWebhookSubscriber role (docs/security.md).
 
 targetScope = 'resourceGroup'
 
@@ -18,8 +23,14 @@ param acsName string
 param webhookUrl string
 
 @secure()
-@description('callvault\'s ingest.secret; sent as ?code=SECRET on every delivery.')
+@description('callvault\'s ingest.secret; sent as ?code=SECRET on every delivery. Empty with Entra ID alone.')
 param webhookSecret string
+
+@description('Microsoft Entra tenant id (callvault\'s ingest.entra.tenant_id); empty: no bearer token.')
+param entraTenantId string = ''
+
+@description('The webhook app\'s client id or App ID URI (callvault\'s ingest.entra.audience).')
+param entraAudience string = ''
 
 @description('Name of the Event Grid system topic (one per ACS resource; reuse an existing one by its name).')
 param systemTopicName string = '${acsName}-events'
@@ -64,7 +75,10 @@ resource subscription 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-
     destination: {
       endpointType: 'WebHook'
       properties: {
-        endpointUrl: '${webhookUrl}?code=${uriComponent(webhookSecret)}'
+        endpointUrl: empty(webhookSecret) ? webhookUrl : '${webhookUrl}?code=${uriComponent(webhookSecret)}'
+        // Event Grid then sends `Authorization: Bearer <token>` for this app on every delivery.
+        azureActiveDirectoryTenantId: empty(entraTenantId) ? null : entraTenantId
+        azureActiveDirectoryApplicationIdOrUri: empty(entraTenantId) ? null : entraAudience
         maxEventsPerBatch: maxEventsPerBatch
         preferredBatchSizeInKilobytes: preferredBatchSizeInKilobytes
       }

@@ -122,3 +122,75 @@ fn download_host_suffixes_must_be_narrow_and_single_tenant() {
     )])
     .unwrap();
 }
+
+const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+
+#[test]
+fn entra_id_alone_stands_in_for_the_secret() {
+    let entra = [
+        ("ingest.secret", ""),
+        ("ingest.entra.tenant_id", TENANT),
+        ("ingest.entra.audience", "api://callvault"),
+    ];
+    check(&entra).unwrap();
+    let message = refused(&[("ingest.secret", "")], "ingest.secret");
+    assert!(message.contains("ingest.entra.tenant_id"), "{message}");
+}
+
+#[test]
+fn entra_settings_that_cannot_work_are_refused_naming_the_key() {
+    let on = |extra: &[(&'static str, &'static str)]| {
+        let mut all = vec![
+            ("ingest.entra.tenant_id", TENANT),
+            ("ingest.entra.audience", "api://callvault"),
+        ];
+        all.extend_from_slice(extra);
+        all
+    };
+    let message = refused(
+        &on(&[("ingest.entra.tenant_id", "contoso.onmicrosoft.com")]),
+        "ingest.entra.tenant_id",
+    );
+    assert!(message.contains("GUID"), "{message}");
+    refused(
+        &on(&[("ingest.entra.audience", " ")]),
+        "ingest.entra.audience",
+    );
+    let message = refused(
+        &on(&[(
+            "ingest.entra.keys_url",
+            "http://keys.example.com/{tenant}/keys",
+        )]),
+        "ingest.entra.keys_url",
+    );
+    assert!(message.contains("https"), "{message}");
+    check(&on(&[(
+        "ingest.entra.keys_url",
+        "http://127.0.0.1:8080/{tenant}/discovery/v2.0/keys",
+    )]))
+    .unwrap();
+    check(&on(&[(
+        "ingest.entra.keys_url",
+        "https://login.microsoftonline.us/{tenant}/discovery/v2.0/keys",
+    )]))
+    .unwrap();
+    refused(
+        &[("ingest.entra.audience", "api://callvault")],
+        "ingest.entra.audience",
+    );
+}
+
+#[test]
+fn the_keys_url_defaults_to_the_public_cloud_with_the_tenant_filled_in() {
+    let settings = Settings::defaults_with(&[
+        ("ingest.entra.tenant_id", TENANT.to_uppercase()),
+        ("ingest.entra.audience", "api://callvault".into()),
+    ])
+    .unwrap();
+    let (policy, url) = settings.ingest.entra.policy().unwrap();
+    assert_eq!(policy.tenant_id, TENANT);
+    assert_eq!(
+        url,
+        format!("https://login.microsoftonline.com/{TENANT}/discovery/v2.0/keys")
+    );
+}

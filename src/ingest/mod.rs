@@ -4,6 +4,7 @@
 pub mod auth;
 mod body;
 pub mod delivery;
+pub mod entra;
 pub mod envelope;
 pub mod group_commit;
 mod plan;

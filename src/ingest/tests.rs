@@ -42,7 +42,7 @@ async fn webhook(deadline: Duration) -> (std::net::SocketAddr, tempfile::TempDir
     let dir = tempfile::tempdir().unwrap();
     let state = web::Data::new(WebhookState {
         intake: intake(&dir).await,
-        auth: WebhookAuth::Secret(Secret::new("s")),
+        auth: WebhookAuth::secret(Secret::new("s")),
         max_body_bytes: 4 * 1024 * 1024,
         body_deadline: deadline,
     });

@@ -105,6 +105,11 @@ pub(super) fn process_registry(metrics: &Metrics) -> Registry {
         metrics.verified_bytes.clone(),
     );
     registry.register(
+        "callvault_webhook_unauthorized",
+        "Webhook deliveries refused with 401 for a missing or wrong secret or bearer token (Event Grid does not retry them)",
+        metrics.webhook_unauthorized.clone(),
+    );
+    registry.register(
         "callvault_transfer_duration_seconds",
         "Seconds from claim to archived, per archived chunk",
         metrics.transfer.clone(),

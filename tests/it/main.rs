@@ -10,6 +10,7 @@ mod config_check;
 mod control;
 mod crash;
 mod demo;
+mod entra_webhook;
 mod evidence;
 mod hostile_ingest;
 mod hostile_urls;

@@ -118,16 +118,8 @@ pub async fn start(
     let shutdown = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
 
-    let intake = Intake {
-        db: db.clone(),
-        guard: guard.clone(),
-        acs_endpoint: credentials.endpoint.clone(),
-        retention: chrono::Duration::hours(settings.acs.retention_hours as i64),
-        metrics: metrics.clone(),
-        wake: wake.clone(),
-        group_commit: None,
-    }
-    .with_group_commit(crate::ingest::group_commit::Limits::default());
+    let intake = Intake::new(&settings, db.clone(), metrics.clone(), wake.clone())?
+        .with_group_commit(crate::ingest::group_commit::Limits::default());
 
     if role != Role::Ingest {
         let acs = AcsClient::new(

@@ -3,6 +3,7 @@
 
 mod completions;
 mod config;
+mod dead_letters;
 mod demo;
 mod emulator;
 mod keys;
@@ -51,6 +52,9 @@ enum Command {
     Storage(storage::StorageCommand),
     /// Re-read archived objects and check sizes and sha256 against the manifests.
     Verify(verify::VerifyArgs),
+    /// Feed the events Event Grid dead-lettered (blobs in a container, bucket or folder)
+    /// through the intake; dedup makes a re-import harmless.
+    ImportDeadLetters(dead_letters::ImportArgs),
     /// Manifest signing keys: `keys generate` prints a new key pair.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -159,6 +163,7 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
         Command::Recordings(command) => ops::recordings(command).await,
         Command::Storage(command) => storage::run(command).await,
         Command::Verify(args) => verify::verify(args).await,
+        Command::ImportDeadLetters(args) => dead_letters::run(args).await,
         Command::Keys(command) => keys::run(command),
         Command::Recording(args) => recording::run(args).await,
         Command::ConversationId { url } => {

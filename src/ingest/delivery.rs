@@ -123,6 +123,25 @@ impl Written {
 }
 
 impl Intake {
+    /// The intake `settings` describe, committing each delivery alone; `wake` is notified
+    /// when work arrives.
+    pub fn new(
+        settings: &crate::config::Settings,
+        db: Db,
+        metrics: Arc<Metrics>,
+        wake: Arc<tokio::sync::Notify>,
+    ) -> Result<Self, crate::config::ConfigError> {
+        Ok(Self {
+            db,
+            guard: settings.url_guard()?,
+            acs_endpoint: settings.acs_credentials()?.endpoint,
+            retention: chrono::Duration::hours(settings.acs.retention_hours as i64),
+            metrics,
+            wake,
+            group_commit: None,
+        })
+    }
+
     /// Starts a committer that lets concurrent deliveries share transactions.
     pub fn with_group_commit(mut self, limits: group_commit::Limits) -> Self {
         // The committer's own copy has no handle, so dropping every other copy stops it.

@@ -3,6 +3,7 @@
 
 pub mod auth;
 mod body;
+pub mod dead_letters;
 pub mod delivery;
 pub mod entra;
 pub mod envelope;

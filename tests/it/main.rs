@@ -9,6 +9,7 @@ mod architecture;
 mod config_check;
 mod control;
 mod crash;
+mod dead_letters;
 mod demo;
 mod entra_webhook;
 mod evidence;

@@ -184,6 +184,11 @@ pub async fn start(
                 shutdown.clone(),
             ));
         }
+        // Chunks archived before the participant index existed: indexed once, resumably.
+        tasks.spawn(crate::participants::backfill::run_in_background(
+            db.clone(),
+            shutdown.clone(),
+        ));
         tasks.spawn(crate::admin::deadline::watch(
             db.clone(),
             settings.admin.deadline_warning_hours,

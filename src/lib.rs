@@ -13,6 +13,8 @@ pub mod health;
 pub mod http_error;
 pub mod ingest;
 pub mod metrics;
+pub mod participant_id;
+pub mod participants;
 pub mod queue;
 pub mod quote;
 pub mod recording;

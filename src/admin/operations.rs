@@ -51,7 +51,7 @@ pub fn limit(requested: Option<i64>, default: i64) -> Result<i64, OpsError> {
 }
 
 /// A page cursor: the row id the next page starts below.
-fn parse_cursor(cursor: Option<&str>) -> Result<Option<i64>, OpsError> {
+pub fn parse_cursor(cursor: Option<&str>) -> Result<Option<i64>, OpsError> {
     match cursor.filter(|c| !c.is_empty()) {
         None => Ok(None),
         Some(cursor) => cursor.parse::<i64>().map(Some).map_err(|_| {

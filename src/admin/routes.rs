@@ -52,7 +52,8 @@ pub fn data_routes(cfg: &mut web::ServiceConfig) {
             "/quarantine/{id}/replay",
             web::post().to(replay_quarantined),
         )
-        .route("/stats", web::get().to(stats));
+        .route("/stats", web::get().to(stats))
+        .route("/participants/{id}", web::get().to(show_participant));
 }
 
 fn parse_id(raw: &str, code: &'static str, what: &str) -> Result<i64, ApiError> {
@@ -294,4 +295,35 @@ async fn replay_quarantined(
 async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let hours = state.settings.admin.deadline_warning_hours;
     Ok(HttpResponse::Ok().json(super::stats::stats(&state.db, hours, now_millis()).await?))
+}
+
+/// `?limit=&cursor=` of a participant's recordings.
+#[derive(Debug, Deserialize)]
+struct ParticipantQuery {
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+impl From<crate::participants::LookupError> for ApiError {
+    fn from(err: crate::participants::LookupError) -> Self {
+        match err {
+            crate::participants::LookupError::Invalid(invalid) => {
+                ApiError::bad_request("invalid_participant", invalid.to_string())
+            }
+            crate::participants::LookupError::Queue(err) => err.into(),
+        }
+    }
+}
+
+/// The recordings a participant is in, newest first (the id normalised as the index keys it).
+#[tracing::instrument(skip_all)]
+async fn show_participant(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<ParticipantQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = ops::limit(query.limit, 100)?;
+    let before = ops::parse_cursor(query.cursor.as_deref())?;
+    let page = crate::participants::page_of(&state.db, &path, limit, before).await?;
+    Ok(HttpResponse::Ok().json(page))
 }

@@ -9,6 +9,7 @@ mod emulator;
 mod keys;
 mod man;
 mod ops;
+mod participants;
 mod recording;
 mod serve;
 mod storage;
@@ -47,6 +48,9 @@ enum Command {
     /// Operator view of recordings: chunks, states, object keys, deadline.
     #[command(subcommand)]
     Recordings(ops::RecordingsCommand),
+    /// The recordings a participant is in, and the participant index's backfill.
+    #[command(subcommand)]
+    Participants(participants::ParticipantsCommand),
     /// Maintenance of the archive's store: `storage cleanup` aborts incomplete uploads.
     #[command(subcommand)]
     Storage(storage::StorageCommand),
@@ -161,6 +165,7 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
         Command::Config(command) => config::run(command),
         Command::Jobs(command) => ops::jobs(command).await,
         Command::Recordings(command) => ops::recordings(command).await,
+        Command::Participants(command) => participants::run(command).await,
         Command::Storage(command) => storage::run(command).await,
         Command::Verify(args) => verify::verify(args).await,
         Command::ImportDeadLetters(args) => dead_letters::run(args).await,

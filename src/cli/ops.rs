@@ -90,7 +90,7 @@ impl From<OpsError> for CliError {
     }
 }
 
-async fn open(config: &ConfigArgs) -> Result<Db, CliError> {
+pub(super) async fn open(config: &ConfigArgs) -> Result<Db, CliError> {
     let settings = load_settings(config)?;
     let db = Db::connect(settings.database.url.expose(), 2)
         .await
@@ -100,7 +100,7 @@ async fn open(config: &ConfigArgs) -> Result<Db, CliError> {
 }
 
 /// Prints to stdout; a closed pipe (`| head`) ends the output quietly instead of panicking.
-fn print(text: &str) -> Result<(), CliError> {
+pub(super) fn print(text: &str) -> Result<(), CliError> {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
     match writeln!(stdout, "{text}").and_then(|()| stdout.flush()) {
@@ -109,7 +109,7 @@ fn print(text: &str) -> Result<(), CliError> {
     }
 }
 
-fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {
+pub(super) fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {
     print(&serde_json::to_string_pretty(value).map_err(CliError::runtime)?)
 }
 

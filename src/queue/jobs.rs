@@ -1,6 +1,7 @@
 //! The job lifecycle: claim with a lease, renew it, and finish as archived, retry, failed or expired.
 
 use super::{Backend, Db, QueueError, Tx};
+use crate::participant_id::ChunkParticipants;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -395,6 +396,8 @@ pub async fn finish(
 ) -> Result<bool, QueueError> {
     let attempt = Attempt {
         job: job.id,
+        recording: job.recording_id,
+        chunk_index: job.chunk_index,
         number: job.attempts,
         lease: lease.to_owned(),
         outcome: outcome.clone(),
@@ -411,6 +414,8 @@ pub async fn finish(
 #[derive(Debug, Clone)]
 struct Attempt {
     job: i64,
+    recording: i64,
+    chunk_index: i64,
     number: i64,
     lease: String,
     outcome: Finish,
@@ -422,6 +427,31 @@ async fn finish_alone(db: &Db, attempt: &Attempt) -> Result<bool, QueueError> {
     let updated = record_outcome(&mut tx, attempt).await?;
     tx.commit().await?;
     Ok(updated)
+}
+
+/// The chunk's participants into the participant index, in the transaction that records it
+/// archived, so an archived chunk is never missing from a lookup. Identifiers the index
+/// refuses (too long, malformed, too many) are skipped and logged, never fatal.
+async fn index_participants(
+    tx: &mut Tx,
+    job_id: i64,
+    recording: i64,
+    chunk_index: i64,
+    chunk: &ArchivedChunk,
+    now: i64,
+) -> Result<(), QueueError> {
+    let read = ChunkParticipants::from_stored_json(&chunk.participants);
+    if read.skipped.total() > 0 {
+        tracing::warn!(
+            job_id,
+            too_long = read.skipped.too_long,
+            invalid = read.skipped.invalid,
+            over_limit = read.skipped.over_limit,
+            "participant ids left out of the participant index"
+        );
+    }
+    super::participants::index_chunk(tx, recording, chunk_index, &read.ids, now).await?;
+    Ok(())
 }
 
 /// The chunk's time facts, beside the outcome that archived it.
@@ -441,6 +471,8 @@ async fn record_timing(tx: &mut Tx, job_id: i64, timing: &ChunkTiming) -> Result
 async fn record_outcome(tx: &mut Tx, attempt: &Attempt) -> Result<bool, QueueError> {
     let Attempt {
         job: job_id,
+        recording,
+        chunk_index,
         number,
         lease,
         outcome,
@@ -471,6 +503,7 @@ async fn record_outcome(tx: &mut Tx, attempt: &Attempt) -> Result<bool, QueueErr
                 .rows_affected();
             if updated == 1 {
                 record_timing(tx, job_id, &chunk.timing).await?;
+                index_participants(tx, job_id, *recording, *chunk_index, chunk, now).await?;
             }
             ("archived", None, updated)
         }

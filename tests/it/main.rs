@@ -18,6 +18,7 @@ mod hostile_urls;
 mod idempotency;
 mod identity;
 mod orphan_uploads;
+mod participants;
 mod pipeline;
 mod postgres;
 mod remote_storage;

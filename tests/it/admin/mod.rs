@@ -7,6 +7,6 @@ mod jobs;
 mod metrics;
 mod quarantine;
 mod recordings;
-mod support;
+pub(crate) mod support;
 mod worker;
 mod worm;

@@ -73,9 +73,22 @@ start_azurite() {
   export CALLVAULT_TEST_AZURE_PORT="$port"
 }
 
+# The queue service of the same Azurite package, for the storage-queue event sink.
+start_azurite_queue() {
+  local port; port=$(free_port)
+  rm -rf "$tools/azurite-queue-data"
+  "$tools/node_modules/.bin/azurite-queue" --queueHost 127.0.0.1 --queuePort "$port" --location "$tools/azurite-queue-data" \
+    --skipApiVersionCheck --loose --silent >"$tools/azurite-queue.log" 2>&1 &
+  pids+=($!)
+  wait_for azurite-queue bash -c "curl -s -o /dev/null http://127.0.0.1:$port/devstoreaccount1?comp=list"
+  export CALLVAULT_TEST_AZURE_QUEUE_ENDPOINT="http://127.0.0.1:$port/devstoreaccount1"
+  export CALLVAULT_TEST_AZURE_QUEUE_PORT="$port"
+}
+
 start_postgres
 start_s3
 start_azurite
+start_azurite_queue
 export CALLVAULT_TEST_REQUIRE_SERVICES=1
 
 log "deployment files"

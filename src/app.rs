@@ -45,6 +45,8 @@ pub enum StartError {
     },
     #[error("cannot build the HTTP client: {0}")]
     Http(#[from] crate::acs::download::AcsError),
+    #[error("cannot set up the event sinks: {0}")]
+    Events(String),
 }
 
 /// A started callvault: where it listens, and how to stop it.
@@ -109,6 +111,10 @@ pub async fn start(
     )
     .await?;
     db.migrate().await?;
+    let events =
+        crate::events::Events::from_settings(&settings.events).map_err(StartError::Events)?;
+    // Every write that announces a change writes its events for these sinks.
+    let db = db.with_event_routes(events.routes.clone());
     let storage = settings.storage_settings()?;
     let archive = Archive::open(&storage).await?;
     let credentials = settings.acs_credentials()?;
@@ -176,6 +182,9 @@ pub async fn start(
         };
         let worker = Worker::new(ctx, options, wake.clone());
         tasks.spawn(worker.run(shutdown.clone()));
+        if !events.sinks.is_empty() {
+            tasks.spawn(crate::events::run(events, db.clone(), shutdown.clone()));
+        }
         if let Some(lock) = archive.object_lock().filter(|_| archive.locks_later()) {
             tasks.spawn(crate::admin::lock_schedule::run(
                 db.clone(),

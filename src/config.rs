@@ -7,6 +7,7 @@ mod bounds;
 mod entra;
 mod environment;
 mod error;
+mod events;
 mod file;
 mod hosts;
 mod render;
@@ -33,6 +34,7 @@ use crate::storage::{StorageSection, StorageSettings};
 pub use entra::EntraSettings;
 use error::invalid;
 pub use error::{ConfigError, WrongType};
+pub use events::{EventsSettings, SinkKind, SinkSettings};
 pub use render::effective_toml;
 pub use schema::UnknownKey;
 
@@ -48,6 +50,7 @@ pub struct Settings {
     pub storage: StorageSection,
     pub admin: AdminSettings,
     pub verify: VerifySettings,
+    pub events: EventsSettings,
     pub log: LogSettings,
 }
 
@@ -277,6 +280,7 @@ impl Settings {
         }
         bounds::check(self)?;
         self.storage.validate()?;
+        self.events.validate()?;
         match self.log.format.as_str() {
             "" | "pretty" | "json" => {}
             other => {

@@ -9,6 +9,7 @@ pub mod acs;
 pub mod admin;
 pub mod app;
 pub mod config;
+pub mod events;
 pub mod health;
 pub mod http_error;
 pub mod ingest;

@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod deadline;
+mod events;
 pub mod holds;
 pub mod lock_schedule;
 pub mod operations;

@@ -53,7 +53,8 @@ pub fn data_routes(cfg: &mut web::ServiceConfig) {
             web::post().to(replay_quarantined),
         )
         .route("/stats", web::get().to(stats))
-        .route("/participants/{id}", web::get().to(show_participant));
+        .route("/participants/{id}", web::get().to(show_participant))
+        .configure(super::events::routes);
 }
 
 fn parse_id(raw: &str, code: &'static str, what: &str) -> Result<i64, ApiError> {

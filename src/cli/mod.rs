@@ -6,6 +6,7 @@ mod config;
 mod dead_letters;
 mod demo;
 mod emulator;
+mod events;
 mod keys;
 mod man;
 mod ops;
@@ -45,6 +46,9 @@ enum Command {
     /// Operator view of jobs, and replay of failed or expired ones.
     #[command(subcommand)]
     Jobs(ops::JobsCommand),
+    /// Operator view of the event outbox, and replay of events whose delivery failed.
+    #[command(subcommand)]
+    Events(events::EventsCommand),
     /// Operator view of recordings: chunks, states, object keys, deadline.
     #[command(subcommand)]
     Recordings(ops::RecordingsCommand),
@@ -164,6 +168,7 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
         Command::Migrate(args) => serve::migrate(args).await,
         Command::Config(command) => config::run(command),
         Command::Jobs(command) => ops::jobs(command).await,
+        Command::Events(command) => events::run(command).await,
         Command::Recordings(command) => ops::recordings(command).await,
         Command::Participants(command) => participants::run(command).await,
         Command::Storage(command) => storage::run(command).await,

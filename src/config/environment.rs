@@ -87,12 +87,48 @@ pub(crate) fn typed(kind: Kind, raw: &str) -> Option<ValueKind> {
             value if value.eq_ignore_ascii_case("false") => ValueKind::Boolean(false),
             _ => return None,
         },
+        // A list of tables from the environment is a JSON array of objects.
+        Kind::Tables => {
+            let parsed: serde_json::Value = serde_json::from_str(raw).ok()?;
+            let items = parsed.as_array()?;
+            if !items.iter().all(serde_json::Value::is_object) {
+                return None;
+            }
+            from_json(&parsed)?
+        }
         Kind::List => ValueKind::Array(
             raw.split(',')
                 .map(str::trim)
                 .filter(|item| !item.is_empty())
                 .map(|item| Value::new(None, item.to_owned()))
                 .collect(),
+        ),
+    })
+}
+
+/// A JSON value as a configuration value; None for `null` (no setting has one).
+fn from_json(json: &serde_json::Value) -> Option<ValueKind> {
+    Some(match json {
+        serde_json::Value::Null => return None,
+        serde_json::Value::Bool(b) => ValueKind::Boolean(*b),
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => ValueKind::I64(i),
+            None => ValueKind::Float(n.as_f64()?),
+        },
+        serde_json::Value::String(text) => ValueKind::String(text.clone()),
+        serde_json::Value::Array(items) => ValueKind::Array(
+            items
+                .iter()
+                .map(|item| from_json(item).map(|kind| Value::new(None, kind)))
+                .collect::<Option<_>>()?,
+        ),
+        serde_json::Value::Object(fields) => ValueKind::Table(
+            fields
+                .iter()
+                .map(|(name, item)| {
+                    from_json(item).map(|kind| (name.clone(), Value::new(None, kind)))
+                })
+                .collect::<Option<_>>()?,
         ),
     })
 }

@@ -16,7 +16,12 @@ pub(crate) enum Kind {
     Float,
     Boolean,
     List,
+    /// A list of tables (`[[events.sinks]]`), whose own keys their struct checks.
+    Tables,
 }
+
+/// The keys whose value is a list of tables; their defaults are empty lists.
+const TABLE_LISTS: &[&str] = &["events.sinks"];
 
 impl Kind {
     fn of(value: &ValueKind) -> Option<Self> {
@@ -40,6 +45,9 @@ impl Kind {
             Kind::Float => "a number",
             Kind::Boolean => "true or false",
             Kind::List => "a list of strings",
+            Kind::Tables => {
+                "a list of tables: [[section]] tables in a file, a JSON array of objects in the environment"
+            }
         }
     }
 
@@ -48,6 +56,10 @@ impl Kind {
             (Kind::List, ValueKind::Array(items)) => items
                 .iter()
                 .all(|item| matches!(item.kind, ValueKind::String(_))),
+            (Kind::Tables, ValueKind::Array(items)) => items
+                .iter()
+                .all(|item| matches!(item.kind, ValueKind::Table(_))),
+            (Kind::Tables, _) => false,
             (Kind::Float, other) => matches!(Kind::of(other), Some(Kind::Float | Kind::Integer)),
             (kind, other) => Kind::of(other) == Some(kind),
         }
@@ -79,6 +91,9 @@ impl Schema {
     pub(crate) fn from_defaults(defaults: &Map<String, Value>) -> Self {
         let mut keys = BTreeMap::new();
         flatten("", defaults, &mut keys);
+        for key in TABLE_LISTS {
+            keys.insert((*key).to_owned(), Kind::Tables);
+        }
         Self { keys }
     }
 

@@ -37,6 +37,8 @@ pub struct Db {
     writer: Arc<Mutex<()>>,
     /// SQLite: job outcomes waiting to share the next commit.
     finishes: Arc<super::jobs::FinishQueue>,
+    /// The sinks events are written for, in the transactions that record their changes.
+    events: Arc<super::outbox::EventRoutes>,
 }
 
 /// A write transaction; on SQLite it also holds this process's writer turn until it ends.
@@ -108,7 +110,19 @@ impl Db {
             backend,
             writer: Arc::new(Mutex::new(())),
             finishes: Arc::default(),
+            events: Arc::default(),
         })
+    }
+
+    /// This database, writing events for `routes` beside the changes they announce.
+    pub fn with_event_routes(mut self, routes: super::outbox::EventRoutes) -> Self {
+        self.events = Arc::new(routes);
+        self
+    }
+
+    /// The sinks events are written for (none unless [`Db::with_event_routes`] set them).
+    pub fn events(&self) -> &super::outbox::EventRoutes {
+        &self.events
     }
 
     /// Applies the migrations of this backend.

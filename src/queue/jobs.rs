@@ -1,5 +1,6 @@
 //! The job lifecycle: claim with a lease, renew it, and finish as archived, retry, failed or expired.
 
+use super::outbox::{self, EventRoutes, EventType};
 use super::{Backend, Db, QueueError, Tx};
 use crate::participant_id::ChunkParticipants;
 
@@ -424,8 +425,9 @@ struct Attempt {
 
 async fn finish_alone(db: &Db, attempt: &Attempt) -> Result<bool, QueueError> {
     let mut tx = db.begin_write().await?;
-    let updated = record_outcome(&mut tx, attempt).await?;
+    let updated = record_outcome(&mut tx, db.events(), attempt).await?;
     tx.commit().await?;
+    attempt.wake_sinks(db.events());
     Ok(updated)
 }
 
@@ -454,6 +456,15 @@ async fn index_participants(
     Ok(())
 }
 
+impl Attempt {
+    /// After the commit: a failure wrote a `failed` event for the sinks that take it.
+    fn wake_sinks(&self, routes: &EventRoutes) {
+        if matches!(self.outcome, Finish::Failed { .. } | Finish::Expired { .. }) {
+            routes.wake(EventType::Failed);
+        }
+    }
+}
+
 /// The chunk's time facts, beside the outcome that archived it.
 async fn record_timing(tx: &mut Tx, job_id: i64, timing: &ChunkTiming) -> Result<(), QueueError> {
     sqlx::query(
@@ -468,7 +479,11 @@ async fn record_timing(tx: &mut Tx, job_id: i64, timing: &ChunkTiming) -> Result
     Ok(())
 }
 
-async fn record_outcome(tx: &mut Tx, attempt: &Attempt) -> Result<bool, QueueError> {
+async fn record_outcome(
+    tx: &mut Tx,
+    routes: &EventRoutes,
+    attempt: &Attempt,
+) -> Result<bool, QueueError> {
     let Attempt {
         job: job_id,
         recording,
@@ -544,6 +559,10 @@ async fn record_outcome(tx: &mut Tx, attempt: &Attempt) -> Result<bool, QueueErr
                 .execute(&mut **tx)
                 .await?
                 .rows_affected();
+            if updated == 1 {
+                // The event is committed with the outcome, or neither is.
+                outbox::record_failure(tx, routes, job_id, state, error, now).await?;
+            }
             (state, Some(error), updated)
         }
     };
@@ -572,7 +591,7 @@ mod group_commit {
 
     use tokio::sync::oneshot;
 
-    use super::{Attempt, Db, QueueError, Tx, finish_alone, record_outcome};
+    use super::{Attempt, Db, EventRoutes, QueueError, Tx, finish_alone, record_outcome};
 
     /// Finishes waiting for the next commit.
     #[derive(Debug, Default)]
@@ -617,7 +636,7 @@ mod group_commit {
             Ok(tx) => {
                 let batch = std::mem::take(&mut *queue.lock());
                 if !batch.is_empty() {
-                    commit_together(tx, batch, queue).await;
+                    commit_together(tx, batch, queue, db.events()).await;
                 }
             }
             Err(err) => {
@@ -636,10 +655,15 @@ mod group_commit {
         }
     }
 
-    async fn commit_together(mut tx: Tx, batch: Vec<Queued>, queue: &FinishQueue) {
+    async fn commit_together(
+        mut tx: Tx,
+        batch: Vec<Queued>,
+        queue: &FinishQueue,
+        routes: &EventRoutes,
+    ) {
         let mut updated = Vec::with_capacity(batch.len());
         for queued in &batch {
-            match record_outcome(&mut tx, &queued.attempt).await {
+            match record_outcome(&mut tx, routes, &queued.attempt).await {
                 Ok(one) => updated.push(one),
                 Err(_) => return fail(batch),
             }
@@ -648,6 +672,9 @@ mod group_commit {
             return fail(batch);
         }
         queue.commits.fetch_add(1, Ordering::Relaxed);
+        for queued in &batch {
+            queued.attempt.wake_sinks(routes);
+        }
         for (queued, updated) in batch.into_iter().zip(updated) {
             let _ = queued.answer.send(Ok(updated));
         }

@@ -7,6 +7,7 @@ pub mod integrity;
 pub mod jobs;
 pub mod locks;
 pub mod manifest_chain;
+pub mod outbox;
 pub mod participants;
 pub mod recordings;
 pub mod uploads;

@@ -70,14 +70,39 @@ pub async fn event_ids(db: &Db, recording: i64) -> Result<Vec<String>, QueueErro
 
 /// Unsynced: should a crash lose this mark, the manifest sweep writes the same manifest again.
 pub async fn set_manifest(db: &Db, recording: i64, key: &str, now: i64) -> Result<(), QueueError> {
-    let mut tx = db.begin_write_unsynced().await?;
+    set_manifest_announcing(db, recording, key, now, None).await
+}
+
+/// Records the manifest written at `key` and, in the same transaction, the `archived` event
+/// announcing it, so the event exists exactly when the record does; the manifest is already
+/// readable in the store. A plain mark is unsynced (the sweep writes a lost one again); one
+/// with an event for some sink is fully synchronous, so no event is delivered that a power
+/// cut could still take back.
+pub async fn set_manifest_announcing(
+    db: &Db,
+    recording: i64,
+    key: &str,
+    now: i64,
+    event: Option<&super::outbox::NewEvent>,
+) -> Result<(), QueueError> {
+    let event = event.filter(|event| db.events().wants(event.event_type));
+    let mut tx = match event {
+        Some(_) => db.begin_write().await?,
+        None => db.begin_write_unsynced().await?,
+    };
     sqlx::query("UPDATE recordings SET manifest_key = $1, manifest_written_at = $2, updated_at = $2 WHERE id = $3")
         .bind(key)
         .bind(now)
         .bind(recording)
         .execute(&mut *tx)
         .await?;
+    if let Some(event) = event {
+        super::outbox::record(&mut tx, db.events(), event, now).await?;
+    }
     tx.commit().await?;
+    if let Some(event) = event {
+        db.events().wake(event.event_type);
+    }
     Ok(())
 }
 

@@ -9,6 +9,7 @@ pub mod completeness;
 mod holds;
 pub mod layout;
 mod local;
+mod location;
 mod lock;
 pub mod manifest;
 mod options;
@@ -38,6 +39,7 @@ use sha2::{Digest, Sha256};
 use backend::Finisher;
 pub use backend::{STAGING_FILE_LEASES, remove_abandoned_staging_files};
 pub use layout::RecordingLayout;
+pub use location::StorageLocation;
 pub use manifest::{Manifest, ObjectDigest};
 pub use options::SHA256_METADATA;
 pub use publication::Publication;
@@ -92,6 +94,8 @@ pub struct Archive {
     uploads: Option<Arc<dyn UploadLedger>>,
     /// Signs each manifest (`storage.manifest_signing_key`); None writes them unsigned.
     manifest_signer: Option<signature::ManifestSigner>,
+    /// Where the archive is, as events name it.
+    location: Arc<StorageLocation>,
 }
 
 impl std::fmt::Debug for Archive {
@@ -128,6 +132,7 @@ impl Archive {
             object_lock: settings.object_lock,
             uploads: None,
             manifest_signer: settings.manifest_signer.clone(),
+            location: Arc::new(StorageLocation::of(settings)),
         })
     }
 
@@ -374,6 +379,11 @@ impl Archive {
     /// Whether objects carry `sha256` user metadata (S3, Azure; not a local folder).
     pub fn keeps_metadata(&self) -> bool {
         self.options.metadata
+    }
+
+    /// Where the archive is, for consumers of events (no credentials).
+    pub fn location(&self) -> &StorageLocation {
+        &self.location
     }
 
     /// Where objects go, for logs (no credentials).

@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 
 use bytes::Bytes;
 
+use super::archived_event::archived_event;
 use crate::queue::{Db, Job, JobState, recordings};
 use crate::recording::from_millis;
 use crate::storage::manifest::{
@@ -97,17 +98,32 @@ pub async fn refresh(
     let key = archive
         .layout(&recording.call_id, &recording.recording_key)
         .manifest();
-    match archive.manifest_signer() {
+    let sha256 = match archive.manifest_signer() {
         Some(signer) => {
             super::signed_manifest::write(db, archive, signer, recording_id, &key, &manifest)
-                .await?;
+                .await?
         }
         None => {
             let body = serde_json::to_vec_pretty(&manifest).expect("a manifest always serialises");
-            archive.put_bytes(&key, Bytes::from(body)).await?;
+            archive.put_bytes(&key, Bytes::from(body)).await?.sha256
         }
-    }
-    recordings::set_manifest(db, recording_id, key.as_ref(), now.timestamp_millis()).await?;
+    };
+    // The manifest is readable in the store before its event can exist.
+    let event = archived_event(
+        &recording,
+        &manifest,
+        key.as_ref(),
+        &sha256,
+        archive.location(),
+    );
+    recordings::set_manifest_announcing(
+        db,
+        recording_id,
+        key.as_ref(),
+        now.timestamp_millis(),
+        Some(&event),
+    )
+    .await?;
     tracing::info!(recording = recording_id, call_id = %recording.call_id, chunks = covered, key = %key, "manifest written");
     Ok(Some(manifest))
 }

@@ -1,5 +1,6 @@
 //! The workers: claim due jobs, transfer chunks with a renewed lease, record the outcome.
 
+mod archived_event;
 pub mod chunk_timing;
 pub mod cleanup;
 pub mod completeness;

@@ -18,6 +18,7 @@ use crate::storage::signature::{ChainPosition, EarlierVersion, ManifestSigner};
 /// the database fail after the put, the store holds a manifest that no link records; the
 /// manifest sweep writes that recording's manifest again as a new link, and until then
 /// `callvault verify` reports the stored manifest as not the one the chain recorded.
+/// Answers the sha256 of the bytes written.
 pub async fn write(
     db: &Db,
     archive: &Archive,
@@ -25,7 +26,7 @@ pub async fn write(
     recording_id: i64,
     key: &Path,
     manifest: &Manifest,
-) -> Result<(), ManifestError> {
+) -> Result<String, ManifestError> {
     let mut turn = manifest_chain::take_turn(db).await?;
     let written = sign_and_put(&mut turn, archive, signer, key, manifest).await;
     let (sha256, previous) = match written {
@@ -44,7 +45,7 @@ pub async fn write(
     })
     .await?;
     tracing::debug!(recording = recording_id, key = %key, sha256 = %sha256, "signed manifest chained");
-    Ok(())
+    Ok(sha256)
 }
 
 /// Within the turn: signs `manifest` as the head's successor and puts it at `key`. Returns

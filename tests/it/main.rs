@@ -12,6 +12,7 @@ mod crash;
 mod dead_letters;
 mod demo;
 mod entra_webhook;
+mod events;
 mod evidence;
 mod hostile_ingest;
 mod hostile_urls;

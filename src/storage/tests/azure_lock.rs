@@ -103,6 +103,7 @@ async fn azure_archive_locking_at_write() -> Option<Archive> {
         object_lock: settings.object_lock,
         uploads: None,
         manifest_signer: None,
+        location: std::sync::Arc::new(crate::storage::StorageLocation::of(&settings)),
     })
 }
 

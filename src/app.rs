@@ -47,6 +47,8 @@ pub enum StartError {
     Http(#[from] crate::acs::download::AcsError),
     #[error("cannot set up the event sinks: {0}")]
     Events(String),
+    #[error("cannot set up Event Grid pull delivery: {0}")]
+    Pull(#[from] crate::ingest::pull::client::PullError),
 }
 
 /// A started callvault: where it listens, and how to stop it.
@@ -205,6 +207,11 @@ pub async fn start(
         ));
     }
 
+    if role != Role::Worker && settings.ingest.mode()? == crate::config::IngestMode::EventGridPull {
+        let puller = crate::ingest::pull::Puller::new(&settings.ingest.pull, intake.clone())?;
+        tasks.spawn(puller.run(shutdown.clone()));
+    }
+
     // Every role purges: an ingest-only deployment fills quarantine too, and the delete is idempotent.
     tasks.spawn(crate::admin::quarantine_purge::run(
         db.clone(),
@@ -288,7 +295,12 @@ fn webhook_auth(ingest: &crate::config::IngestSettings) -> WebhookAuth {
         let keys = crate::ingest::entra::KeySet::new(keys_url, ENTRA_KEY_REFRESH);
         std::sync::Arc::new(crate::ingest::entra::EntraVerifier::new(policy, keys))
     });
-    WebhookAuth { secret, entra }
+    WebhookAuth {
+        secret,
+        entra,
+        // Only eventgrid_pull mode lets the webhook go unguarded (validation sees to it).
+        closed: !ingest.webhook_is_guarded(),
+    }
 }
 
 /// The least time between two fetches of Entra's keys that tokens naming an unknown key force.

@@ -10,6 +10,7 @@ mod error;
 mod events;
 mod file;
 mod hosts;
+mod pull;
 mod render;
 mod schema;
 mod webhook_secret;
@@ -35,6 +36,7 @@ pub use entra::EntraSettings;
 use error::invalid;
 pub use error::{ConfigError, WrongType};
 pub use events::{EventsSettings, SinkKind, SinkSettings};
+pub use pull::{IngestMode, PullSettings};
 pub use render::effective_toml;
 pub use schema::UnknownKey;
 
@@ -90,12 +92,27 @@ pub struct AcsSettings {
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct IngestSettings {
+    /// `webhook` or `eventgrid_pull` (read with [`IngestSettings::mode`]).
+    pub mode: String,
     /// Webhook secret (`?code=` or `x-callvault-secret`).
     pub secret: Secret,
     /// Accept webhook calls without a secret.
     pub allow_anonymous: bool,
     /// Microsoft Entra ID bearer tokens on every delivery.
     pub entra: EntraSettings,
+    /// The Event Grid namespace subscription of `eventgrid_pull` mode.
+    pub pull: PullSettings,
+}
+
+impl IngestSettings {
+    pub fn mode(&self) -> Result<IngestMode, ConfigError> {
+        IngestMode::parse(&self.mode)
+    }
+
+    /// Whether the webhook has a secret, Entra ID or is open on purpose.
+    pub fn webhook_is_guarded(&self) -> bool {
+        !self.secret.is_empty() || self.allow_anonymous || self.entra.is_on()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -266,10 +283,11 @@ impl Settings {
             })?;
         }
         self.ingest.entra.validate()?;
-        if self.ingest.secret.is_empty()
-            && !self.ingest.allow_anonymous
-            && !self.ingest.entra.is_on()
-        {
+        let mode = self.ingest.mode()?;
+        if mode == IngestMode::EventGridPull {
+            self.ingest.pull.validate(self.acs.allow_http)?;
+        }
+        if mode == IngestMode::Webhook && !self.ingest.webhook_is_guarded() {
             return Err(invalid(
                 "ingest.secret",
                 "is empty: set a secret (and ?code=SECRET on the Event Grid subscription), or Microsoft Entra ID (ingest.entra.tenant_id and ingest.entra.audience), or ingest.allow_anonymous = true",

@@ -48,6 +48,14 @@ pub struct Metrics {
     pub verified_bytes: Counter,
     /// Webhook deliveries refused for a missing or wrong secret or bearer token.
     pub webhook_unauthorized: Counter,
+    /// Events received from an Event Grid namespace and acknowledged after their commit.
+    pub pull_acknowledged: Counter,
+    /// Received events rejected to the subscription's dead letter (quarantined here too).
+    pub pull_rejected: Counter,
+    /// Received events released for a later delivery, the database having failed.
+    pub pull_released: Counter,
+    /// Lock tokens a settle action or a receive could not settle, and failed namespace calls.
+    pub pull_failures: Counter,
     /// Seconds from claim to archived, per archived chunk.
     transfer: Histogram,
     /// The families above, registered once; the counters in it share their values with the fields.
@@ -74,6 +82,10 @@ impl Default for Metrics {
             verify_failures: Counter::default(),
             verified_bytes: Counter::default(),
             webhook_unauthorized: Counter::default(),
+            pull_acknowledged: Counter::default(),
+            pull_rejected: Counter::default(),
+            pull_released: Counter::default(),
+            pull_failures: Counter::default(),
             transfer: Histogram::new(TRANSFER_BUCKETS),
             registry: Registry::default(),
         };

@@ -194,3 +194,44 @@ fn the_keys_url_defaults_to_the_public_cloud_with_the_tenant_filled_in() {
         format!("https://login.microsoftonline.com/{TENANT}/discovery/v2.0/keys")
     );
 }
+
+#[test]
+fn eventgrid_pull_needs_its_subscription_and_key_but_no_webhook_secret() {
+    let pull = [
+        ("ingest.secret", ""),
+        ("ingest.mode", "eventgrid_pull"),
+        (
+            "ingest.pull.endpoint",
+            "https://ns.westeurope-1.eventgrid.azure.net",
+        ),
+        ("ingest.pull.topic", "recordings"),
+        ("ingest.pull.subscription", "callvault"),
+        ("ingest.pull.access_key", "a2V5"),
+    ];
+    check(&pull).unwrap();
+    let with = |key: &'static str, value: &'static str| {
+        let mut settings: Vec<(&'static str, &str)> =
+            pull.iter().copied().filter(|(k, _)| *k != key).collect();
+        settings.push((key, value));
+        settings
+    };
+    refused(&with("ingest.mode", "push"), "ingest.mode");
+    refused(
+        &with("ingest.pull.access_key", ""),
+        "ingest.pull.access_key",
+    );
+    refused(&with("ingest.pull.topic", "a/b"), "ingest.pull.topic");
+    refused(
+        &with("ingest.pull.max_wait_secs", "5"),
+        "ingest.pull.max_wait_secs",
+    );
+    refused(
+        &with("ingest.pull.release_delay_secs", "30"),
+        "ingest.pull.release_delay_secs",
+    );
+    let message = refused(
+        &with("ingest.pull.endpoint", "http://ns.example"),
+        "ingest.pull.endpoint",
+    );
+    assert!(message.contains("https"), "{message}");
+}

@@ -18,6 +18,8 @@ pub const SECRET_HEADER: &str = "x-callvault-secret";
 pub struct WebhookAuth {
     pub secret: Option<Secret>,
     pub entra: Option<Arc<EntraVerifier>>,
+    /// Refuse every delivery: events arrive another way and the webhook has no guard.
+    pub closed: bool,
 }
 
 /// Why a delivery was refused: the stable `code` of its 401 and the sentence it carries.
@@ -36,7 +38,7 @@ impl WebhookAuth {
     pub fn secret(secret: Secret) -> Self {
         Self {
             secret: Some(secret),
-            entra: None,
+            ..Self::default()
         }
     }
 
@@ -56,6 +58,12 @@ impl WebhookAuth {
     /// Checks only the bearer token, when Entra ID is on (the CloudEvents handshake, which
     /// carries no secret).
     pub async fn check_bearer(&self, request: &HttpRequest) -> Result<(), Unauthorized> {
+        if self.closed {
+            return Err(Unauthorized {
+                code: "webhook_closed",
+                message: "this callvault receives its events from Event Grid (ingest.mode = eventgrid_pull) and its webhook has no secret".into(),
+            });
+        }
         let Some(entra) = &self.entra else {
             return Ok(());
         };

@@ -9,6 +9,7 @@ pub mod entra;
 pub mod envelope;
 pub mod group_commit;
 mod plan;
+pub mod pull;
 pub mod recording_event;
 mod replay;
 pub mod routes;

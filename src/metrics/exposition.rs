@@ -109,6 +109,30 @@ pub(super) fn process_registry(metrics: &Metrics) -> Registry {
         "Webhook deliveries refused with 401 for a missing or wrong secret or bearer token (Event Grid does not retry them)",
         metrics.webhook_unauthorized.clone(),
     );
+    for (name, help, counter) in [
+        (
+            "callvault_pull_acknowledged",
+            "Events received from the Event Grid namespace and acknowledged once committed",
+            &metrics.pull_acknowledged,
+        ),
+        (
+            "callvault_pull_rejected",
+            "Received events rejected to the subscription's dead letter (quarantined here too)",
+            &metrics.pull_rejected,
+        ),
+        (
+            "callvault_pull_released",
+            "Received events released for a later delivery because the database failed",
+            &metrics.pull_released,
+        ),
+        (
+            "callvault_pull_failures",
+            "Failed Event Grid namespace calls and lock tokens a settle action could not settle",
+            &metrics.pull_failures,
+        ),
+    ] {
+        registry.register(name, help, counter.clone());
+    }
     registry.register(
         "callvault_transfer_duration_seconds",
         "Seconds from claim to archived, per archived chunk",

@@ -13,6 +13,7 @@ mod dead_letters;
 mod demo;
 mod entra_webhook;
 mod events;
+mod eventgrid_pull;
 mod evidence;
 mod hostile_ingest;
 mod hostile_urls;

@@ -34,6 +34,7 @@ pub mod events;
 mod faults;
 mod handshake;
 mod media;
+mod namespace;
 mod range;
 mod recording;
 mod routes;
@@ -59,6 +60,7 @@ pub use documents::{DocumentSpec, DocumentUrls, generated_metadata};
 pub use events::{ChunkEvent, recording_file_status_updated, to_cloud_event};
 pub use faults::Fault;
 pub use media::{Audio, MediaSpec, Mp3, Mp4, Wav, fill_synthetic, tone_hz};
+pub use namespace::{DeadLettered, NamespaceOptions, SubscriptionCounts};
 pub use recording::{RecordingConfig, RecordingSnapshot};
 pub use state::RequestRecord;
 pub use tls::{SelfSignedTls, TlsError};
@@ -129,6 +131,7 @@ impl Emulator {
             recording: config.recording,
             recordings: Mutex::default(),
             runtime: tokio::runtime::Handle::current(),
+            namespace: namespace::Namespace::default(),
         });
         let data = web::Data::from(shared.clone());
         let server = HttpServer::new(move || {
@@ -172,6 +175,7 @@ impl Emulator {
                 .configure(routes::configure)
                 .configure(recording::configure)
                 .configure(control::configure)
+                .configure(namespace::configure)
                 .default_service(web::to(routes::not_found))
         })
         .workers(2)
@@ -240,6 +244,47 @@ impl Emulator {
     /// The metadata document exactly as served.
     pub fn metadata_bytes(&self, document_id: &str) -> Option<bytes::Bytes> {
         self.shared.metadata_bytes(document_id)
+    }
+
+    /// Creates an Event Grid namespace topic's pull subscription (the options apply to every
+    /// subscription). Its endpoint is [`Emulator::endpoint`]; its key, as
+    /// `Authorization: SharedAccessKey KEY`, is [`Emulator::namespace_key`].
+    pub fn namespace_subscription(
+        &self,
+        topic: &str,
+        subscription: &str,
+        options: NamespaceOptions,
+    ) {
+        self.shared.namespace.create(topic, subscription, options);
+    }
+
+    /// The namespace's access key (the emulator's ACS key, base64).
+    pub fn namespace_key(&self) -> String {
+        STANDARD.encode(&self.shared.key)
+    }
+
+    /// Publishes CloudEvents to `topic`, as `POST /topics/{topic}:publish` does; false when
+    /// the topic has no subscription.
+    pub fn publish_to_namespace(&self, topic: &str, events: Vec<serde_json::Value>) -> bool {
+        self.shared.namespace.publish(topic, events)
+    }
+
+    /// What happened on a namespace subscription so far.
+    pub fn namespace_counts(&self, topic: &str, subscription: &str) -> SubscriptionCounts {
+        self.shared.namespace.counts(topic, subscription)
+    }
+
+    /// The events a namespace subscription dead-lettered, with the reason.
+    pub fn namespace_dead_letters(&self, topic: &str, subscription: &str) -> Vec<DeadLettered> {
+        self.shared.namespace.dead_letters(topic, subscription)
+    }
+
+    /// Answers the next `tokens` acknowledged lock tokens as failed, leaving their events
+    /// locked (a fault: the events come again once their lock lapses).
+    pub fn fail_namespace_acknowledgements(&self, topic: &str, subscription: &str, tokens: u32) {
+        self.shared
+            .namespace
+            .fail_acknowledgements(topic, subscription, tokens);
     }
 
     /// Delivers `events` to `subscriber` as Event Grid would; see [`DeliveryOptions`].

@@ -70,6 +70,8 @@ pub(crate) struct Shared {
     /// The runtime the emulator was started on: background deliveries run there, not on
     /// an HTTP worker's, so they outlive the request that caused them.
     pub(crate) runtime: tokio::runtime::Handle,
+    /// Event Grid namespace topics with pull delivery.
+    pub(crate) namespace: crate::namespace::Namespace,
 }
 
 impl Shared {

@@ -213,6 +213,18 @@ async fn a_participant_in_several_recordings_and_chunks_is_found_everywhere(stor
         .unwrap();
     assert_eq!(unauthorised.status(), 401);
 
+    // The operator page searches the same endpoint, the id escaped into the path.
+    let ui = app.client.get(app.url("/admin/ui")).send().await.unwrap();
+    let ui = ui.text().await.unwrap();
+    assert!(
+        ui.contains(r#"<form id="participant-form""#),
+        "the page has the search box"
+    );
+    assert!(
+        ui.contains(r#""/admin/participants/" + encodeURIComponent(id)"#),
+        "the page asks the participant endpoint"
+    );
+
     // The command line: the same JSON, and a table for people.
     let (code, out, err) = cli(
         &app.db.url,

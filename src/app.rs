@@ -200,6 +200,15 @@ pub async fn start(
             db.clone(),
             shutdown.clone(),
         ));
+        if settings.retention.delete_after_days > 0 {
+            tasks.spawn(crate::admin::retention::run(
+                db.clone(),
+                archive.clone(),
+                metrics.clone(),
+                settings.retention.clone(),
+                shutdown.clone(),
+            ));
+        }
         tasks.spawn(crate::admin::deadline::watch(
             db.clone(),
             settings.admin.deadline_warning_hours,

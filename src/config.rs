@@ -18,6 +18,8 @@ mod webhook_secret;
 #[cfg(test)]
 mod loading_tests;
 #[cfg(test)]
+mod retention_settings_tests;
+#[cfg(test)]
 mod validation_tests;
 #[cfg(test)]
 mod verify_settings_tests;
@@ -51,6 +53,7 @@ pub struct Settings {
     pub worker: WorkerSettings,
     pub storage: StorageSection,
     pub admin: AdminSettings,
+    pub retention: RetentionSettings,
     pub verify: VerifySettings,
     pub events: EventsSettings,
     pub log: LogSettings,
@@ -141,6 +144,16 @@ pub struct AdminSettings {
     pub deadline_warning_hours: u64,
     /// Days a quarantine entry is kept after its replay (or, never replayed, its arrival).
     pub quarantine_retention_days: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct RetentionSettings {
+    /// Days after a recording's start when it is erased; 0 keeps recordings for ever.
+    pub delete_after_days: u64,
+    /// Recordings erased per run at most.
+    pub batch_size: u64,
+    /// Minutes between runs.
+    pub interval_minutes: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

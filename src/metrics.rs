@@ -26,6 +26,8 @@ pub struct Metrics {
     pub events_quarantined: Counter,
     /// Events of types callvault does not act on.
     pub events_unknown_type: Counter,
+    /// Events (delivered or replayed from quarantine) announcing an erased recording.
+    pub events_erased: Counter,
     /// Transfer attempts started.
     pub attempts: Counter,
     /// Attempts by outcome.
@@ -56,6 +58,8 @@ pub struct Metrics {
     pub pull_released: Counter,
     /// Lock tokens a settle action or a receive could not settle, and failed namespace calls.
     pub pull_failures: Counter,
+    /// Recordings old enough for retention that a legal hold or store lock kept (per run).
+    pub retention_skipped: Counter,
     /// Seconds from claim to archived, per archived chunk.
     transfer: Histogram,
     /// The families above, registered once; the counters in it share their values with the fields.
@@ -70,6 +74,7 @@ impl Default for Metrics {
             events_duplicate: Counter::default(),
             events_quarantined: Counter::default(),
             events_unknown_type: Counter::default(),
+            events_erased: Counter::default(),
             attempts: Counter::default(),
             attempts_archived: Counter::default(),
             attempts_retried: Counter::default(),
@@ -86,6 +91,7 @@ impl Default for Metrics {
             pull_rejected: Counter::default(),
             pull_released: Counter::default(),
             pull_failures: Counter::default(),
+            retention_skipped: Counter::default(),
             transfer: Histogram::new(TRANSFER_BUCKETS),
             registry: Registry::default(),
         };
@@ -124,4 +130,7 @@ pub struct QueueGauges {
     pub deadline_slack_seconds: Option<f64>,
     /// Pending or running jobs whose deadline is within `admin.deadline_warning_hours`.
     pub jobs_at_risk: i64,
+    /// Recordings whose erasure is done, per origin (`request`, `retention`); a missing
+    /// origin is rendered as 0.
+    pub recordings_erased: Vec<(&'static str, i64)>,
 }

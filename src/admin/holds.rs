@@ -72,6 +72,15 @@ pub async fn set_legal_hold(
             message: format!("no recording with id, recording id or key `{key}`"),
         })?
         .recording;
+    if recording.erased_at.is_some() {
+        return Err(OpsError::invalid(
+            "recording_erased",
+            format!(
+                "recording {} was erased; only its tombstone is left",
+                recording.id
+            ),
+        ));
+    }
     let layout = archive.layout(&recording.call_id, &recording.recording_key);
     let objects = archive.set_legal_hold(&layout, on).await?;
     if on && objects == 0 {

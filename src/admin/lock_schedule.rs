@@ -4,9 +4,10 @@
 //! be erased within it. Each lock is recorded (migration 0010) so it is done once; a chunk or
 //! manifest written later makes the recording due again.
 //!
-//! Erasure: an erased recording has no objects left in its folder, so its lock covers none.
-//! Whatever erases a recording must do so before its holding period ends; after that the
-//! store refuses.
+//! Erasure: an erased recording is never due (`locks::due` leaves it out, and each recording
+//! is checked again right before its lock), so its tombstone stays deletable and nothing of it
+//! is locked after it was erased inside its holding period. After the holding period the
+//! store refuses an erasure until the retention ends.
 
 use std::time::Duration;
 
@@ -42,6 +43,10 @@ pub async fn lock_due(
         let due = locks::due(db, cutoff(after_hours, now), after, BATCH).await?;
         for recording in &due {
             after = recording.id;
+            // An erasure that started since the due list was read: nothing of it may be locked.
+            if crate::queue::erasures::is_erased(db, recording.id).await? {
+                continue;
+            }
             let layout = archive.layout(&recording.call_id, &recording.recording_key);
             let objects = match archive.lock_recording(&layout, now).await {
                 Ok(objects) => objects,

@@ -7,11 +7,13 @@
 pub mod auth;
 pub mod deadline;
 mod events;
+pub mod erasure;
 pub mod holds;
 pub mod lock_schedule;
 pub mod operations;
 pub mod quarantine_purge;
 pub mod queries;
+pub mod retention;
 mod routes;
 pub mod scrape;
 pub mod state;

@@ -23,6 +23,9 @@ pub enum OpsError {
     NotReplayable { id: i64, state: String },
     #[error("{message}")]
     Invalid { code: &'static str, message: String },
+    /// A legal hold or a store lock keeps the recording; the refusal says until when.
+    #[error("{}", .0.message)]
+    NotErasable(super::erasure::Refusal),
     #[error(transparent)]
     Queue(#[from] QueueError),
     #[error(transparent)]

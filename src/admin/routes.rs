@@ -24,6 +24,9 @@ impl From<OpsError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, "job_not_replayable", err.to_string())
             }
             OpsError::Invalid { code, message } => ApiError::bad_request(code, message),
+            OpsError::NotErasable(refusal) => {
+                ApiError::new(StatusCode::CONFLICT, "erasure_refused", refusal.message)
+            }
             OpsError::Queue(err) => err.into(),
             OpsError::Storage(crate::storage::StorageError::NoStoreLock) => {
                 ApiError::new(StatusCode::CONFLICT, "no_store_lock", err.to_string())
@@ -41,6 +44,7 @@ pub fn data_routes(cfg: &mut web::ServiceConfig) {
         .route("/recordings/{id}", web::get().to(show_recording))
         .route("/recordings/{id}/hold", web::post().to(hold_recording))
         .route("/recordings/{id}/hold", web::delete().to(release_recording))
+        .route("/recordings/{id}/erase", web::post().to(erase_recording))
         .route("/jobs", web::get().to(list_jobs))
         // Before /jobs/{id}, which would otherwise answer 405 to this POST.
         .route("/jobs/replay", web::post().to(replay_jobs))
@@ -138,6 +142,39 @@ async fn release_recording(
     let outcome =
         super::holds::set_legal_hold(&state.db, &state.archive, &path, false, now_millis()).await?;
     Ok(HttpResponse::Ok().json(outcome))
+}
+
+/// Body of an erasure: why (required), and whether only to list what would go.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EraseBody {
+    reason: String,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+#[tracing::instrument(skip_all, fields(recording = %path))]
+async fn erase_recording(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<EraseBody>,
+) -> Result<HttpResponse, ApiError> {
+    let request = super::erasure::ErasureRequest::by_operator(&operator_name(), &body.reason)?;
+    let recording = super::erasure::find_recording(&state.db, &path).await?;
+    let outcome = super::erasure::erase(
+        &state.db,
+        &state.archive,
+        &recording,
+        &request,
+        body.dry_run,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(outcome))
+}
+
+/// The name an erasure through the API is recorded under.
+fn operator_name() -> String {
+    "admin-token".to_owned()
 }
 
 /// `?state=failed,expired&limit=` of the jobs list.
@@ -268,6 +305,13 @@ async fn replay_quarantined(
             StatusCode::UNPROCESSABLE_ENTITY,
             "still_invalid",
             format!("the event is still invalid: {reason}"),
+        )),
+        Replay::Erased => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "recording_erased",
+            format!(
+                "quarantine entry {id} announces a recording that was erased; nothing was queued and the entry is closed"
+            ),
         )),
         Replay::Truncated => Err(ApiError::new(
             StatusCode::CONFLICT,

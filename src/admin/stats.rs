@@ -29,6 +29,11 @@ pub async fn queue_gauges(
             .earliest_deadline_at
             .map(|deadline| (deadline - now) as f64 / 1000.0),
         jobs_at_risk: urgency.at_risk,
+        recordings_erased: crate::queue::erasures::counts(db)
+            .await?
+            .into_iter()
+            .map(|(origin, n)| (origin.as_str(), n))
+            .collect(),
     })
 }
 

@@ -7,6 +7,7 @@ mod dead_letters;
 mod demo;
 mod emulator;
 mod events;
+mod erase;
 mod keys;
 mod man;
 mod ops;
@@ -58,6 +59,11 @@ enum Command {
     /// Maintenance of the archive's store: `storage cleanup` aborts incomplete uploads.
     #[command(subcommand)]
     Storage(storage::StorageCommand),
+    /// Erase a recording (or all of a participant's): delete its objects, leave a tombstone.
+    Erase(erase::EraseArgs),
+    /// The retention policy: `retention plan` shows what its next run erases.
+    #[command(subcommand)]
+    Retention(erase::RetentionCommand),
     /// Re-read archived objects and check sizes and sha256 against the manifests.
     Verify(verify::VerifyArgs),
     /// Feed the events Event Grid dead-lettered (blobs in a container, bucket or folder)
@@ -172,6 +178,8 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
         Command::Recordings(command) => ops::recordings(command).await,
         Command::Participants(command) => participants::run(command).await,
         Command::Storage(command) => storage::run(command).await,
+        Command::Erase(args) => erase::erase(args).await,
+        Command::Retention(command) => erase::retention(command).await,
         Command::Verify(args) => verify::verify(args).await,
         Command::ImportDeadLetters(args) => dead_letters::run(args).await,
         Command::Keys(command) => keys::run(command),

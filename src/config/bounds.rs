@@ -104,7 +104,37 @@ pub(crate) fn check(settings: &Settings) -> Result<(), ConfigError> {
         "milliseconds",
         "",
     )?;
+    check_retention(&settings.retention)?;
     check_verify(&settings.verify)
+}
+
+/// 100 years is past any retention law; past it the cutoff arithmetic is still far from overflow.
+pub(crate) const MAX_RETENTION_DAYS: u64 = 36_500;
+
+fn check_retention(retention: &super::RetentionSettings) -> Result<(), ConfigError> {
+    if retention.delete_after_days != 0 {
+        within(
+            "retention.delete_after_days",
+            retention.delete_after_days,
+            1..=MAX_RETENTION_DAYS,
+            "days",
+            ", or 0 to keep recordings for ever",
+        )?;
+    }
+    within(
+        "retention.batch_size",
+        retention.batch_size,
+        1..=10_000,
+        "recordings",
+        "",
+    )?;
+    within(
+        "retention.interval_minutes",
+        retention.interval_minutes,
+        1..=7 * 24 * 60,
+        "minutes",
+        "",
+    )
 }
 
 /// Below 1 MiB an hour one recording would take days to re-read; above 1 PiB an hour is no

@@ -88,6 +88,13 @@ pub struct DeliverySummary {
     pub duplicates: usize,
     pub quarantined: usize,
     pub ignored: usize,
+    /// Events announcing an erased recording: recorded, nothing queued. Absent when none.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub erased: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl DeliverySummary {
@@ -97,6 +104,7 @@ impl DeliverySummary {
             EventOutcome::Duplicate => self.duplicates += 1,
             EventOutcome::Quarantined => self.quarantined += 1,
             EventOutcome::Ignored => self.ignored += 1,
+            EventOutcome::Erased => self.erased += 1,
         }
     }
 }
@@ -212,6 +220,7 @@ impl Intake {
         Metrics::add(&metrics.events_duplicate, summary.duplicates as u64);
         Metrics::add(&metrics.events_quarantined, summary.quarantined as u64);
         Metrics::add(&metrics.events_unknown_type, summary.ignored as u64);
+        Metrics::add(&metrics.events_erased, summary.erased as u64);
     }
 
     async fn write(&self, tx: &mut Tx, planned: &Planned, now: i64) -> Result<Written, QueueError> {
@@ -230,6 +239,7 @@ impl Intake {
             Action::Invalid(reason) => quarantine(tx, planned, Some(&event.id), reason, now).await,
             Action::Files(work) => match enqueue(tx, work, now).await? {
                 Announced::Queued => Ok(Written::plain(EventOutcome::Accepted)),
+                Announced::Erased => Ok(Written::plain(EventOutcome::Erased)),
                 Announced::IndexTaken(taken) => {
                     intake::set_event_outcome(tx, &event.id, EventOutcome::Quarantined, None)
                         .await?;
@@ -261,6 +271,8 @@ pub(super) enum Announced {
     Queued,
     /// Known only to the database: the event is quarantined with this reason.
     IndexTaken(IndexTaken),
+    /// The recording was erased; the event is recorded as `erased` and nothing is queued.
+    Erased,
 }
 
 /// A chunk index already held by another document of the same recording.
@@ -297,6 +309,12 @@ pub(super) async fn enqueue(
             index,
             existing_document,
         })),
+        Enqueued::Erased { recording } => {
+            intake::set_event_outcome(tx, &work.event_id, EventOutcome::Erased, Some(recording))
+                .await?;
+            tracing::info!(event_id = %work.event_id, call_id = %work.call_id, recording, "event for an erased recording recorded and ignored");
+            Ok(Announced::Erased)
+        }
     }
 }
 
@@ -353,6 +371,7 @@ fn log_delivery(events: usize, summary: &DeliverySummary, first: Option<&FirstQu
         duplicates,
         quarantined,
         ignored,
+        erased,
     } = *summary;
     match first {
         Some(first) => tracing::warn!(
@@ -361,6 +380,7 @@ fn log_delivery(events: usize, summary: &DeliverySummary, first: Option<&FirstQu
             duplicates,
             quarantined,
             ignored,
+            erased,
             first_quarantine_id = first.id,
             first_reason = %first.reason,
             "delivery stored; events quarantined, see /admin/quarantine"
@@ -371,6 +391,7 @@ fn log_delivery(events: usize, summary: &DeliverySummary, first: Option<&FirstQu
             duplicates,
             quarantined,
             ignored,
+            erased,
             "delivery stored"
         ),
     }

@@ -18,6 +18,8 @@ pub enum Replay {
     Truncated,
     /// No open entry with that id (unknown, or already replayed).
     NotOpen,
+    /// It announces a recording that was erased: nothing is queued, and the entry is closed.
+    Erased,
 }
 
 impl Intake {
@@ -66,6 +68,7 @@ impl Intake {
                 match enqueue(&mut tx, work, now).await? {
                     Announced::Queued => Replay::Accepted,
                     Announced::IndexTaken(taken) => Replay::StillInvalid(taken.to_string()),
+                    Announced::Erased => Replay::Erased,
                 }
             }
             Action::Invalid(reason) => Replay::StillInvalid(reason.clone()),
@@ -73,9 +76,10 @@ impl Intake {
                 Replay::StillInvalid("the stored payload is not a recording event".into())
             }
         };
-        let replayed_at = (outcome == Replay::Accepted).then_some(now);
+        let replayed_at = matches!(outcome, Replay::Accepted | Replay::Erased).then_some(now);
         let label = match &outcome {
             Replay::StillInvalid(reason) => format!("still invalid: {reason}"),
+            Replay::Erased => "recording erased: nothing queued".to_owned(),
             _ => "accepted".to_owned(),
         };
         sqlx::query("UPDATE quarantine SET replayed_at = $1, replay_outcome = $2 WHERE id = $3")
@@ -85,8 +89,10 @@ impl Intake {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        if outcome == Replay::Accepted {
-            self.wake.notify_one();
+        match outcome {
+            Replay::Accepted => self.wake.notify_one(),
+            Replay::Erased => crate::metrics::Metrics::add(&self.metrics.events_erased, 1),
+            _ => {}
         }
         Ok(outcome)
     }

@@ -1,7 +1,7 @@
 //! Prometheus text exposition (format 0.0.4) of the process counters and queue gauges.
 
 use prometheus_client::encoding::prometheus_text;
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
@@ -49,6 +49,11 @@ pub(super) fn process_registry(metrics: &Metrics) -> Registry {
             "unknown_type",
             &metrics.events_unknown_type,
             "Events of types callvault does not act on",
+        ),
+        (
+            "erased",
+            &metrics.events_erased,
+            "Events announcing an erased recording, recorded and not queued",
         ),
     ];
     for (name, counter, help) in events {
@@ -134,6 +139,11 @@ pub(super) fn process_registry(metrics: &Metrics) -> Registry {
         registry.register(name, help, counter.clone());
     }
     registry.register(
+        "callvault_retention_skipped",
+        "Recordings old enough for retention that a legal hold or store lock kept, counted per run",
+        metrics.retention_skipped.clone(),
+    );
+    registry.register(
         "callvault_transfer_duration_seconds",
         "Seconds from claim to archived, per archived chunk",
         metrics.transfer.clone(),
@@ -185,6 +195,29 @@ fn scrape_registry(queue: Option<&QueueGauges>) -> Registry {
         "Pending or running jobs within admin.deadline_warning_hours of their deadline",
         ConstGauge::new(queue.jobs_at_risk),
     );
+    // Read from the database, like the gauges: every replica, and an erasure made with the
+    // command line, count the same. Erasures are never undone, so the count only grows.
+    let erased = crate::queue::erasures::Origin::ALL
+        .into_iter()
+        .map(|origin| {
+            let count = queue
+                .recordings_erased
+                .iter()
+                .filter(|(by, _)| *by == origin.as_str())
+                .map(|(_, n)| *n)
+                .sum::<i64>();
+            (
+                origin.as_str().to_owned(),
+                ConstCounter::new(count.max(0) as u64),
+            )
+        })
+        .collect();
+    registry.register_collector(Box::new(ByLabel {
+        name: "callvault_recordings_erased",
+        help: "Recordings erased, by who asked: an operator's request or the retention policy",
+        label: "by",
+        series: erased,
+    }));
     registry
 }
 
@@ -199,6 +232,7 @@ mod tests {
             oldest_pending_age_seconds: 12.5,
             deadline_slack_seconds: Some(-30.0),
             jobs_at_risk: 1,
+            recordings_erased: vec![("retention", 4)],
         }
     }
 

@@ -17,6 +17,8 @@ pub enum EventOutcome {
     Quarantined,
     /// A type we do not act on, counted and dropped.
     Ignored,
+    /// It announced a recording that was erased: recorded, counted, and nothing queued.
+    Erased,
 }
 
 impl EventOutcome {
@@ -26,6 +28,7 @@ impl EventOutcome {
             EventOutcome::Duplicate => "duplicate",
             EventOutcome::Quarantined => "quarantined",
             EventOutcome::Ignored => "ignored",
+            EventOutcome::Erased => "erased",
         }
     }
 }
@@ -140,6 +143,8 @@ pub enum Enqueued {
         index: u32,
         existing_document: String,
     },
+    /// The recording was erased: no job is queued, so nothing of it is archived again.
+    Erased { recording: i64 },
 }
 
 /// Finds or creates the recording by its identity (see `recordings::find_or_create`) and
@@ -151,6 +156,11 @@ pub async fn enqueue(tx: &mut Tx, work: &Announcement, now: i64) -> Result<Enque
     let recording = row.id();
 
     // A recording created just now has no jobs, so no index of it can be taken.
+    if let recordings::RecordingRow::Known(id) = row
+        && super::erasures::is_erased_in(tx, id).await?
+    {
+        return Ok(Enqueued::Erased { recording: id });
+    }
     let known_chunks = match row {
         recordings::RecordingRow::Known(_) => work.chunks.as_slice(),
         recordings::RecordingRow::Created(_) => &[],

@@ -60,7 +60,8 @@ const NEWEST: &str =
 
 /// Recordings after row `after` with no job in flight whose newest object was written at or
 /// before `written_before` and is not covered by a lock yet, in row order. A late chunk or a
-/// rewritten manifest after a lock makes its recording due again.
+/// rewritten manifest after a lock makes its recording due again. An erased recording never
+/// is: its tombstone must stay deletable, and nothing else of it is left to lock.
 pub async fn due(
     db: &Db,
     written_before: i64,
@@ -73,6 +74,7 @@ pub async fn due(
          JOIN recording_counts c ON c.recording_id = r.id
          LEFT JOIN recording_locks l ON l.recording_id = r.id
          WHERE c.active_chunks = 0 AND c.archived_chunks > 0
+           AND r.erased_at IS NULL
            AND {NEWEST} <= $1
            AND (l.locked_through IS NULL OR l.locked_through < {NEWEST})
            AND r.id > $3

@@ -2,6 +2,7 @@
 //! never archived twice and never lost.
 
 mod db;
+pub mod erasures;
 pub mod intake;
 pub mod integrity;
 pub mod jobs;

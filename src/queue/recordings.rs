@@ -37,6 +37,11 @@ pub struct Recording {
     pub last_verified_at: Option<i64>,
     pub last_verify_result: Option<String>,
     pub last_verify_detail: Option<String>,
+    /// When the recording was erased (migration 0013); its objects are gone, a tombstone
+    /// names them, and nothing of it is archived again.
+    pub erased_at: Option<i64>,
+    /// `start_time` in epoch milliseconds, when it parses: what retention goes by.
+    pub started_at: Option<i64>,
 }
 
 pub async fn get(db: &Db, id: i64) -> Result<Option<Recording>, QueueError> {
@@ -268,8 +273,9 @@ async fn insert(
 ) -> Result<Option<i64>, QueueError> {
     let inserted: Option<i64> = sqlx::query_scalar(
         "INSERT INTO recordings (call_id, recording_key, identity, recording_id, server_call_id, start_time, duration_ms,
-             session_end_reason, content_type, channel_type, format_type, media_extension, deadline_at, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)
+             session_end_reason, content_type, channel_type, format_type, media_extension, deadline_at, created_at, updated_at,
+             started_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15)
          ON CONFLICT DO NOTHING
          RETURNING id",
     )
@@ -287,6 +293,7 @@ async fn insert(
     .bind(&work.media_extension)
     .bind(millis(work.deadline))
     .bind(now)
+    .bind(started_at(work))
     .fetch_optional(&mut **tx)
     .await?;
     Ok(inserted)
@@ -305,7 +312,8 @@ async fn update(tx: &mut Tx, id: i64, work: &Announcement, now: i64) -> Result<(
              channel_type = COALESCE(channel_type, $7),
              format_type = COALESCE(format_type, $8),
              deadline_at = CASE WHEN $9 < deadline_at THEN $9 ELSE deadline_at END,
-             updated_at = $10
+             updated_at = $10,
+             started_at = COALESCE(started_at, $12)
          WHERE id = $11",
     )
     .bind(&work.recording_id)
@@ -319,9 +327,18 @@ async fn update(tx: &mut Tx, id: i64, work: &Announcement, now: i64) -> Result<(
     .bind(millis(work.deadline))
     .bind(now)
     .bind(id)
+    .bind(started_at(work))
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// The announced start in epoch milliseconds, when it parses.
+fn started_at(work: &Announcement) -> Option<i64> {
+    let start = work.start_time.as_deref()?.trim();
+    chrono::DateTime::parse_from_rfc3339(start)
+        .ok()
+        .map(|time| time.timestamp_millis())
 }
 
 #[cfg(test)]

@@ -56,7 +56,10 @@ impl Archive {
     }
 
     /// The keys below the recording's folder (current versions only).
-    async fn objects_of(&self, layout: &RecordingLayout) -> Result<Vec<Path>, StorageError> {
+    pub(super) async fn objects_of(
+        &self,
+        layout: &RecordingLayout,
+    ) -> Result<Vec<Path>, StorageError> {
         let folder = layout.folder();
         let mut listing = self.store.list(Some(&folder));
         let mut keys = Vec::new();

@@ -105,6 +105,11 @@ impl RecordingLayout {
         object_key(&format!("{}/manifest.json", self.folder))
     }
 
+    /// What an erasure leaves in the recording's place: what was erased, when, why, by whom.
+    pub fn tombstone(&self) -> Path {
+        object_key(&format!("{}/tombstone.json", self.folder))
+    }
+
     /// The recording's folder, which holds all its objects.
     pub fn folder(&self) -> Path {
         object_key(&self.folder)

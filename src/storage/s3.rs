@@ -19,6 +19,7 @@ use super::{StorageError, StorageSettings};
 pub use head::{ObjectChecksum, StoreSha256};
 
 mod lock;
+mod versions;
 
 /// CopyObject, which rewrites metadata in place, takes objects up to 5 GiB.
 pub const MAX_COPY_BYTES: u64 = 5 * 1024 * 1024 * 1024;

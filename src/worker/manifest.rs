@@ -30,6 +30,9 @@ pub async fn refresh(
     let Some(recording) = recordings::get(db, recording_id).await? else {
         return Ok(None);
     };
+    if recording.erased_at.is_some() {
+        return Ok(None);
+    }
     let jobs = recordings::jobs(db, recording_id).await?;
     let archived: Vec<_> = jobs
         .iter()
@@ -108,6 +111,13 @@ pub async fn refresh(
             archive.put_bytes(&key, Bytes::from(body)).await?.sha256
         }
     };
+    // An erasure that started meanwhile may have listed the folder before this manifest.
+    if crate::queue::erasures::is_erased(db, recording_id).await? {
+        archive
+            .erase_objects(&archive.layout(&recording.call_id, &recording.recording_key))
+            .await?;
+        return Ok(None);
+    }
     // The manifest is readable in the store before its event can exist.
     let event = archived_event(
         &recording,

@@ -11,7 +11,7 @@ use super::WorkerContext;
 use super::retry::{EMPTY_ATTEMPTS, TransferError};
 use crate::acs::{DownloadUrl, Fetch};
 use crate::queue::jobs::ArchivedChunk;
-use crate::queue::{Job, recordings};
+use crate::queue::{Job, erasures, recordings};
 use crate::storage::{ObjectDigest, Publication};
 
 /// A metadata document is a few KiB; refuse anything absurd rather than buffer it.
@@ -28,6 +28,9 @@ pub async fn archive_chunk(
     let recording = recordings::get(&ctx.db, job.recording_id)
         .await?
         .ok_or(TransferError::MissingRecording)?;
+    if recording.erased_at.is_some() {
+        return Err(erased(job));
+    }
     // Checked again here, for its purpose and this job's documentId: the URL was guarded at
     // ingest, but configuration may have changed since and the row may not be what ingest wrote.
     let guard = |raw: &str, fetch| {
@@ -64,6 +67,13 @@ pub async fn archive_chunk(
         .put_bytes_once_into(&layout.metadata(index), metadata.clone(), &mut publication)
         .await?;
     publication.make_durable().await?;
+    // An erasure that started while this chunk was in flight listed the folder before these
+    // objects were there (or after: then it deleted them). Either way they must go, and the
+    // erasure's own re-run would not know of them once it is done.
+    if erasures::is_erased(&ctx.db, job.recording_id).await? {
+        ctx.archive.erase_objects(&layout).await?;
+        return Err(erased(job));
+    }
     Ok(ArchivedChunk {
         media_key: media.key,
         media_bytes: media.bytes,
@@ -75,6 +85,14 @@ pub async fn archive_chunk(
             .unwrap_or_else(|_| "[]".into()),
         timing: super::chunk_timing::chunk_timing(&metadata),
     })
+}
+
+/// The recording was erased: nothing of it is archived again.
+fn erased(job: &Job) -> TransferError {
+    TransferError::Refused(format!(
+        "recording {} was erased; chunk {} is not archived",
+        job.recording_id, job.chunk_index
+    ))
 }
 
 /// The part of a metadata document the manifest uses; every other field is ignored.

@@ -51,6 +51,9 @@ pub struct RecordingSummary {
     pub completeness: Option<CompletenessView>,
     /// The scheduled verifier's last full re-read; None while it has not read the recording.
     pub last_verification: Option<VerificationView>,
+    /// When it was erased: its objects are gone and `tombstone.json` names them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub erased_at: Option<String>,
 }
 
 /// Whether the chunks cover the duration ACS announced (see docs/storage.md).
@@ -116,6 +119,7 @@ impl RecordingSummary {
                     detail: r.last_verify_detail.clone(),
                 },
             ),
+            erased_at: r.erased_at.map(rfc3339),
         }
     }
 }

@@ -12,6 +12,7 @@ mod crash;
 mod dead_letters;
 mod demo;
 mod entra_webhook;
+mod erasure;
 mod eventgrid_pull;
 mod events;
 mod evidence;

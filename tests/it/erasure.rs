@@ -873,3 +873,131 @@ async fn the_command_line_refuses_an_erasure_without_a_reason_or_a_confirmation(
     );
     app.close().await;
 }
+
+/// Announces a one-chunk recording of call `call` whose metadata names `participants`.
+fn announce_with(emulator: &Emulator, call: &str, participants: &[&str]) -> Value {
+    let document_id = format!("doc-{call}-0");
+    let metadata = json!({
+        "resourceId": "r",
+        "callId": call,
+        "chunkDocumentId": document_id,
+        "chunkIndex": 0,
+        "participants": participants
+            .iter()
+            .map(|id| json!({ "participantId": id }))
+            .collect::<Vec<_>>(),
+    });
+    let urls = emulator.add_document(callvault_emulator::DocumentSpec {
+        document_id: document_id.clone(),
+        media: callvault_emulator::MediaSpec::Synthetic { len: 1500, seed: 3 },
+        metadata: Some(serde_json::to_vec(&metadata).unwrap().into()),
+        call_id: call.into(),
+        chunk_index: 0,
+        created_at: chrono::Utc::now(),
+    });
+    let chunk = callvault_emulator::events::ChunkEvent {
+        document_id,
+        index: 0,
+        end_reason: "SessionEnded".into(),
+        urls: Some(urls),
+    };
+    recording_file_status_updated(
+        &format!("evt-{call}"),
+        &format!("/recording/call/{call}/serverCallId/srv-{call}"),
+        start_time(),
+        &[chunk],
+        "Mp3",
+    )
+}
+
+async fn a_participant_s_recordings_are_all_erased(db: Db) {
+    const ALICE: &str = "8:acs:resource_alice";
+    const BOB: &str = "8:acs:resource_bob";
+    let emulator = start_emulator(EmulatorConfig::default()).await;
+    let Some(app) = start(&emulator, db, &[]).await else {
+        return;
+    };
+    for (call, people) in [
+        ("call-both", &[ALICE, BOB][..]),
+        ("call-alice", &[ALICE][..]),
+        ("call-bob", &[BOB][..]),
+    ] {
+        deliver(&app, &announce_with(&emulator, call, people)).await;
+    }
+    app.drain_expecting(3, JobState::Archived).await;
+
+    let (code, output) = run_cli(
+        &app,
+        &[],
+        &[
+            "erase",
+            "--participant",
+            ALICE,
+            "--reason",
+            "alice asked (ticket 9)",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(code, 0, "{output}");
+    assert!(
+        output.contains("would erase recording 1") && output.contains("would erase recording 2"),
+        "{output}"
+    );
+    assert!(!output.contains("recording 3"), "{output}");
+    let (code, output) = run_cli(
+        &app,
+        &[],
+        &[
+            "erase",
+            "--participant",
+            ALICE,
+            "--reason",
+            "alice asked (ticket 9)",
+            "--yes",
+        ],
+    );
+    assert_eq!(code, 0, "{output}");
+    assert!(
+        output.contains("recording 1 erased") && output.contains("recording 2 erased"),
+        "{output}"
+    );
+    for id in [1, 2] {
+        let layout = layout_of(&app, id).await;
+        assert_eq!(
+            objects_in(archive(&app), &layout).await.len(),
+            1,
+            "recording {id}"
+        );
+    }
+    let untouched = layout_of(&app, 3).await;
+    assert_eq!(objects_in(archive(&app), &untouched).await.len(), 3);
+    assert!(
+        callvault::participants::recordings_of(app.queue(), ALICE)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let bobs: Vec<i64> = callvault::participants::recordings_of(app.queue(), BOB)
+        .await
+        .unwrap()
+        .iter()
+        .map(|recording| recording.id)
+        .collect();
+    assert_eq!(bobs, [3], "an erased recording is found through no one");
+    let (code, output) = run_cli(
+        &app,
+        &[],
+        &[
+            "erase",
+            "--participant",
+            ALICE,
+            "--reason",
+            "again",
+            "--yes",
+        ],
+    );
+    assert_eq!(code, 0, "{output}");
+    assert!(output.contains("nothing to erase"), "{output}");
+    app.close().await;
+}
+on_both_databases!(a_participant_s_recordings_are_all_erased);

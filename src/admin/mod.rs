@@ -6,8 +6,8 @@
 
 pub mod auth;
 pub mod deadline;
-mod events;
 pub mod erasure;
+mod events;
 pub mod holds;
 pub mod lock_schedule;
 pub mod operations;

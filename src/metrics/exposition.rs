@@ -373,13 +373,30 @@ mod tests {
     }
 
     /// Families the hand-written exposition did not have; every other one must be unchanged.
-    const FAMILIES_ADDED_SINCE: [&str; 5] = [
+    const FAMILIES_ADDED_SINCE: [&str; 8] = [
         "callvault_webhook_unauthorized_total",
         "callvault_pull_acknowledged_total",
         "callvault_pull_rejected_total",
         "callvault_pull_released_total",
         "callvault_pull_failures_total",
+        "callvault_events_erased_total",
+        "callvault_retention_skipped_total",
+        "callvault_recordings_erased_total",
     ];
+
+    #[test]
+    fn erasures_are_counted_per_origin_with_every_origin_named() {
+        let text = Metrics::default().render(Some(&gauges()));
+        assert_eq!(
+            value(&text, "callvault_recordings_erased_total{by=\"retention\"}"),
+            4.0
+        );
+        assert_eq!(
+            value(&text, "callvault_recordings_erased_total{by=\"request\"}"),
+            0.0
+        );
+        assert!(text.contains("# TYPE callvault_recordings_erased_total counter"));
+    }
 
     #[test]
     fn the_exposition_keeps_the_series_types_and_help_of_the_hand_written_one() {

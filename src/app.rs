@@ -234,12 +234,26 @@ pub async fn start(
         max_body_bytes: settings.server.max_body_bytes,
         body_deadline: crate::ingest::BODY_DEADLINE,
     });
+    let export_wake = Arc::new(Notify::new());
+    let admin_enabled = !settings.admin.token.is_empty();
+    // One export at a time on each replica that serves the admin API, which queues them.
+    if role != Role::Worker && admin_enabled && !settings.admin.export_dir.is_empty() {
+        let jobs = crate::admin::exports::ExportJobs {
+            db: db.clone(),
+            archive: archive.clone(),
+            dir: settings.admin.export_dir.clone().into(),
+            keep_hours: settings.admin.export_keep_hours,
+            wake: export_wake.clone(),
+        };
+        tasks.spawn(jobs.run(shutdown.clone()));
+    }
     let state = web::Data::new(AppState {
         settings: settings.clone(),
         db,
         archive,
         intake,
         metrics,
+        export_wake,
     });
 
     let listener = match listener {
@@ -254,7 +268,6 @@ pub async fn start(
         source,
     })?;
     let serve_webhook = role != Role::Worker;
-    let admin_enabled = !settings.admin.token.is_empty();
     let app_state = state.clone();
     let server = HttpServer::new(move || {
         let mut app = App::new()

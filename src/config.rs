@@ -144,6 +144,10 @@ pub struct AdminSettings {
     pub deadline_warning_hours: u64,
     /// Days a quarantine entry is kept after its replay (or, never replayed, its arrival).
     pub quarantine_retention_days: u64,
+    /// Folder the admin API's access-request exports are written to; empty turns them off.
+    pub export_dir: String,
+    /// Hours an ended export's file is kept before it is deleted.
+    pub export_keep_hours: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

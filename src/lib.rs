@@ -10,6 +10,7 @@ pub mod admin;
 pub mod app;
 pub mod config;
 pub mod events;
+pub mod export;
 pub mod health;
 pub mod http_error;
 pub mod ingest;

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use tokio::sync::Notify;
+
 use crate::config::Settings;
 use crate::ingest::Intake;
 use crate::metrics::Metrics;
@@ -16,4 +18,6 @@ pub struct AppState {
     pub archive: Archive,
     pub intake: Intake,
     pub metrics: Arc<Metrics>,
+    /// Wakes this replica's export runner when an export is queued.
+    pub export_wake: Arc<Notify>,
 }

@@ -8,6 +8,8 @@ pub mod auth;
 pub mod deadline;
 pub mod erasure;
 mod events;
+mod export_routes;
+pub mod exports;
 pub mod holds;
 pub mod lock_schedule;
 pub mod operations;

@@ -58,7 +58,8 @@ pub fn data_routes(cfg: &mut web::ServiceConfig) {
         )
         .route("/stats", web::get().to(stats))
         .route("/participants/{id}", web::get().to(show_participant))
-        .configure(super::events::routes);
+        .configure(super::events::routes)
+        .configure(super::export_routes::routes);
 }
 
 fn parse_id(raw: &str, code: &'static str, what: &str) -> Result<i64, ApiError> {

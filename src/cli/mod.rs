@@ -8,6 +8,7 @@ mod demo;
 mod emulator;
 mod erase;
 mod events;
+mod export;
 mod keys;
 mod man;
 mod ops;
@@ -69,6 +70,9 @@ enum Command {
     /// Feed the events Event Grid dead-lettered (blobs in a container, bucket or folder)
     /// through the intake; dedup makes a re-import harmless.
     ImportDeadLetters(dead_letters::ImportArgs),
+    /// A tar of a participant's recordings (or recordings by id) for an access request, with
+    /// index.json and SHA256SUMS; an interrupted export continues when run again.
+    Export(export::ExportArgs),
     /// Manifest signing keys: `keys generate` prints a new key pair.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -182,6 +186,7 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
         Command::Retention(command) => erase::retention(command).await,
         Command::Verify(args) => verify::verify(args).await,
         Command::ImportDeadLetters(args) => dead_letters::run(args).await,
+        Command::Export(args) => export::run(args).await,
         Command::Keys(command) => keys::run(command),
         Command::Recording(args) => recording::run(args).await,
         Command::ConversationId { url } => {

@@ -61,6 +61,13 @@ pub(crate) fn check(settings: &Settings) -> Result<(), ConfigError> {
         "days",
         " (0 would delete every entry at the next hourly purge)",
     )?;
+    within(
+        "admin.export_keep_hours",
+        settings.admin.export_keep_hours,
+        1..=MAX_HOURS,
+        "hours",
+        " (an export holds personal data: keep it only until it is handed over)",
+    )?;
     let worker = &settings.worker;
     within(
         "worker.concurrency",

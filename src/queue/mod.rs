@@ -3,6 +3,7 @@
 
 mod db;
 pub mod erasures;
+pub mod exports;
 pub mod intake;
 pub mod integrity;
 pub mod jobs;

@@ -16,6 +16,7 @@ mod erasure;
 mod eventgrid_pull;
 mod events;
 mod evidence;
+mod export;
 mod hostile_ingest;
 mod hostile_urls;
 mod idempotency;

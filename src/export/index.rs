@@ -108,7 +108,7 @@ pub async fn plan(db: &Db, archive: &Archive, order: &Order) -> Result<Index, Ex
             for id in subject::recordings_of_participant(db, participant).await? {
                 if let Some(recording) = recordings::get(db, id).await? {
                     let reason = format!(
-                        "participant {} is named in its chunks' metadata",
+                        "the participant index lists participant {} in its chunks' metadata",
                         crate::quote::quote(participant)
                     );
                     found.push((recording, reason));

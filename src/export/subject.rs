@@ -26,8 +26,8 @@ pub async fn recordings_of_participant(
         .collect())
 }
 
-/// When the recording was erased (epoch milliseconds), or None while it is kept. No recording
-/// is erased before erasure exists.
-pub fn erased_at(_recording: &Recording) -> Option<i64> {
-    None
+/// When the recording was erased (epoch milliseconds, migration 0013), or None while it is
+/// kept. An erased recording's objects are gone: it is listed, never exported.
+pub fn erased_at(recording: &Recording) -> Option<i64> {
+    recording.erased_at
 }

@@ -145,9 +145,13 @@ async fn archive_three(
 
 /// Runs `callvault export ARGS` against the app's database and `storage`: (exit code, output).
 fn run_export(app: &TestApp, storage: &[(&str, String)], args: &[&str]) -> (i32, String) {
+    run_callvault(app, storage, &[&["export"], args].concat())
+}
+
+/// Runs `callvault ARGS` against the app's database and `storage`: (exit code, output).
+fn run_callvault(app: &TestApp, storage: &[(&str, String)], args: &[&str]) -> (i32, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_callvault"));
     command
-        .arg("export")
         .args(args)
         .env("CALLVAULT__DATABASE__URL", &app.db.url)
         .env("CALLVAULT__STORAGE__PATH", &app.archive);
@@ -225,7 +229,11 @@ async fn check_export(tar: &Path, archive: &Archive, expected: &[i64]) -> Value 
             assert_eq!(file["bytes"], stored.len(), "{path}");
             listed += 1;
         }
-        // Media, metadata and the manifest of each chunk's recording.
+        if recording["status"] != "exported" {
+            assert_eq!(recording["files"], json!([]), "{recording}");
+            continue;
+        }
+        // Media and metadata of each chunk, then the recording's manifest.
         let names: Vec<&str> = recording["files"]
             .as_array()
             .unwrap()
@@ -458,6 +466,44 @@ async fn the_command_line_export_matches_the_archive_and_resumes(
         output.contains("holds an unfinished export of recordings"),
         "{output}"
     );
+
+    // An erased recording is listed as erased, with when, and nothing of it is exported.
+    let (code, output) = run_callvault(
+        &app,
+        &storage,
+        &[
+            "erase",
+            "--recording",
+            &ids[0],
+            "--reason",
+            "access request test",
+            "--yes",
+        ],
+    );
+    assert_eq!(code, 0, "{output}");
+    let after_erasure = out.join("after-erasure.tar");
+    let (code, output) = run_export(
+        &app,
+        &storage,
+        &args[..4]
+            .iter()
+            .copied()
+            .chain(["--out", after_erasure.to_str().unwrap()])
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(code, 0, "{output}");
+    assert!(
+        output.contains(&format!(
+            "recording {} listed, not exported: erased",
+            ids[0]
+        )),
+        "{output}"
+    );
+    let index = check_export(&after_erasure, &archive, &subject[1..]).await;
+    let erased = &index["recordings"][0];
+    assert_eq!(erased["status"], "erased", "{index:#}");
+    assert!(erased["erased_at"].is_string(), "{index:#}");
+    assert_eq!(erased["files"], json!([]), "{index:#}");
     app.close().await;
 }
 

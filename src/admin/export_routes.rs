@@ -16,9 +16,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/exports/{id}/download", web::get().to(download));
 }
 
-/// Who may export personal data, and their name for the index. Every holder of the admin
-/// token is an operator.
-fn operator(_request: &HttpRequest) -> Result<String, ApiError> {
+/// The one place that decides who may export personal data (the operator role) and names
+/// them for `index.json` and the exports table. Every holder of the admin token is an
+/// operator, named `admin token`.
+fn require_operator(_request: &HttpRequest) -> Result<String, ApiError> {
     Ok("admin token".to_owned())
 }
 
@@ -40,7 +41,7 @@ async fn create(
     request: HttpRequest,
     body: web::Json<Selection>,
 ) -> Result<HttpResponse, ApiError> {
-    let requested_by = operator(&request)?;
+    let requested_by = require_operator(&request)?;
     export_dir(&state)?;
     let selection = body
         .into_inner()
@@ -118,7 +119,7 @@ async fn download(
     request: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let requested_by = operator(&request)?;
+    let requested_by = require_operator(&request)?;
     let dir = export_dir(&state)?;
     let row = find(&state, &path).await?;
     match row.state.as_str() {

@@ -49,6 +49,8 @@ pub enum StartError {
     Events(String),
     #[error("cannot set up Event Grid pull delivery: {0}")]
     Pull(#[from] crate::ingest::pull::client::PullError),
+    #[error("cannot set up storage queue delivery: {0}")]
+    StorageQueue(#[from] crate::azure_queue::QueueError),
 }
 
 /// A started callvault: where it listens, and how to stop it.
@@ -216,9 +218,22 @@ pub async fn start(
         ));
     }
 
-    if role != Role::Worker && settings.ingest.mode()? == crate::config::IngestMode::EventGridPull {
-        let puller = crate::ingest::pull::Puller::new(&settings.ingest.pull, intake.clone())?;
-        tasks.spawn(puller.run(shutdown.clone()));
+    if role != Role::Worker {
+        match settings.ingest.mode()? {
+            crate::config::IngestMode::EventGridPull => {
+                let puller =
+                    crate::ingest::pull::Puller::new(&settings.ingest.pull, intake.clone())?;
+                tasks.spawn(puller.run(shutdown.clone()));
+            }
+            crate::config::IngestMode::StorageQueue => {
+                let consumer = crate::ingest::queue_delivery::QueueConsumer::new(
+                    &settings.ingest.queue,
+                    intake.clone(),
+                )?;
+                tasks.spawn(consumer.run(shutdown.clone()));
+            }
+            crate::config::IngestMode::Webhook => {}
+        }
     }
 
     // Every role purges: an ingest-only deployment fills quarantine too, and the delete is idempotent.

@@ -11,6 +11,7 @@ mod events;
 mod file;
 mod hosts;
 mod pull;
+mod queue_delivery;
 mod render;
 mod schema;
 mod webhook_secret;
@@ -39,6 +40,7 @@ use error::invalid;
 pub use error::{ConfigError, WrongType};
 pub use events::{EventsSettings, SinkKind, SinkSettings};
 pub use pull::{IngestMode, PullSettings};
+pub use queue_delivery::QueueDeliverySettings;
 pub use render::effective_toml;
 pub use schema::UnknownKey;
 
@@ -105,6 +107,8 @@ pub struct IngestSettings {
     pub entra: EntraSettings,
     /// The Event Grid namespace subscription of `eventgrid_pull` mode.
     pub pull: PullSettings,
+    /// The Azure Storage queue of `storage_queue` mode.
+    pub queue: QueueDeliverySettings,
 }
 
 impl IngestSettings {
@@ -301,8 +305,10 @@ impl Settings {
         }
         self.ingest.entra.validate()?;
         let mode = self.ingest.mode()?;
-        if mode == IngestMode::EventGridPull {
-            self.ingest.pull.validate(self.acs.allow_http)?;
+        match mode {
+            IngestMode::EventGridPull => self.ingest.pull.validate(self.acs.allow_http)?,
+            IngestMode::StorageQueue => self.ingest.queue.validate(self.acs.allow_http)?,
+            IngestMode::Webhook => {}
         }
         if mode == IngestMode::Webhook && !self.ingest.webhook_is_guarded() {
             return Err(invalid(

@@ -60,6 +60,12 @@ pub struct Metrics {
     pub pull_failures: Counter,
     /// Recordings old enough for retention that a legal hold or store lock kept (per run).
     pub retention_skipped: Counter,
+    /// Storage queue messages deleted after their events were committed.
+    pub queue_deleted: Counter,
+    /// Storage queue messages quarantined (dequeued too often, or holding no events).
+    pub queue_poison: Counter,
+    /// Failed storage queue calls.
+    pub queue_failures: Counter,
     /// Seconds from claim to archived, per archived chunk.
     transfer: Histogram,
     /// The families above, registered once; the counters in it share their values with the fields.
@@ -92,6 +98,9 @@ impl Default for Metrics {
             pull_released: Counter::default(),
             pull_failures: Counter::default(),
             retention_skipped: Counter::default(),
+            queue_deleted: Counter::default(),
+            queue_poison: Counter::default(),
+            queue_failures: Counter::default(),
             transfer: Histogram::new(TRANSFER_BUCKETS),
             registry: Registry::default(),
         };

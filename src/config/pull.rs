@@ -14,6 +14,8 @@ pub enum IngestMode {
     Webhook,
     /// callvault receives from an Event Grid namespace topic's queue subscription.
     EventGridPull,
+    /// Event Grid delivers into an Azure Storage queue that callvault receives from.
+    StorageQueue,
 }
 
 impl IngestMode {
@@ -21,9 +23,10 @@ impl IngestMode {
         match text.trim() {
             "" | "webhook" => Ok(Self::Webhook),
             "eventgrid_pull" => Ok(Self::EventGridPull),
+            "storage_queue" => Ok(Self::StorageQueue),
             other => Err(invalid(
                 "ingest.mode",
-                format!("`{other}` is not webhook or eventgrid_pull"),
+                format!("`{other}` is not webhook, storage_queue or eventgrid_pull"),
             )),
         }
     }

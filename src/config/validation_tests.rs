@@ -235,3 +235,39 @@ fn eventgrid_pull_needs_its_subscription_and_key_but_no_webhook_secret() {
     );
     assert!(message.contains("https"), "{message}");
 }
+
+#[test]
+fn storage_queue_delivery_needs_a_queue_url_and_a_credential() {
+    let queue = [
+        ("ingest.secret", ""),
+        ("ingest.mode", "storage_queue"),
+        (
+            "ingest.queue.url",
+            "https://acct.queue.core.windows.net/recordings",
+        ),
+        ("ingest.queue.account_key", "a2V5"),
+    ];
+    check(&queue).unwrap();
+    let with = |key: &'static str, value: &'static str| {
+        let mut settings: Vec<(&'static str, &str)> =
+            queue.iter().copied().filter(|(k, _)| *k != key).collect();
+        settings.push((key, value));
+        settings
+    };
+    refused(
+        &with(
+            "ingest.queue.url",
+            "https://acct.queue.core.windows.net/q?sig=x",
+        ),
+        "ingest.queue.url",
+    );
+    refused(
+        &with("ingest.queue.account_key", "not base64!"),
+        "ingest.queue.account_key",
+    );
+    refused(&with("ingest.queue.batch", "33"), "ingest.queue.batch");
+    refused(
+        &with("ingest.queue.max_dequeue", "0"),
+        "ingest.queue.max_dequeue",
+    );
+}

@@ -3,21 +3,13 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 
 use super::http::{Sent, judge, transport};
 use crate::secret::Secret;
 
 /// A queue message holds at most 64 KiB of text; base64 makes 3 bytes 4.
 pub const MESSAGE_BODY_BYTES: usize = 48 * 1024;
-const VERSION: &str = "2021-08-06";
-
-#[derive(Debug, Clone)]
-pub enum QueueAuth {
-    SharedKey { account: String, key: Secret },
-    Sas(Secret),
-}
+use crate::azure_queue::{QueueAuth, VERSION};
 
 #[derive(Debug, Clone)]
 pub struct StorageQueueSink {
@@ -34,14 +26,7 @@ impl StorageQueueSink {
         sas: &Secret,
         client: reqwest::Client,
     ) -> Self {
-        let auth = if sas.is_empty() {
-            QueueAuth::SharedKey {
-                account: account_of(&queue_url),
-                key: account_key.clone(),
-            }
-        } else {
-            QueueAuth::Sas(Secret::new(sas.expose().trim().trim_start_matches('?')))
-        };
+        let auth = QueueAuth::new(&queue_url, account_key, sas);
         Self {
             queue_url,
             auth,
@@ -102,44 +87,17 @@ impl StorageQueueSink {
     }
 }
 
-/// The account a queue URL names: its first host label, or for a path-style URL (an IP
-/// address or localhost, as Azurite serves) its first path segment.
-pub fn account_of(url: &url::Url) -> String {
-    let path_style = match url.host() {
-        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
-        _ => true,
-    };
-    if path_style {
-        url.path_segments()
-            .and_then(|mut segments| segments.next())
-            .unwrap_or_default()
-            .to_owned()
-    } else {
-        url.host_str()
-            .and_then(|host| host.split('.').next())
-            .unwrap_or_default()
-            .to_owned()
-    }
-}
-
-/// The Shared Key signature of a Put Message (`POST`, XML body, no other standard header).
+/// The Shared Key signature of a Put Message (`POST`, XML body).
 fn shared_key(account: &str, key: &Secret, url: &url::Url, date: &str, length: usize) -> String {
-    let mut query: Vec<(String, String)> = url
-        .query_pairs()
-        .map(|(name, value)| (name.to_lowercase(), value.into_owned()))
-        .collect();
-    query.sort();
-    let mut resource = format!("/{account}{}", url.path());
-    for (name, value) in query {
-        resource.push_str(&format!("\n{name}:{value}"));
-    }
-    let to_sign = format!(
-        "POST\n\n\n{length}\n\napplication/xml\n\n\n\n\n\n\nx-ms-date:{date}\nx-ms-version:{VERSION}\n{resource}"
-    );
-    let secret = STANDARD.decode(key.expose().trim()).unwrap_or_default();
-    let mut mac = Hmac::<Sha256>::new_from_slice(&secret).expect("HMAC takes any key size");
-    mac.update(to_sign.as_bytes());
-    STANDARD.encode(mac.finalize().into_bytes())
+    crate::azure_queue::shared_key_signature(
+        "POST",
+        account,
+        key,
+        url,
+        length,
+        "application/xml",
+        date,
+    )
 }
 
 /// The event as a queue message can hold it: when the full event is too large (a recording of
@@ -159,18 +117,4 @@ pub fn fit(body: &str) -> std::borrow::Cow<'_, str> {
     serde_json::to_string(&event)
         .map(Into::into)
         .unwrap_or_else(|_| body.into())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_account_comes_from_the_host_or_from_a_path_style_url() {
-        let azure = url::Url::parse("https://acme.queue.core.windows.net/recordings").unwrap();
-        assert_eq!(account_of(&azure), "acme");
-        let azurite =
-            url::Url::parse("http://127.0.0.1:47203/devstoreaccount1/recordings").unwrap();
-        assert_eq!(account_of(&azurite), "devstoreaccount1");
-    }
 }

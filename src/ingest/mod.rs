@@ -10,6 +10,7 @@ pub mod envelope;
 pub mod group_commit;
 mod plan;
 pub mod pull;
+pub mod queue_delivery;
 pub mod recording_event;
 mod replay;
 pub mod routes;

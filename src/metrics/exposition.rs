@@ -135,6 +135,21 @@ pub(super) fn process_registry(metrics: &Metrics) -> Registry {
             "Failed Event Grid namespace calls and lock tokens a settle action could not settle",
             &metrics.pull_failures,
         ),
+        (
+            "callvault_queue_messages_deleted",
+            "Storage queue messages deleted after their events were committed",
+            &metrics.queue_deleted,
+        ),
+        (
+            "callvault_queue_messages_quarantined",
+            "Storage queue messages quarantined: received more than ingest.queue.max_dequeue times, or holding no events",
+            &metrics.queue_poison,
+        ),
+        (
+            "callvault_queue_failures",
+            "Failed storage queue calls",
+            &metrics.queue_failures,
+        ),
     ] {
         registry.register(name, help, counter.clone());
     }
@@ -373,7 +388,10 @@ mod tests {
     }
 
     /// Families the hand-written exposition did not have; every other one must be unchanged.
-    const FAMILIES_ADDED_SINCE: [&str; 8] = [
+    const FAMILIES_ADDED_SINCE: [&str; 11] = [
+        "callvault_queue_messages_deleted_total",
+        "callvault_queue_messages_quarantined_total",
+        "callvault_queue_failures_total",
         "callvault_webhook_unauthorized_total",
         "callvault_pull_acknowledged_total",
         "callvault_pull_rejected_total",

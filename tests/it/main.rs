@@ -30,4 +30,5 @@ mod replicas;
 mod signed_manifests;
 mod sources;
 mod storage_cleanup;
+mod storage_queue_delivery;
 mod webhook;

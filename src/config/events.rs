@@ -41,6 +41,8 @@ pub enum SinkKind {
     Webhook,
     /// A message per event on an Azure Storage queue.
     StorageQueue,
+    /// A POST per event to an Event Grid custom or namespace topic.
+    EventgridTopic,
 }
 
 /// One `[[events.sinks]]` table.
@@ -56,7 +58,8 @@ pub struct SinkSettings {
     /// webhook: the receiver; storage_queue: the queue
     /// (`https://ACCOUNT.queue.core.windows.net/QUEUE`).
     pub url: String,
-    /// webhook: the signing secret, `whsec_` and the base64 of 24 to 64 random bytes.
+    /// webhook: the signing secret, `whsec_` and the base64 of 24 to 64 random bytes;
+    /// eventgrid_topic: the topic's access key.
     #[serde(default, skip_serializing_if = "Secret::is_empty")]
     pub secret: Secret,
     /// storage_queue: the account's key (Shared Key); the account is the URL's first host
@@ -202,6 +205,10 @@ impl EventsSettings {
         }
         match sink.kind {
             SinkKind::Webhook => check_webhook_secret(sink.secret.expose()),
+            SinkKind::EventgridTopic if sink.secret.is_empty() => {
+                Err("an eventgrid_topic sink needs secret, the topic's access key".to_owned())
+            }
+            SinkKind::EventgridTopic => Ok(()),
             SinkKind::StorageQueue => {
                 if sink.account_key.is_empty() == sink.sas.is_empty() {
                     return Err(

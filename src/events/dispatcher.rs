@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -56,6 +56,14 @@ pub async fn run(events: Events, db: Db, shutdown: CancellationToken) {
     while sinks.join_next().await.is_some() {}
 }
 
+/// After a commit wakes a sink, how long it waits for the commits just behind it, so that one
+/// claim takes a burst of rows rather than one transaction each.
+const GATHER: Duration = Duration::from_millis(200);
+
+/// A delivery's outcome on its way to the one transaction that records a burst of them; the
+/// permit goes back once it is recorded, so the next claim sees the row finished.
+type Ended = (Delivery, Outcome, OwnedSemaphorePermit);
+
 async fn run_sink(
     events: Arc<Events>,
     sink: Arc<Sink>,
@@ -64,10 +72,21 @@ async fn run_sink(
     shutdown: CancellationToken,
 ) {
     let permits = Arc::new(Semaphore::new(sink.concurrency));
-    let ended = Arc::new(Notify::new());
+    let recorded = Arc::new(Notify::new());
+    let (ended, outcomes) = mpsc::unbounded_channel::<Ended>();
+    let recorder = tokio::spawn(record_outcomes(
+        db.clone(),
+        sink.clone(),
+        outcomes,
+        recorded.clone(),
+    ));
     let mut deliveries = JoinSet::new();
+    let mut gather = false;
     while !shutdown.is_cancelled() {
         while deliveries.try_join_next().is_some() {}
+        if gather {
+            tokio::time::sleep(GATHER).await;
+        }
         let free = permits.available_permits();
         if free > 0 && !sink.disabled.load(Ordering::Relaxed) {
             let now = now_millis();
@@ -79,12 +98,10 @@ async fn run_sink(
                             .clone()
                             .try_acquire_owned()
                             .expect("claimed no more than the free permits");
-                        let (events, sink, db, ended) =
-                            (events.clone(), sink.clone(), db.clone(), ended.clone());
+                        let (events, sink, ended) = (events.clone(), sink.clone(), ended.clone());
                         deliveries.spawn(async move {
-                            deliver(&events, &sink, &db, &delivery).await;
-                            drop(permit);
-                            ended.notify_one();
+                            let outcome = deliver(&events, &sink, &delivery).await;
+                            let _ = ended.send((delivery, outcome, permit));
                         });
                     }
                 }
@@ -93,20 +110,59 @@ async fn run_sink(
                 }
             }
         }
-        tokio::select! {
-            _ = shutdown.cancelled() => {}
-            _ = sink.wake.notified() => {}
-            _ = ended.notified() => {}
-            _ = tokio::time::sleep(events.poll_interval) => {}
-        }
+        gather = tokio::select! {
+            _ = shutdown.cancelled() => false,
+            _ = sink.wake.notified() => true,
+            _ = recorded.notified() => false,
+            _ = tokio::time::sleep(events.poll_interval) => false,
+        };
     }
     while deliveries.join_next().await.is_some() {}
+    drop(ended);
+    let _ = recorder.await;
 }
 
-async fn deliver(events: &Events, sink: &Sink, db: &Db, delivery: &Delivery) {
+/// Records outcomes as they come, every one waiting at that moment in one transaction.
+async fn record_outcomes(
+    db: Db,
+    sink: Arc<Sink>,
+    mut outcomes: mpsc::UnboundedReceiver<Ended>,
+    recorded: Arc<Notify>,
+) {
+    while let Some(first) = outcomes.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < 256
+            && let Ok(more) = outcomes.try_recv()
+        {
+            batch.push(more);
+        }
+        let rows: Vec<(Delivery, Outcome)> = batch
+            .iter()
+            .map(|(delivery, outcome, _)| (delivery.clone(), outcome.clone()))
+            .collect();
+        match outbox::finish_many(&db, &rows, now_millis()).await {
+            Ok(held) => {
+                for ((delivery, _), held) in rows.iter().zip(held) {
+                    if !held {
+                        tracing::warn!(sink = %sink.name, event_id = %delivery.event_id, "event lease lost before its outcome was recorded; it will be delivered again");
+                    }
+                }
+            }
+            Err(err) => {
+                tracing::warn!(sink = %sink.name, events = rows.len(), error = %err, "cannot record deliveries; those events will be delivered again once their leases lapse")
+            }
+        }
+        drop(batch);
+        recorded.notify_one();
+    }
+}
+
+/// Sends one event and decides what becomes of its row.
+async fn deliver(events: &Events, sink: &Sink, delivery: &Delivery) -> Outcome {
     let sent = match &sink.target {
         Target::Webhook(webhook) => webhook.send(&delivery.event_id, &delivery.body).await,
         Target::StorageQueue(queue) => queue.send(&storage_queue::fit(&delivery.body)).await,
+        Target::EventGridTopic(topic) => topic.send(&delivery.body).await,
     };
     let now = now_millis();
     let outcome = match sent {
@@ -151,13 +207,5 @@ async fn deliver(events: &Events, sink: &Sink, db: &Db, delivery: &Delivery) {
         }
         Outcome::Release { .. } => {}
     }
-    match outbox::finish(db, delivery, &outcome, now).await {
-        Ok(true) => {}
-        Ok(false) => {
-            tracing::warn!(sink = %sink.name, event_id = %delivery.event_id, "event lease lost before its outcome was recorded; it will be delivered again")
-        }
-        Err(err) => {
-            tracing::warn!(sink = %sink.name, event_id = %delivery.event_id, error = %err, "cannot record the delivery; the event will be delivered again once its lease lapses")
-        }
-    }
+    outcome
 }

@@ -3,6 +3,7 @@
 //! (`crate::queue::outbox`) to them, at least once and in order per recording.
 
 mod dispatcher;
+mod eventgrid_topic;
 mod http;
 pub mod signature;
 mod storage_queue;
@@ -18,6 +19,7 @@ use crate::config::{EventsSettings, SinkKind, SinkSettings};
 use crate::queue::outbox::{EventRoutes, EventType, SinkRoute};
 
 pub use dispatcher::{Backoff, run};
+pub use eventgrid_topic::EventGridTopicSink;
 pub use http::Sent;
 pub use storage_queue::StorageQueueSink;
 pub use webhook::WebhookSink;
@@ -27,6 +29,7 @@ pub use webhook::WebhookSink;
 pub enum Target {
     Webhook(WebhookSink),
     StorageQueue(StorageQueueSink),
+    EventGridTopic(EventGridTopicSink),
 }
 
 /// A configured sink, ready to deliver.
@@ -114,5 +117,10 @@ fn target(sink: &SinkSettings, client: reqwest::Client) -> Result<Target, String
             &sink.sas,
             client,
         )),
+        SinkKind::EventgridTopic => Target::EventGridTopic(EventGridTopicSink {
+            url,
+            key: sink.secret.clone(),
+            client,
+        }),
     })
 }

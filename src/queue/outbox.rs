@@ -10,7 +10,7 @@ mod routes;
 
 use serde::Serialize;
 
-pub use claim::{Delivery, Outcome, claim, finish};
+pub use claim::{Delivery, Outcome, claim, finish, finish_many};
 pub use envelope::{EventType, NewEvent, UnknownEventType, cloud_event, subject};
 pub use failure::record_failure;
 pub use routes::{EventRoutes, SinkRoute};

@@ -386,3 +386,85 @@ async fn a_sink_filtered_to_failures_receives_only_failures_on_postgresql() {
     };
     a_sink_filtered_to_failures_receives_only_failures(db).await;
 }
+
+#[tokio::test]
+async fn the_documented_consumer_checks_the_signature_and_every_archived_file() {
+    let emulator = start_emulator(EmulatorConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    let port = crate::support::free_port();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/examples/consume_events.py"
+    );
+    let mut consumer = std::process::Command::new("python3")
+        .arg("-u")
+        .arg(script)
+        .args(["--port", &port.to_string(), "--archive"])
+        .arg(&archive)
+        .env("CALLVAULT_WEBHOOK_SECRET", WEBHOOK_SECRET)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs the consumer");
+    eventually("the consumer to listen", WAIT, || async {
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .ok()
+            .map(|_| ())
+    })
+    .await;
+    let sinks = json!([{"name": "consumer", "kind": "webhook", "url": format!("http://127.0.0.1:{port}/"),
+        "secret": WEBHOOK_SECRET}]);
+    let settings = event_settings(sinks, &[]);
+    let app = TestApp::launch(
+        &emulator.connection_string(),
+        TestDatabase::sqlite().await,
+        callvault::app::Role::All,
+        &[
+            &settings[..],
+            &[("storage.path", archive.display().to_string())],
+        ]
+        .concat(),
+    )
+    .await;
+    announce(&app, &emulator, "call-consumer", start_time(), 0).await;
+    eventually("the consumer to accept the event", WAIT, || async {
+        let rows = outbox_rows(app.queue()).await;
+        (rows.first()?.2 == "delivered").then_some(())
+    })
+    .await;
+    consumer.kill().unwrap();
+    let output = consumer.wait_with_output().unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        printed.contains("chunk 0 media: call-consumer/"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("chunk 0 metadata: call-consumer/"),
+        "{printed}"
+    );
+    assert_eq!(printed.matches(" ok\n").count(), 2, "{printed}");
+    assert!(!printed.contains("MISMATCH"), "{printed}");
+    app.close().await;
+}
+
+#[tokio::test]
+async fn the_event_grid_topic_sink_posts_each_cloud_event_with_the_topic_key() {
+    let emulator = start_emulator(EmulatorConfig::default()).await;
+    let topic = Receiver::start(&[503], None);
+    let sinks = json!([{"name": "topic", "kind": "eventgrid_topic", "url": topic.url,
+        "secret": "topic-access-key", "types": ["archived"]}]);
+    let app = TestApp::spawn(&emulator, &event_settings(sinks, &[])).await;
+    announce(&app, &emulator, "call-topic", start_time(), 0).await;
+    let accepted = eventually("the event at the topic", WAIT, || async {
+        topic.accepted().into_iter().next()
+    })
+    .await;
+    assert_eq!(accepted.aeg_sas_key, "topic-access-key");
+    assert_eq!(accepted.event["type"], "com.callvault.recording.archived");
+    assert_eq!(accepted.event["data"]["callId"], "call-topic");
+    assert_eq!(topic.received().len(), 2, "the 503 was retried");
+    topic.stop().await;
+    app.close().await;
+}

@@ -107,8 +107,33 @@ pub async fn finish(
     outcome: &Outcome,
     now: i64,
 ) -> Result<bool, QueueError> {
-    let owned = "WHERE id = $1 AND lease_owner = $2 AND state = 'delivering'";
+    let done = finish_many(db, &[(delivery.clone(), outcome.clone())], now).await?;
+    Ok(done[0])
+}
+
+/// Records several outcomes in one transaction (one commit for a burst of deliveries);
+/// answers, for each, whether its lease was still held.
+pub async fn finish_many(
+    db: &Db,
+    outcomes: &[(Delivery, Outcome)],
+    now: i64,
+) -> Result<Vec<bool>, QueueError> {
     let mut tx = db.begin_write_unsynced().await?;
+    let mut done = Vec::with_capacity(outcomes.len());
+    for (delivery, outcome) in outcomes {
+        done.push(record(&mut tx, delivery, outcome, now).await?);
+    }
+    tx.commit().await?;
+    Ok(done)
+}
+
+async fn record(
+    tx: &mut super::super::Tx,
+    delivery: &Delivery,
+    outcome: &Outcome,
+    now: i64,
+) -> Result<bool, QueueError> {
+    let owned = "WHERE id = $1 AND lease_owner = $2 AND state = 'delivering'";
     let query = match outcome {
         Outcome::Delivered => sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE event_outbox SET state = 'delivered', delivered_at = $3, updated_at = $3,
@@ -150,7 +175,6 @@ pub async fn finish(
         .bind(error.clone())
         .bind(now),
     };
-    let updated = query.execute(&mut *tx).await?.rows_affected();
-    tx.commit().await?;
+    let updated = query.execute(&mut **tx).await?.rows_affected();
     Ok(updated == 1)
 }

@@ -27,6 +27,8 @@ pub struct Received {
     /// For `archived`: the manifest at `data.manifest.key` existed and listed at least the
     /// event's chunks when the event arrived.
     pub manifest_readable: Option<bool>,
+    /// The `aeg-sas-key` header (an Event Grid topic's key), empty when absent.
+    pub aeg_sas_key: String,
 }
 
 struct Shared {
@@ -143,6 +145,7 @@ async fn receive(
         at: Instant::now(),
         answered,
         manifest_readable,
+        aeg_sas_key: header("aeg-sas-key"),
     });
     let mut response =
         HttpResponse::build(actix_web::http::StatusCode::from_u16(answered).unwrap());

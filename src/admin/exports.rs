@@ -148,7 +148,17 @@ impl ExportJobs {
         loop {
             tokio::select! {
                 result = &mut export => return Some(result.map(|_| ()).map_err(|err| err.to_string())),
-                _ = shutdown.cancelled() => return None,
+                _ = shutdown.cancelled() => {
+                    // The writer stops at its next read; once it has, the lease is let go so
+                    // the next replica (or this one restarted) continues at once.
+                    counters.stop();
+                    let _ = (&mut export).await;
+                    let released = exports::report(&self.db, &order.export_id, lease, now_millis() - 1, progress_of(&counters)).await;
+                    if let Err(err) = released {
+                        tracing::warn!(export_id = %order.export_id, error = %err, "cannot let go of an export's lease; it lapses by itself");
+                    }
+                    return None;
+                }
                 _ = ticks.tick() => {
                     let until = now_millis() + LEASE.as_millis() as i64;
                     match exports::report(&self.db, &order.export_id, lease, until, progress_of(&counters)).await {

@@ -269,7 +269,7 @@ async fn the_command_line_export_matches_the_archive_and_resumes(
     storage: Vec<(&'static str, String)>,
 ) {
     let emulator = start_emulator(EmulatorConfig::default()).await;
-    let (app, subject) = archive_three(&emulator, db, &storage).await;
+    let (mut app, subject) = archive_three(&emulator, db, &storage).await;
     let archive = app.running().state.archive.clone();
     let out = app.dir().join("exports");
     std::fs::create_dir_all(&out).unwrap();
@@ -468,6 +468,9 @@ async fn the_command_line_export_matches_the_archive_and_resumes(
     );
 
     // An erased recording is listed as erased, with when, and nothing of it is exported.
+    // The erasure is a command of its own, as an operator runs it; the service is stopped so
+    // that a SQLite database has one writer.
+    app.stop().await;
     let (code, output) = run_callvault(
         &app,
         &storage,
@@ -789,4 +792,54 @@ async fn an_api_export_job_from_azure_is_served() {
     if let Some(storage) = azure_storage().await {
         the_api_export_job_runs_and_serves_the_tar(TestDatabase::sqlite().await, storage).await;
     }
+}
+
+/// An export queued just before a restart is found in the exports table afterwards and
+/// finished (or, finished already, still served): its state does not live in the process.
+#[tokio::test]
+async fn an_api_export_queued_before_a_restart_is_done_after_it() {
+    let emulator = start_emulator(EmulatorConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let extra = vec![
+        ("admin.token", ADMIN_TOKEN.to_owned()),
+        (
+            "admin.export_dir",
+            dir.path().join("exports").display().to_string(),
+        ),
+    ];
+    let (app, subject) = archive_three(&emulator, TestDatabase::sqlite().await, &extra).await;
+    let (status, queued) = admin(
+        &app,
+        reqwest::Method::POST,
+        "/admin/exports",
+        Some(json!({"recordings": subject})),
+    )
+    .await;
+    assert_eq!(status, 202, "{queued}");
+    let id = queued["id"].as_str().unwrap().to_owned();
+    let app = app.restart(Role::All, &extra).await;
+    let done = eventually("the export done after the restart", WAIT, || async {
+        let (_, view) = admin(
+            &app,
+            reqwest::Method::GET,
+            &format!("/admin/exports/{id}"),
+            None,
+        )
+        .await;
+        (view["state"] == "done").then_some(view)
+    })
+    .await;
+    assert_eq!(done["asked_for"], json!({"recordings": subject}), "{done}");
+    let response = app
+        .client
+        .get(format!("{}/admin/exports/{id}/download", app.base))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let saved = dir.path().join("after-restart.tar");
+    std::fs::write(&saved, response.bytes().await.unwrap()).unwrap();
+    check_export(&saved, &app.running().state.archive, &subject).await;
+    app.close().await;
 }

@@ -353,6 +353,42 @@ async fn a_recording_with_several_chunks_is_erased_and_stays_erased(db: Db, stor
     assert!(app.drain().await.is_empty(), "no job to run");
     assert_eq!(objects_in(archive(&app), &layout).await, after);
 
+    // Nor does replaying an event quarantined for it under an earlier configuration.
+    let mut quarantined = event.clone();
+    quarantined["id"] = json!("evt-call-erase-quarantined");
+    let payload = callvault::queue::intake::StoredPayload::of(&quarantined.to_string());
+    let mut tx = app.queue().begin_write().await.unwrap();
+    let entry = callvault::queue::intake::Quarantined {
+        event_id: Some("evt-call-erase-quarantined"),
+        event_type: Some("Microsoft.Communication.RecordingFileStatusUpdated"),
+        reason: "download host not allowed (before a configuration fix)",
+        payload: &payload,
+    };
+    let entry_id = callvault::queue::intake::quarantine(&mut tx, &entry, now_millis())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let (status, body) = admin_post(
+        &app,
+        &format!("/admin/quarantine/{entry_id}/replay"),
+        &json!({}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("recording_erased")),
+        "{body}"
+    );
+    let (status, _) = admin_post(
+        &app,
+        &format!("/admin/quarantine/{entry_id}/replay"),
+        &json!({}),
+    )
+    .await;
+    assert_eq!(status, 409, "the entry is closed");
+    assert!(app.drain().await.is_empty());
+    assert_eq!(objects_in(archive(&app), &layout).await, after);
+
     // Its jobs are gone, so none can be replayed.
     for job in &jobs {
         let (status, body) =
@@ -396,7 +432,7 @@ async fn a_recording_with_several_chunks_is_erased_and_stays_erased(db: Db, stor
         "{metrics}"
     );
     assert!(
-        metrics.contains("callvault_events_erased_total 1"),
+        metrics.contains("callvault_events_erased_total 2"),
         "{metrics}"
     );
     app.close().await;

@@ -123,6 +123,24 @@ try {
     .first()
     .waitFor({ timeout: ARCHIVE_TIMEOUT_MS });
   log("the recording shows its duration check");
+
+  // Erase it from the page: a reason in the prompt, then the confirmation; the row then says
+  // erased and offers no Erase button.
+  const dialogs = [];
+  page.on("dialog", async (dialog) => {
+    dialogs.push(dialog.type());
+    if (dialog.type() === "prompt") await dialog.accept("browser test: erase after replay");
+    else await dialog.accept();
+  });
+  const recordingRow = page.locator("#recordings tr[data-recording-id]").first();
+  await recordingRow.locator("button.erase").click();
+  await recordingRow
+    .locator(".state-cell")
+    .filter({ hasText: "erased" })
+    .waitFor({ timeout: ARCHIVE_TIMEOUT_MS });
+  if (dialogs.join(",") !== "prompt,confirm") throw new Error(`Erase asked ${dialogs.join(",")}, not a reason then a confirmation`);
+  if (await recordingRow.locator("button.erase").count()) throw new Error("an erased recording still offers Erase");
+  log("the recording was erased from the page after a reason and a confirmation");
   if (consoleErrors.length) throw new Error(`the page logged errors: ${consoleErrors.join("; ")}`);
   log(`passed: ${seen.join(" → ")}`);
 } catch (error) {

@@ -4,7 +4,8 @@
 # and playwright-core when missing, starts the ACS emulator and callvault (SQLite, local
 # archive, one attempt per job), has the emulator answer the chunk's first download with
 # 500 and deliver its event, so the one job fails, then runs browser-test.mjs, which
-# replays the job from the page and waits for it to be archived. Exit 0 when it did.
+# replays the job from the page and waits for it to be archived, then erases the recording
+# from the page. Exit 0 when it did.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)

@@ -66,6 +66,9 @@ pub struct Metrics {
     pub queue_poison: Counter,
     /// Failed storage queue calls.
     pub queue_failures: Counter,
+    /// Participant ids of archived chunks the participant index left out (too long,
+    /// malformed, beyond the per-chunk limit).
+    pub participant_ids_skipped: Counter,
     /// Seconds from claim to archived, per archived chunk.
     transfer: Histogram,
     /// The families above, registered once; the counters in it share their values with the fields.
@@ -93,6 +96,7 @@ impl Default for Metrics {
             verify_failures: Counter::default(),
             verified_bytes: Counter::default(),
             webhook_unauthorized: Counter::default(),
+            participant_ids_skipped: Counter::default(),
             pull_acknowledged: Counter::default(),
             pull_rejected: Counter::default(),
             pull_released: Counter::default(),

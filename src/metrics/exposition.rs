@@ -110,6 +110,11 @@ pub(super) fn process_registry(metrics: &Metrics) -> Registry {
         metrics.verified_bytes.clone(),
     );
     registry.register(
+        "callvault_participant_ids_skipped",
+        "Participant ids of archived chunks left out of the participant index: too long, malformed or beyond 1,000 per chunk",
+        metrics.participant_ids_skipped.clone(),
+    );
+    registry.register(
         "callvault_webhook_unauthorized",
         "Webhook deliveries refused with 401 for a missing or wrong secret or bearer token (Event Grid does not retry them)",
         metrics.webhook_unauthorized.clone(),
@@ -388,7 +393,8 @@ mod tests {
     }
 
     /// Families the hand-written exposition did not have; every other one must be unchanged.
-    const FAMILIES_ADDED_SINCE: [&str; 11] = [
+    const FAMILIES_ADDED_SINCE: [&str; 12] = [
+        "callvault_participant_ids_skipped_total",
         "callvault_queue_messages_deleted_total",
         "callvault_queue_messages_quarantined_total",
         "callvault_queue_failures_total",

@@ -10,6 +10,8 @@ use tokio_util::sync::CancellationToken;
 use super::WorkerContext;
 use super::retry::{EMPTY_ATTEMPTS, TransferError};
 use crate::acs::{DownloadUrl, Fetch};
+use crate::metrics::Metrics;
+use crate::participant_id::ChunkParticipants;
 use crate::queue::jobs::ArchivedChunk;
 use crate::queue::{Job, erasures, recordings};
 use crate::storage::{ObjectDigest, Publication};
@@ -74,6 +76,11 @@ pub async fn archive_chunk(
         ctx.archive.erase_objects(&layout).await?;
         return Err(erased(job));
     }
+    let ids = participants(&metadata);
+    // The queue indexes what the participant index accepts; what it leaves out is counted here,
+    // where the metrics are.
+    let skipped = ChunkParticipants::read(ids.iter().map(String::as_str)).skipped;
+    Metrics::add(&ctx.metrics.participant_ids_skipped, skipped.total());
     Ok(ArchivedChunk {
         media_key: media.key,
         media_bytes: media.bytes,
@@ -81,8 +88,7 @@ pub async fn archive_chunk(
         metadata_key: metadata_digest.key,
         metadata_bytes: metadata_digest.bytes,
         metadata_sha256: metadata_digest.sha256,
-        participants: serde_json::to_string(&participants(&metadata))
-            .unwrap_or_else(|_| "[]".into()),
+        participants: serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into()),
         timing: super::chunk_timing::chunk_timing(&metadata),
     })
 }

@@ -292,6 +292,7 @@ async fn a_phone_number_from_served_metadata_is_found_as_typed() {
         "participants": [
             { "participantId": "4:+14255550123" },
             { "participantId": AGENT },
+            { "participantId": format!("8:acs:{}", "f".repeat(300)) },
             { "channel": 2 }
         ]
     });
@@ -345,6 +346,20 @@ async fn a_phone_number_from_served_metadata_is_found_as_typed() {
     let (status, page) = app.get("/admin/participants/14255550123").await;
     assert_eq!(status, 200, "{page}");
     assert_eq!(json_recording_ids(&page), ["rec-phone"]);
+    // The over-long id was left out of the index, counted, and the chunk archived regardless.
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("\ncallvault_participant_ids_skipped_total 1\n"),
+        "{metrics}"
+    );
     app.close().await;
 }
 

@@ -211,6 +211,13 @@ pub async fn start(
                 shutdown.clone(),
             ));
         }
+        // The audit copy goes where the archive goes: a process that writes the archive.
+        tasks.spawn(crate::audit::store_copy::run(
+            db.clone(),
+            archive.clone(),
+            Duration::from_secs(settings.audit.flush_interval_secs),
+            shutdown.clone(),
+        ));
         tasks.spawn(crate::admin::deadline::watch(
             db.clone(),
             settings.admin.deadline_warning_hours,
@@ -250,7 +257,7 @@ pub async fn start(
         body_deadline: crate::ingest::BODY_DEADLINE,
     });
     let export_wake = Arc::new(Notify::new());
-    let admin_enabled = !settings.admin.token.is_empty();
+    let admin_enabled = crate::admin::auth::any_token(&settings.admin);
     // One export at a time on each replica that serves the admin API, which queues them.
     if role != Role::Worker && admin_enabled && !settings.admin.export_dir.is_empty() {
         let jobs = crate::admin::exports::ExportJobs {

@@ -3,6 +3,7 @@
 //! defaults are also the schema: a key they do not have, or a value of another type than
 //! theirs, stops start-up.
 
+mod admin_tokens;
 mod bounds;
 mod entra;
 mod environment;
@@ -35,6 +36,7 @@ use crate::acs::{AcsCredentials, UrlGuard};
 use crate::secret::Secret;
 use crate::storage::{StorageSection, StorageSettings};
 
+pub use admin_tokens::{LEGACY_NAME as LEGACY_ADMIN_TOKEN_NAME, MIN_TOKEN_LENGTH, NamedToken};
 pub use entra::EntraSettings;
 use error::invalid;
 pub use error::{ConfigError, WrongType};
@@ -56,6 +58,7 @@ pub struct Settings {
     pub storage: StorageSection,
     pub admin: AdminSettings,
     pub retention: RetentionSettings,
+    pub audit: AuditSettings,
     pub verify: VerifySettings,
     pub events: EventsSettings,
     pub log: LogSettings,
@@ -142,8 +145,11 @@ pub struct WorkerSettings {
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct AdminSettings {
-    /// Bearer token for `/admin/*`; empty disables the admin API.
+    /// Bearer token for `/admin/*`, an operator token named `admin`; empty: none.
     pub token: Secret,
+    /// Named tokens with a role (`[[admin.tokens]]`). With neither these nor `token`, the
+    /// admin API answers 404.
+    pub tokens: Vec<NamedToken>,
     /// Hours before a deadline at which a pending job is reported as at risk.
     pub deadline_warning_hours: u64,
     /// Days a quarantine entry is kept after its replay (or, never replayed, its arrival).
@@ -162,6 +168,12 @@ pub struct RetentionSettings {
     pub batch_size: u64,
     /// Minutes between runs.
     pub interval_minutes: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct AuditSettings {
+    /// Seconds between two copies of new audit records to the store (`serve`, worker role).
+    pub flush_interval_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -319,6 +331,7 @@ impl Settings {
         if let Some(c) = webhook_secret::first_unsafe_character(self.ingest.secret.expose()) {
             return Err(invalid("ingest.secret", webhook_secret::explain(c)));
         }
+        admin_tokens::validate(&self.admin.tokens, &self.admin.token)?;
         bounds::check(self)?;
         self.storage.validate()?;
         self.events.validate()?;
@@ -353,8 +366,13 @@ fn override_value(
     raw: &str,
 ) -> Result<config::Value, ConfigError> {
     let kind = match schema.kind(key) {
-        Some(kind) => environment::typed(kind, raw).ok_or_else(|| {
-            ConfigError::wrong_type(key, " (override)", kind.expectation(), format!("`{raw}`"))
+        Some(kind) => environment::typed_for(key, kind, raw).ok_or_else(|| {
+            ConfigError::wrong_type(
+                key,
+                " (override)",
+                kind.expectation(),
+                environment::shown(kind, raw),
+            )
         })?,
         None => config::ValueKind::String(raw.to_owned()),
     };

@@ -8,6 +8,7 @@
 pub mod acs;
 pub mod admin;
 pub mod app;
+pub mod audit;
 pub mod azure_queue;
 pub mod config;
 pub mod events;

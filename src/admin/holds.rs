@@ -3,10 +3,12 @@
 //! recordings hold`.
 
 use serde::Serialize;
+use serde_json::json;
 
 use super::operations::OpsError;
 use super::queries;
 use super::views::rfc3339;
+use crate::audit::{self, Action, Actor, AuditEntry};
 use crate::queue::{Db, locks};
 use crate::storage::Archive;
 
@@ -54,6 +56,7 @@ pub async fn lock_view(db: &Db, recording: i64) -> Result<LockView, OpsError> {
 pub async fn set_legal_hold(
     db: &Db,
     archive: &Archive,
+    actor: &Actor,
     key: &str,
     on: bool,
     now: i64,
@@ -94,6 +97,15 @@ pub async fn set_legal_hold(
         ));
     }
     locks::set_legal_hold(db, recording.id, on, now).await?;
+    let action = if on { Action::Held } else { Action::Released };
+    let entry = AuditEntry::new(actor, action)
+        .at(now)
+        .recording(
+            recording.id,
+            AuditEntry::recording_name(&recording.call_id, &recording.recording_key),
+        )
+        .detail(json!({"objects": objects}));
+    audit::append(db, entry).await?;
     tracing::info!(
         recording = recording.id,
         legal_hold = on,

@@ -4,6 +4,7 @@
 //!
 //! A recording's state is derived, never stored: see [`state::RecordingState`].
 
+mod audit_trail;
 pub mod auth;
 pub mod deadline;
 pub mod erasure;

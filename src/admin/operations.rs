@@ -7,6 +7,7 @@ use super::views::{
     ChunkView, JobView, QuarantinePage, QuarantineSummary, QuarantineView, RecordingDetail,
     RecordingPage, RecordingSummary, ReplaySummary,
 };
+use crate::audit::Actor;
 use crate::queue::jobs;
 use crate::queue::{Db, JobState, QueueError, recordings};
 use crate::storage::manifest::CHUNK_MAXIMUM_SIZE_EXCEEDED;
@@ -208,8 +209,8 @@ fn job_not_found(id: i64) -> OpsError {
 
 /// Puts a `failed` or `expired` job back to `pending` with attempts reset.
 /// The caller wakes the workers.
-pub async fn replay_job(db: &Db, id: i64, now: i64) -> Result<JobView, OpsError> {
-    if !jobs::replay(db, id, now).await? {
+pub async fn replay_job(db: &Db, actor: &Actor, id: i64, now: i64) -> Result<JobView, OpsError> {
+    if !jobs::replay(db, actor, id, now).await? {
         let current = queries::job(db, id)
             .await?
             .ok_or_else(|| job_not_found(id))?;
@@ -233,13 +234,14 @@ pub enum ReplaySelection {
 /// Replays several jobs. The caller wakes the workers.
 pub async fn replay_jobs(
     db: &Db,
+    actor: &Actor,
     selection: &ReplaySelection,
     now: i64,
 ) -> Result<ReplaySummary, OpsError> {
     match selection {
         ReplaySelection::State(state @ (JobState::Failed | JobState::Expired)) => {
             Ok(ReplaySummary {
-                replayed: jobs::replay_state(db, *state, now).await?,
+                replayed: jobs::replay_state(db, actor, *state, now).await?,
                 skipped: Vec::new(),
             })
         }
@@ -259,7 +261,7 @@ pub async fn replay_jobs(
                 skipped: Vec::new(),
             };
             for id in ids {
-                if jobs::replay(db, *id, now).await? {
+                if jobs::replay(db, actor, *id, now).await? {
                     summary.replayed += 1;
                 } else {
                     summary.skipped.push(*id);

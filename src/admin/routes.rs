@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::auth::Operator;
 use super::operations::{self as ops, OpsError, ReplaySelection};
 use super::queries;
 use super::state::RecordingState;
@@ -59,7 +60,8 @@ pub fn data_routes(cfg: &mut web::ServiceConfig) {
         .route("/stats", web::get().to(stats))
         .route("/participants/{id}", web::get().to(show_participant))
         .configure(super::events::routes)
-        .configure(super::export_routes::routes);
+        .configure(super::export_routes::routes)
+        .route("/audit", web::get().to(super::audit_trail::list));
 }
 
 fn parse_id(raw: &str, code: &'static str, what: &str) -> Result<i64, ApiError> {
@@ -128,20 +130,30 @@ async fn show_recording(
 #[tracing::instrument(skip_all, fields(recording = %path))]
 async fn hold_recording(
     state: web::Data<AppState>,
+    Operator(actor): Operator,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let outcome =
-        super::holds::set_legal_hold(&state.db, &state.archive, &path, true, now_millis()).await?;
+        super::holds::set_legal_hold(&state.db, &state.archive, &actor, &path, true, now_millis())
+            .await?;
     Ok(HttpResponse::Ok().json(outcome))
 }
 
 #[tracing::instrument(skip_all, fields(recording = %path))]
 async fn release_recording(
     state: web::Data<AppState>,
+    Operator(actor): Operator,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let outcome =
-        super::holds::set_legal_hold(&state.db, &state.archive, &path, false, now_millis()).await?;
+    let outcome = super::holds::set_legal_hold(
+        &state.db,
+        &state.archive,
+        &actor,
+        &path,
+        false,
+        now_millis(),
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(outcome))
 }
 
@@ -212,12 +224,13 @@ async fn show_job(
 #[tracing::instrument(skip_all, fields(job_id = %path))]
 async fn replay_job(
     state: web::Data<AppState>,
+    Operator(actor): Operator,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&path, "job_not_found", "job")?;
-    let job = ops::replay_job(&state.db, id, now_millis()).await?;
+    let job = ops::replay_job(&state.db, &actor, id, now_millis()).await?;
     state.intake.wake.notify_one();
-    tracing::info!(job_id = id, "job replayed by an operator");
+    tracing::info!(job_id = id, actor = %actor.name, "job replayed by an operator");
     Ok(HttpResponse::Ok().json(json!({ "replayed": 1, "job": job })))
 }
 
@@ -232,6 +245,7 @@ struct BulkReplay {
 #[tracing::instrument(skip_all)]
 async fn replay_jobs(
     state: web::Data<AppState>,
+    Operator(actor): Operator,
     body: web::Json<BulkReplay>,
 ) -> Result<HttpResponse, ApiError> {
     let selection = match (&body.state, &body.ids) {
@@ -247,7 +261,7 @@ async fn replay_jobs(
             ));
         }
     };
-    let summary = ops::replay_jobs(&state.db, &selection, now_millis()).await?;
+    let summary = ops::replay_jobs(&state.db, &actor, &selection, now_millis()).await?;
     if summary.replayed > 0 {
         // One notification wakes one idle worker loop, which then claims until the queue is dry.
         state.intake.wake.notify_one();
@@ -294,10 +308,11 @@ async fn show_quarantined(
 #[tracing::instrument(skip_all, fields(quarantine_id = %path))]
 async fn replay_quarantined(
     state: web::Data<AppState>,
+    Operator(actor): Operator,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&path, "quarantine_not_found", "quarantine entry")?;
-    match state.intake.replay_quarantined(id).await? {
+    match state.intake.replay_quarantined(&actor, id).await? {
         Replay::Accepted => {
             let entry = ops::quarantine_entry(&state.db, id).await?;
             tracing::info!(

@@ -1,6 +1,7 @@
 //! Command-line parsing and dispatch. Errors print as one sentence on stderr; exit codes are
 //! 0 ok, 1 runtime failure, 2 usage or configuration error.
 
+mod audit;
 mod completions;
 mod config;
 mod dead_letters;
@@ -65,6 +66,9 @@ enum Command {
     /// The retention policy: `retention plan` shows what its next run erases.
     #[command(subcommand)]
     Retention(erase::RetentionCommand),
+    /// The audit trail: `audit flush` copies it to the store, `audit verify` checks its chain.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Re-read archived objects and check sizes and sha256 against the manifests.
     Verify(verify::VerifyArgs),
     /// Feed the events Event Grid dead-lettered (blobs in a container, bucket or folder)
@@ -184,6 +188,7 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
         Command::Storage(command) => storage::run(command).await,
         Command::Erase(args) => erase::erase(args).await,
         Command::Retention(command) => erase::retention(command).await,
+        Command::Audit(command) => audit::run(command).await,
         Command::Verify(args) => verify::verify(args).await,
         Command::ImportDeadLetters(args) => dead_letters::run(args).await,
         Command::Export(args) => export::run(args).await,

@@ -4,6 +4,7 @@
 use callvault::admin::RecordingState;
 use callvault::admin::operations::{self as ops, OpsError, ReplaySelection};
 use callvault::admin::views::{JobView, RecordingDetail, rfc3339};
+use callvault::audit::Actor;
 use callvault::queue::{Db, JobState, now_millis};
 
 use super::table::{Table, bytes, clip, time_left};
@@ -136,7 +137,7 @@ pub async fn jobs(command: JobsCommand) -> Result<(), CliError> {
             // The running service's workers pick replayed jobs up at their next poll.
             match (id, state) {
                 (Some(id), _) => {
-                    let job = ops::replay_job(&db, id, now).await?;
+                    let job = ops::replay_job(&db, &Actor::cli(), id, now).await?;
                     print(&format!(
                         "job {} is {} again (chunk {} of {})",
                         job.id, job.state, job.chunk_index, job.recording_key
@@ -144,7 +145,8 @@ pub async fn jobs(command: JobsCommand) -> Result<(), CliError> {
                 }
                 (None, Some(state)) => {
                     let summary =
-                        ops::replay_jobs(&db, &ReplaySelection::State(state), now).await?;
+                        ops::replay_jobs(&db, &Actor::cli(), &ReplaySelection::State(state), now)
+                            .await?;
                     print(&format!("replayed {} {state} job(s)", summary.replayed))?;
                 }
                 (None, None) => {
@@ -261,9 +263,15 @@ pub async fn recordings(command: RecordingsCommand) -> Result<(), CliError> {
             let archive = callvault::storage::Archive::open(&storage)
                 .await
                 .map_err(CliError::runtime)?;
-            let outcome =
-                callvault::admin::holds::set_legal_hold(&db, &archive, &id, !release, now_millis())
-                    .await?;
+            let outcome = callvault::admin::holds::set_legal_hold(
+                &db,
+                &archive,
+                &Actor::cli(),
+                &id,
+                !release,
+                now_millis(),
+            )
+            .await?;
             print(&format!(
                 "legal hold {} on {} objects of recording {}",
                 if outcome.legal_hold {

@@ -1,12 +1,14 @@
 //! `callvault verify`: re-read archived recordings and check sizes and sha256 against their
 //! manifests.
 
+use callvault::audit::Actor;
 use callvault::queue::{Db, recordings};
 use callvault::storage::Archive;
 use callvault::storage::completeness::{Verdict, assess_archived};
 use callvault::storage::layout::object_key;
 use callvault::storage::signature::PublicKey;
-use callvault::storage::verify::{Depth, Summary, verify_recording_to};
+use callvault::storage::verify::{Depth, Status, Summary, verify_recording_to};
+use callvault::worker::verifier::record_failure;
 
 use super::verify_signatures::{self, SignatureAudit};
 use super::{CliError, ConfigArgs, load_settings};
@@ -40,6 +42,7 @@ pub async fn verify(args: VerifyArgs) -> Result<(), CliError> {
     let db = Db::connect(settings.database.url.expose(), 2)
         .await
         .map_err(CliError::runtime)?;
+    db.migrate().await.map_err(CliError::runtime)?;
     let archive = Archive::open(&storage).await.map_err(CliError::runtime)?;
     let manifests = manifest_keys(&db, args.recording).await?;
     // With signing configured, every manifest's signature and the chain are checked too.
@@ -65,6 +68,19 @@ pub async fn verify(args: VerifyArgs) -> Result<(), CliError> {
         for check in &checks {
             println!("{check}");
             summary.add(check);
+        }
+        let found: Vec<String> = checks
+            .iter()
+            .filter(|check| matches!(check.status, Status::Mismatch(_) | Status::Missing))
+            .map(ToString::to_string)
+            .collect();
+        if !found.is_empty() {
+            let detail = callvault::worker::verifier::bounded(found.join("; "));
+            if let Err(err) =
+                record_failure(&db, &Actor::cli(), *recording, manifest_key, Some(&detail)).await
+            {
+                eprintln!("callvault: the failure could not be recorded in the audit trail: {err}");
+            }
         }
         short +=
             usize::from(report_duration(&archive, recording, manifest_key, tolerance_ms).await?);

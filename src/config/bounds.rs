@@ -55,6 +55,13 @@ pub(crate) fn check(settings: &Settings) -> Result<(), ConfigError> {
         "",
     )?;
     within(
+        "audit.flush_interval_secs",
+        settings.audit.flush_interval_secs,
+        1..=86_400,
+        "seconds",
+        "",
+    )?;
+    within(
         "admin.quarantine_retention_days",
         settings.admin.quarantine_retention_days,
         1..=3650,

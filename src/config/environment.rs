@@ -37,12 +37,12 @@ impl EnvironmentLayer {
                 });
             };
             let kind = match schema.kind(&key) {
-                Some(kind) => typed(kind, raw).ok_or_else(|| {
+                Some(kind) => typed_for(&key, kind, raw).ok_or_else(|| {
                     ConfigError::wrong_type(
                         key.clone(),
                         format!(" (from {origin})"),
                         kind.expectation(),
-                        format!("`{}`", raw.trim()),
+                        shown(kind, raw),
                     )
                 })?,
                 None if schema.is_section(&key) => {
@@ -74,6 +74,23 @@ fn key_of(name: &str) -> Option<String> {
             .collect::<Vec<_>>()
             .join("."),
     )
+}
+
+/// A refused value as a message shows it: never a list of tables, which holds tokens and
+/// sink credentials.
+pub(crate) fn shown(kind: Kind, raw: &str) -> String {
+    match kind {
+        Kind::Tables => "a value that is not one (not shown: it may hold secrets)".to_owned(),
+        _ => format!("`{}`", raw.trim()),
+    }
+}
+
+/// [`typed`] for `key`: `admin.tokens` also takes the compact `name:role:token,…`.
+pub(crate) fn typed_for(key: &str, kind: Kind, raw: &str) -> Option<ValueKind> {
+    if key == super::admin_tokens::KEY && !raw.trim_start().starts_with('[') {
+        return Some(ValueKind::Array(super::admin_tokens::parse_compact(raw)?));
+    }
+    typed(kind, raw)
 }
 
 /// The value of `raw` for a key of `kind`, or None when it is not one.

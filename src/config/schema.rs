@@ -16,12 +16,12 @@ pub(crate) enum Kind {
     Float,
     Boolean,
     List,
-    /// A list of tables (`[[events.sinks]]`), whose own keys their struct checks.
+    /// A list of tables (`[[events.sinks]]`, `[[admin.tokens]]`), whose own keys their struct checks.
     Tables,
 }
 
 /// The keys whose value is a list of tables; their defaults are empty lists.
-const TABLE_LISTS: &[&str] = &["events.sinks"];
+const TABLE_LISTS: &[&str] = &["events.sinks", "admin.tokens"];
 
 impl Kind {
     fn of(value: &ValueKind) -> Option<Self> {
@@ -46,13 +46,16 @@ impl Kind {
             Kind::Boolean => "true or false",
             Kind::List => "a list of strings",
             Kind::Tables => {
-                "a list of tables: [[section]] tables in a file, a JSON array of objects in the environment"
+                "a list of tables: [[section]] tables in a file, a JSON array of objects in the environment (admin.tokens also takes name:role:token,name:role:token)"
             }
         }
     }
 
     fn accepts(self, value: &ValueKind) -> bool {
         match (self, value) {
+            (Kind::Tables, ValueKind::Array(items)) => items
+                .iter()
+                .all(|item| matches!(item.kind, ValueKind::Table(_))),
             (Kind::List, ValueKind::Array(items)) => items
                 .iter()
                 .all(|item| matches!(item.kind, ValueKind::String(_))),

@@ -1,9 +1,12 @@
 //! Replaying a quarantined event after a configuration fix: validated again (before any
 //! write, like a delivery), queued when it now passes, and the entry marked replayed.
 
+use serde_json::json;
+
 use super::delivery::{Announced, Intake, enqueue};
 use super::envelope::{self, parse_body};
 use super::plan::{self, Action};
+use crate::audit::{self, Action as AuditAction, Actor, AuditEntry};
 use crate::queue::intake::{self, EventOutcome};
 use crate::queue::{QueueError, now_millis};
 
@@ -23,8 +26,13 @@ pub enum Replay {
 }
 
 impl Intake {
-    /// Re-validates a quarantined event with the current configuration.
-    pub async fn replay_quarantined(&self, quarantine_id: i64) -> Result<Replay, QueueError> {
+    /// Re-validates a quarantined event with the current configuration; `actor`'s replay is
+    /// recorded in the audit trail with the entry's outcome, in the same transaction.
+    pub async fn replay_quarantined(
+        &self,
+        actor: &Actor,
+        quarantine_id: i64,
+    ) -> Result<Replay, QueueError> {
         let Some((payload, truncated)): Option<(String, i64)> = sqlx::query_as(
             "SELECT payload, payload_truncated FROM quarantine WHERE id = $1 AND replayed_at IS NULL",
         )
@@ -88,6 +96,23 @@ impl Intake {
             .bind(quarantine_id)
             .execute(&mut *tx)
             .await?;
+        let mut entry = AuditEntry::new(actor, AuditAction::QuarantineReplayed).at(now);
+        let mut detail = json!({"quarantine": quarantine_id, "outcome": label});
+        if let Action::Files(work) = &action {
+            detail["event_id"] = json!(work.event_id);
+            if outcome == Replay::Accepted {
+                let recording: Option<(i64, String, String)> = sqlx::query_as(
+                    "SELECT r.id, r.call_id, r.recording_key FROM events e JOIN recordings r ON r.id = e.recording_id WHERE e.id = $1",
+                )
+                .bind(&work.event_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some((id, call_id, key)) = recording {
+                    entry = entry.recording(id, AuditEntry::recording_name(&call_id, &key));
+                }
+            }
+        }
+        audit::append_in(&mut tx, entry.detail(detail)).await?;
         tx.commit().await?;
         match outcome {
             Replay::Accepted => self.wake.notify_one(),

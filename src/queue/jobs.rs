@@ -1,7 +1,10 @@
 //! The job lifecycle: claim with a lease, renew it, and finish as archived, retry, failed or expired.
 
+use serde_json::json;
+
 use super::outbox::{self, EventRoutes, EventType};
 use super::{Backend, Db, QueueError, Tx};
+use crate::audit::{self, Action, Actor, AuditEntry};
 use crate::participant_id::ChunkParticipants;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -577,8 +580,68 @@ async fn record_outcome(
         .bind(number)
         .execute(&mut **tx)
         .await?;
+        if let Finish::Archived(chunk) = outcome {
+            // Last: appending holds the chain head until this transaction commits.
+            record_archived(tx, job_id, chunk, now).await?;
+        }
     }
     Ok(updated == 1)
+}
+
+/// The recording a job belongs to: (row id, `callId/recordingKey`, chunk index).
+async fn recording_of(tx: &mut Tx, job_id: i64) -> Result<Option<(i64, String, i64)>, QueueError> {
+    let row: Option<(i64, String, String, i64)> = sqlx::query_as(
+        "SELECT r.id, r.call_id, r.recording_key, j.chunk_index FROM jobs j JOIN recordings r ON r.id = j.recording_id WHERE j.id = $1",
+    )
+    .bind(job_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(
+        row.map(|(id, call_id, key, index)| {
+            (id, AuditEntry::recording_name(&call_id, &key), index)
+        }),
+    )
+}
+
+/// The audit record of an archived chunk: what was written where, with its digests.
+async fn record_archived(
+    tx: &mut Tx,
+    job_id: i64,
+    chunk: &ArchivedChunk,
+    now: i64,
+) -> Result<(), QueueError> {
+    let Some((recording, name, index)) = recording_of(tx, job_id).await? else {
+        return Ok(());
+    };
+    let entry = AuditEntry::new(&Actor::worker(), Action::Archived)
+        .at(now)
+        .recording(recording, name)
+        .detail(json!({
+            "job": job_id,
+            "chunk": index,
+            "media": {"key": chunk.media_key, "bytes": chunk.media_bytes, "sha256": chunk.media_sha256},
+            "metadata": {"key": chunk.metadata_key, "bytes": chunk.metadata_bytes, "sha256": chunk.metadata_sha256},
+        }));
+    audit::append_in(tx, entry).await?;
+    Ok(())
+}
+
+/// The audit record of a replayed job.
+async fn record_replayed(
+    tx: &mut Tx,
+    actor: &Actor,
+    job_id: i64,
+    from: &str,
+    now: i64,
+) -> Result<(), QueueError> {
+    let mut entry = AuditEntry::new(actor, Action::Replayed).at(now);
+    let mut detail = json!({"job": job_id, "from_state": from});
+    if let Some((recording, name, index)) = recording_of(tx, job_id).await? {
+        entry = entry.recording(recording, name);
+        detail["chunk"] = json!(index);
+    }
+    audit::append_in(tx, entry.detail(detail)).await?;
+    Ok(())
 }
 
 /// SQLite has one writer: finishes queue here, and whoever gets the writer's turn next records
@@ -721,33 +784,57 @@ pub async fn mark_source_deleted(db: &Db, job: i64, now: i64) -> Result<(), Queu
     Ok(())
 }
 
-/// Puts a `failed` or `expired` job back to `pending` with attempts reset; false for any other state.
-pub async fn replay(db: &Db, job: i64, now: i64) -> Result<bool, QueueError> {
-    let updated = sqlx::query(
+/// Puts a `failed` or `expired` job back to `pending` with attempts reset, recording who did
+/// it in the audit trail; false for any other state.
+pub async fn replay(db: &Db, actor: &Actor, job: i64, now: i64) -> Result<bool, QueueError> {
+    let mut tx = db.begin_write().await?;
+    let from: Option<String> = sqlx::query_scalar(
+        "SELECT state FROM jobs WHERE id = $1 AND state IN ('failed', 'expired')",
+    )
+    .bind(job)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(from) = from else {
+        tx.rollback().await?;
+        return Ok(false);
+    };
+    sqlx::query(
         "UPDATE jobs SET state = 'pending', attempts = 0, next_attempt_at = $1, last_error = NULL, updated_at = $1
          WHERE id = $2 AND state IN ('failed', 'expired')",
     )
     .bind(now)
     .bind(job)
-    .execute(db.pool())
-    .await?
-    .rows_affected();
-    Ok(updated == 1)
+    .execute(&mut *tx)
+    .await?;
+    record_replayed(&mut tx, actor, job, &from, now).await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
-/// Replays every job in `state` (failed or expired); answers how many.
-pub async fn replay_state(db: &Db, state: JobState, now: i64) -> Result<u64, QueueError> {
+/// Replays every job in `state` (failed or expired), one audit record each; answers how many.
+pub async fn replay_state(
+    db: &Db,
+    actor: &Actor,
+    state: JobState,
+    now: i64,
+) -> Result<u64, QueueError> {
     if !matches!(state, JobState::Failed | JobState::Expired) {
         return Ok(0);
     }
-    Ok(sqlx::query(
-        "UPDATE jobs SET state = 'pending', attempts = 0, next_attempt_at = $1, last_error = NULL, updated_at = $1 WHERE state = $2",
+    let mut tx = db.begin_write().await?;
+    let mut ids: Vec<i64> = sqlx::query_scalar(
+        "UPDATE jobs SET state = 'pending', attempts = 0, next_attempt_at = $1, last_error = NULL, updated_at = $1 WHERE state = $2 RETURNING id",
     )
     .bind(now)
     .bind(state.as_str())
-    .execute(db.pool())
-    .await?
-    .rows_affected())
+    .fetch_all(&mut *tx)
+    .await?;
+    ids.sort_unstable();
+    for id in &ids {
+        record_replayed(&mut tx, actor, *id, state.as_str(), now).await?;
+    }
+    tx.commit().await?;
+    Ok(ids.len() as u64)
 }
 
 pub async fn get(db: &Db, job: i64) -> Result<Option<Job>, QueueError> {

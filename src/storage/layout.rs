@@ -75,6 +75,13 @@ pub fn prefix_of(prefix: &str) -> String {
         .collect()
 }
 
+/// The folder of the audit trail's copy, `{prefix}audit/`. No recording's object can be
+/// there: a recording folder below a call named `audit` holds only `chunk-…` and
+/// `manifest.json` objects, never `<seq>-<seq>.jsonl`.
+pub fn audit_folder(prefix: &str) -> String {
+    format!("{}audit/", prefix_of(prefix))
+}
+
 /// The object keys of one recording.
 #[derive(Debug, Clone)]
 pub struct RecordingLayout {

@@ -193,6 +193,11 @@ impl Archive {
         RecordingLayout::new(&self.prefix, call_id, recording_key)
     }
 
+    /// The folder of the audit trail's copy (see [`layout::audit_folder`]), ending in `/`.
+    pub fn audit_folder(&self) -> String {
+        layout::audit_folder(&self.prefix)
+    }
+
     fn target(&self, key: &Path) -> writer::Target {
         writer::Target {
             store: self.store.clone(),

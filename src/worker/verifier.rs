@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::verify_pacing::Pacer;
+use crate::audit::{self, Action, Actor, AuditEntry};
 use crate::metrics::Metrics;
 use crate::queue::integrity::{self, VerifyResult};
 use crate::queue::{Db, QueueError, now_millis};
@@ -120,6 +121,14 @@ impl Verifier {
             VerifyResult::Ok => {}
             VerifyResult::Failed => {
                 Metrics::add(&self.metrics.verify_failures, 1);
+                record_failure(
+                    &self.db,
+                    &Actor::system("verifier"),
+                    next.id,
+                    &next.manifest_key,
+                    detail.as_deref(),
+                )
+                .await?;
                 tracing::error!(
                     recording = next.id,
                     manifest = %next.manifest_key,
@@ -190,7 +199,7 @@ impl Verifier {
 }
 
 /// `text` cut to [`MAX_DETAIL_BYTES`] at a character boundary.
-fn bounded(mut text: String) -> String {
+pub fn bounded(mut text: String) -> String {
     if text.len() > MAX_DETAIL_BYTES {
         let mut end = MAX_DETAIL_BYTES;
         while !text.is_char_boundary(end) {
@@ -200,6 +209,26 @@ fn bounded(mut text: String) -> String {
         text.push('…');
     }
     text
+}
+
+/// The audit record of a verification that found a missing or altered object, by the
+/// scheduled verifier or `callvault verify`.
+pub async fn record_failure(
+    db: &Db,
+    actor: &Actor,
+    recording: i64,
+    manifest_key: &str,
+    detail: Option<&str>,
+) -> Result<(), QueueError> {
+    let mut entry = AuditEntry::new(actor, Action::VerifyFailed).detail(serde_json::json!({
+        "manifest": manifest_key,
+        "found": detail,
+    }));
+    if let Some(name) = audit::recording_name(db, recording).await? {
+        entry = entry.recording(recording, name);
+    }
+    audit::append(db, entry).await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -5,7 +5,9 @@ mod support;
 
 mod acs_client;
 mod admin;
+mod admin_roles;
 mod architecture;
+mod audit;
 mod config_check;
 mod control;
 mod crash;

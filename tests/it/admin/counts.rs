@@ -140,7 +140,11 @@ async fn counts_follow_every_state_change(store: Store) {
         counts(&[("pending", 2), ("failed", 1)])
     );
     // failed -> pending (replay), then archived
-    assert!(jobs::replay(db, b.id, now_millis()).await.unwrap());
+    assert!(
+        jobs::replay(db, &callvault::audit::Actor::cli(), b.id, now_millis())
+            .await
+            .unwrap()
+    );
     assert_eq!(
         assert_counts_agree(db, "replay").await,
         counts(&[("pending", 3)])

@@ -56,7 +56,6 @@ pub(crate) fn parse_compact(raw: &str) -> Option<Vec<Value>> {
 /// Names valid and unique (`admin` is taken when `admin.token` is set), roles known, tokens
 /// long enough and all different. Messages name the token, never show it.
 pub(crate) fn validate(tokens: &[NamedToken], legacy: &Secret) -> Result<(), ConfigError> {
-
     if tokens.len() > MAX_TOKENS {
         return Err(invalid(
             KEY,

@@ -53,9 +53,6 @@ impl Kind {
 
     fn accepts(self, value: &ValueKind) -> bool {
         match (self, value) {
-            (Kind::Tables, ValueKind::Array(items)) => items
-                .iter()
-                .all(|item| matches!(item.kind, ValueKind::Table(_))),
             (Kind::List, ValueKind::Array(items)) => items
                 .iter()
                 .all(|item| matches!(item.kind, ValueKind::String(_))),

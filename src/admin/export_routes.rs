@@ -17,10 +17,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// The one place that decides who may export personal data (the operator role) and names
-/// them for `index.json` and the exports table. Every holder of the admin token is an
-/// operator, named `admin token`.
-fn require_operator(_request: &HttpRequest) -> Result<String, ApiError> {
-    Ok("admin token".to_owned())
+/// them for `index.json` and the exports table: the holder of an operator token, by its
+/// name (`admin` for `admin.token`).
+fn require_operator(request: &HttpRequest) -> Result<String, ApiError> {
+    Ok(super::auth::operator_of(request)?.name)
 }
 
 fn export_dir(state: &AppState) -> Result<std::path::PathBuf, ApiError> {

@@ -657,7 +657,7 @@ async fn the_api_export_job_runs_and_serves_the_tar(
         "eight files, index.json and SHA256SUMS: {done}"
     );
     assert_eq!(done["bytes_done"], done["bytes_total"], "{done}");
-    assert_eq!(done["requested_by"], "admin token");
+    assert_eq!(done["requested_by"], "admin");
     assert!(done["expires_at"].is_string(), "{done}");
 
     let response = app

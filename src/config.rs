@@ -37,7 +37,7 @@ use crate::secret::Secret;
 use crate::storage::{StorageSection, StorageSettings};
 
 pub use admin_tokens::{LEGACY_NAME as LEGACY_ADMIN_TOKEN_NAME, MIN_TOKEN_LENGTH, NamedToken};
-pub use entra::EntraSettings;
+pub use entra::{EntraPolicy, EntraSettings};
 use error::invalid;
 pub use error::{ConfigError, WrongType};
 pub use events::{EventsSettings, SinkKind, SinkSettings};

@@ -4,10 +4,20 @@ use serde::{Deserialize, Serialize};
 
 use super::ConfigError;
 use super::error::invalid;
-use crate::ingest::entra::EntraPolicy;
 
 /// Where Entra publishes a tenant's signing keys in the public cloud.
 const PUBLIC_CLOUD_KEYS: &str = "https://login.microsoftonline.com/{tenant}/discovery/v2.0/keys";
+
+/// What a token must show (`ingest.entra.*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntraPolicy {
+    /// The tenant's id (a GUID), as `tid` and the issuers carry it.
+    pub tenant_id: String,
+    /// `aud` exactly: the webhook app's client id or its App ID URI.
+    pub audience: String,
+    /// Whether `roles` must hold the `AzureEventGridSecureWebhookSubscriber` app role.
+    pub require_role: bool,
+}
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct EntraSettings {

@@ -24,16 +24,8 @@ const SKEW: Duration = Duration::from_secs(60);
 /// A bearer token longer than this is refused unread (Entra access tokens are 1–3 KiB).
 const MAX_TOKEN_BYTES: usize = 16 * 1024;
 
-/// What a token must show (`ingest.entra.*`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EntraPolicy {
-    /// The tenant's id (a GUID), as `tid` and the issuers carry it.
-    pub tenant_id: String,
-    /// `aud` exactly: the webhook app's client id or its App ID URI.
-    pub audience: String,
-    /// Whether `roles` must hold [`EVENT_GRID_ROLE`].
-    pub require_role: bool,
-}
+/// What a token must show: validated settings, defined beside them.
+pub use crate::config::EntraPolicy;
 
 /// Why a delivery's token was refused: the stable code of the 401 and a sentence for the log.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

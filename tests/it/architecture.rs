@@ -28,7 +28,7 @@ const RULES: &[Rule] = &[
     },
     Rule {
         from: "config",
-        forbidden: Targets::AllBut(&["config", "storage", "secret", "acs"]),
+        forbidden: Targets::AllBut(&["config", "storage", "secret", "acs", "azure_queue"]),
     },
     Rule {
         from: "acs",

@@ -324,8 +324,10 @@ async fn finish(
     archive
         .write_tombstone(&layout, Bytes::from(tombstone.to_bytes()))
         .await?;
+    // Recorded before the erasure is marked done: a failure leaves it `started`, and the
+    // re-run that finishes it records it then.
+    audit_erasure(db, recording, &tombstone, &erased.keys).await?;
     erasures::finish(db, recording.id, Utc::now().timestamp_millis()).await?;
-    audit_erasure(recording, &tombstone, &erased.keys);
     Ok(outcome(
         recording,
         &layout,
@@ -336,8 +338,13 @@ async fn finish(
     ))
 }
 
-/// The record of a finished erasure: one log line per erasure, with who and why.
-fn audit_erasure(recording: &Recording, tombstone: &Tombstone, deleted: &[String]) {
+/// The audit record of an erasure: who, why, and every object deleted, chained with the rest.
+async fn audit_erasure(
+    db: &Db,
+    recording: &Recording,
+    tombstone: &Tombstone,
+    deleted: &[String],
+) -> Result<(), OpsError> {
     tracing::info!(
         recording = recording.id,
         call_id = %recording.call_id,
@@ -347,6 +354,19 @@ fn audit_erasure(recording: &Recording, tombstone: &Tombstone, deleted: &[String
         objects = deleted.len(),
         "recording erased; tombstone written"
     );
+    let actor = crate::audit::Actor::token(&tombstone.erased_by, crate::audit::Role::Operator);
+    let entry = crate::audit::AuditEntry::new(&actor, crate::audit::Action::Erased)
+        .recording(
+            recording.id,
+            crate::audit::AuditEntry::recording_name(&recording.call_id, &recording.recording_key),
+        )
+        .detail(serde_json::json!({
+            "origin": tombstone.origin,
+            "reason": tombstone.reason,
+            "deleted": deleted,
+        }));
+    crate::audit::append(db, entry).await?;
+    Ok(())
 }
 
 fn outcome(

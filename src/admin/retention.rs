@@ -150,12 +150,12 @@ pub async fn run_once(
             }
         }
     }
-    audit_retention_run(&summary);
+    audit_retention_run(db, &summary).await;
     Ok(summary)
 }
 
-/// The record of one retention run.
-fn audit_retention_run(summary: &RunSummary) {
+/// The audit record of one retention run (each erasure has its own record too).
+async fn audit_retention_run(db: &Db, summary: &RunSummary) {
     tracing::info!(
         cutoff = %summary.cutoff,
         erased = summary.erased.len(),
@@ -164,6 +164,13 @@ fn audit_retention_run(summary: &RunSummary) {
         resumed = summary.resumed,
         "retention run"
     );
+    let actor = crate::audit::Actor::system("retention");
+    let detail = serde_json::to_value(summary).unwrap_or_default();
+    let entry =
+        crate::audit::AuditEntry::new(&actor, crate::audit::Action::RetentionRun).detail(detail);
+    if let Err(err) = crate::audit::append(db, entry).await {
+        tracing::error!(error = %err, "the retention run's audit record was not written");
+    }
 }
 
 /// Runs until `shutdown`: a run at once, then every `retention.interval_minutes`.

@@ -187,11 +187,10 @@ async fn erase_recording(
     Ok(HttpResponse::Ok().json(outcome))
 }
 
-/// Who may erase, and the name the erasure is recorded under: the one place that decides
-/// it. The bearer token was checked by the scope's middleware; with a single admin token
-/// every holder may erase, and erasures are recorded as `admin-token`.
-fn erasing_operator(_request: &actix_web::HttpRequest) -> Result<String, ApiError> {
-    Ok("admin-token".to_owned())
+/// Who may erase, and the name the erasure is recorded under: an operator token's holder (a
+/// viewer gets 403 `operator_role_required`).
+fn erasing_operator(request: &actix_web::HttpRequest) -> Result<String, ApiError> {
+    Ok(super::auth::operator_of(request)?.name)
 }
 
 /// `?state=failed,expired&limit=` of the jobs list.

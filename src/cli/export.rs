@@ -85,6 +85,26 @@ pub async fn run(args: ExportArgs) -> Result<(), CliError> {
         index.bytes,
         exported.path.display()
     );
+    let actor = callvault::audit::Actor::cli();
+    let recordings: Vec<i64> = index
+        .recordings
+        .iter()
+        .filter(|recording| recording.status == RecordingStatus::Exported)
+        .map(|recording| recording.id)
+        .collect();
+    let entry = callvault::audit::AuditEntry::new(&actor, callvault::audit::Action::Exported)
+        .detail(serde_json::json!({
+            "export_id": order.export_id,
+            "requested_by": order.requested_by,
+            "recordings": recordings,
+            "file": exported.path.display().to_string(),
+            "via": "command line",
+        }));
+    callvault::audit::append(&db, entry).await.map_err(|err| {
+        CliError::Runtime(format!(
+            "exported, but its audit record was not written: {err}"
+        ))
+    })?;
     Ok(())
 }
 

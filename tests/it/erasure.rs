@@ -320,7 +320,22 @@ async fn a_recording_with_several_chunks_is_erased_and_stays_erased(db: Db, stor
     assert_eq!(tombstone.reason, "data subject request 2026-118");
     assert_eq!(
         (tombstone.origin.as_str(), tombstone.erased_by.as_str()),
-        ("request", "admin-token")
+        ("request", "admin")
+    );
+    // The audit trail names who erased it, why, and every object deleted.
+    let (status, trail) = admin_get(&app, "/admin/audit?recording=1").await;
+    assert_eq!(status, 200, "{trail}");
+    let erased = trail["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|record| record["action"] == "erased")
+        .unwrap_or_else(|| panic!("an erasure record: {trail}"));
+    assert_eq!(erased["actor"], "admin", "{erased}");
+    assert_eq!(erased["detail"]["reason"], "data subject request 2026-118");
+    assert_eq!(
+        erased["detail"]["deleted"].as_array().map(Vec::len),
+        Some(7)
     );
     if let Store::S3 = store {
         // Seven objects, each a version plus the delete marker its deletion left.

@@ -66,6 +66,11 @@ impl ExportJobs {
             match exports::claim(&self.db, &lease, now + LEASE.as_millis() as i64, now).await {
                 Ok(Some(row)) => {
                     self.run_one(row, &lease, &shutdown).await;
+                    // An export stopped by the shutdown was let go; claiming it again at
+                    // once would spin until the process exits.
+                    if shutdown.is_cancelled() {
+                        return;
+                    }
                     continue;
                 }
                 Ok(None) => {}

@@ -144,12 +144,13 @@ async fn archive_three(
 }
 
 /// Runs `callvault export ARGS` against the app's database and `storage`: (exit code, output).
-fn run_export(app: &TestApp, storage: &[(&str, String)], args: &[&str]) -> (i32, String) {
-    run_callvault(app, storage, &[&["export"], args].concat())
+async fn run_export(app: &TestApp, storage: &[(&str, String)], args: &[&str]) -> (i32, String) {
+    run_callvault(app, storage, &[&["export"], args].concat()).await
 }
 
-/// Runs `callvault ARGS` against the app's database and `storage`: (exit code, output).
-fn run_callvault(app: &TestApp, storage: &[(&str, String)], args: &[&str]) -> (i32, String) {
+/// Runs `callvault ARGS` against the app's database and `storage`: (exit code, output). Off
+/// the runtime's thread: the app runs on it, and a frozen app would hold SQLite's write lock.
+async fn run_callvault(app: &TestApp, storage: &[(&str, String)], args: &[&str]) -> (i32, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_callvault"));
     command
         .args(args)
@@ -159,7 +160,9 @@ fn run_callvault(app: &TestApp, storage: &[(&str, String)], args: &[&str]) -> (i
         let name = format!("CALLVAULT__{}", key.to_ascii_uppercase().replace('.', "__"));
         command.env(name, value);
     }
-    let output = command.output().unwrap();
+    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
     (
         output.status.code().unwrap_or(-1),
         format!(
@@ -286,7 +289,8 @@ async fn the_command_line_export_matches_the_archive_and_resumes(
             "--requested-by",
             "dpo@example.com",
         ],
-    );
+    )
+    .await;
     assert_eq!(code, 0, "{output}");
     assert!(
         output.contains("exported 2 recording(s), 8 files"),
@@ -313,7 +317,8 @@ async fn the_command_line_export_matches_the_archive_and_resumes(
             "--out",
             by_participant.to_str().unwrap(),
         ],
-    );
+    )
+    .await;
     assert_eq!(code, 1, "an existing tar is never overwritten: {output}");
     assert!(output.contains("already exists"), "{output}");
 
@@ -352,7 +357,7 @@ async fn the_command_line_export_matches_the_archive_and_resumes(
         .put(&object_key(&media_key), Bytes::from(forged).into())
         .await
         .unwrap();
-    let (code, output) = run_export(&app, &storage, &args);
+    let (code, output) = run_export(&app, &storage, &args).await;
     assert_eq!(code, 1, "{output}");
     assert!(
         output.contains(&format!("{media_key} does not match its manifest")),
@@ -390,7 +395,7 @@ async fn the_command_line_export_matches_the_archive_and_resumes(
         .unwrap();
     std::io::Write::write_all(&mut junk, &[7u8; 3000]).unwrap();
     drop(junk);
-    let (code, output) = run_export(&app, &storage, &args);
+    let (code, output) = run_export(&app, &storage, &args).await;
     assert_eq!(code, 0, "{output}");
     assert!(
         output.contains(&format!("({written} entries kept from the unfinished run)")),
@@ -410,7 +415,8 @@ async fn the_command_line_export_matches_the_archive_and_resumes(
             .copied()
             .chain(["--out", fresh.to_str().unwrap()])
             .collect::<Vec<_>>(),
-    );
+    )
+    .await;
     assert_eq!(code, 0, "{output}");
     assert_eq!(
         std::fs::read(&by_id).unwrap(),
@@ -438,7 +444,8 @@ async fn the_command_line_export_matches_the_archive_and_resumes(
             .copied()
             .chain(["--out", damaged.to_str().unwrap()])
             .collect::<Vec<_>>(),
-    );
+    )
+    .await;
     assert_eq!(code, 0, "{output}");
     assert!(
         output.contains(&format!("({} entries kept", written - 1)),
@@ -460,7 +467,8 @@ async fn the_command_line_export_matches_the_archive_and_resumes(
         &app,
         &storage,
         &["--participant", SUBJECT, "--out", foreign.to_str().unwrap()],
-    );
+    )
+    .await;
     assert_eq!(code, 1, "{output}");
     assert!(
         output.contains("holds an unfinished export of recordings"),
@@ -482,7 +490,8 @@ async fn the_command_line_export_matches_the_archive_and_resumes(
             "access request test",
             "--yes",
         ],
-    );
+    )
+    .await;
     assert_eq!(code, 0, "{output}");
     let after_erasure = out.join("after-erasure.tar");
     let (code, output) = run_export(
@@ -493,7 +502,8 @@ async fn the_command_line_export_matches_the_archive_and_resumes(
             .copied()
             .chain(["--out", after_erasure.to_str().unwrap()])
             .collect::<Vec<_>>(),
-    );
+    )
+    .await;
     assert_eq!(code, 0, "{output}");
     assert!(
         output.contains(&format!(

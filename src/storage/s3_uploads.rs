@@ -98,10 +98,21 @@ impl S3Uploads<'_> {
     }
 }
 
-/// `uploads&prefix=…[&key-marker=…&upload-id-marker=…]`, every value percent-encoded as
-/// SigV4 canonicalises it, so what is signed is what is sent.
+/// `uploads&prefix=…[&key-marker=…&upload-id-marker=…]`.
 fn page_query(prefix: &str, marker: Option<&(String, String)>) -> String {
-    let mut query = String::from("uploads");
+    listing_query("uploads", "upload-id-marker", prefix, marker)
+}
+
+/// The query of one page of an S3 listing sub-resource (`uploads`, `versions`): `resource`,
+/// then `prefix` and the (key, id) marker of the page before, every value percent-encoded as
+/// SigV4 canonicalises it, so what is signed is what is sent.
+pub(crate) fn listing_query(
+    resource: &str,
+    id_marker: &str,
+    prefix: &str,
+    marker: Option<&(String, String)>,
+) -> String {
+    let mut query = String::from(resource);
     let mut pair = |name: &str, value: &str| {
         query.push('&');
         query.push_str(name);
@@ -111,15 +122,15 @@ fn page_query(prefix: &str, marker: Option<&(String, String)>) -> String {
     if !prefix.is_empty() {
         pair("prefix", prefix);
     }
-    if let Some((key, upload_id)) = marker {
+    if let Some((key, id)) = marker {
         pair("key-marker", key);
-        pair("upload-id-marker", upload_id);
+        pair(id_marker, id);
     }
     query
 }
 
 /// RFC 3986 unreserved characters as they are, every other byte as `%XX`.
-fn strict_encode(value: &str) -> String {
+pub(crate) fn strict_encode(value: &str) -> String {
     let mut encoded = String::with_capacity(value.len());
     for byte in value.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {

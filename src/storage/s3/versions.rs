@@ -40,7 +40,7 @@ impl S3Finisher {
             let mut url = self.object_url(&object_key_of(&version.key)).await?;
             url.set_query(Some(&format!(
                 "versionId={}",
-                strict_encode(&version.version_id)
+                crate::storage::s3_uploads::strict_encode(&version.version_id)
             )));
             let what = format!("deleting version {} of {}", version.version_id, version.key);
             self.send_signed_delete(&url, &what).await?;
@@ -146,37 +146,9 @@ fn object_key_of(key: &str) -> Path {
     crate::storage::layout::object_key(key)
 }
 
-/// `versions&prefix=…[&key-marker=…&version-id-marker=…]`, percent-encoded as SigV4
-/// canonicalises it, so what is signed is what is sent.
+/// `versions&prefix=…[&key-marker=…&version-id-marker=…]`.
 fn page_query(prefix: &str, marker: Option<&(String, String)>) -> String {
-    let mut query = String::from("versions");
-    let mut pair = |name: &str, value: &str| {
-        query.push('&');
-        query.push_str(name);
-        query.push('=');
-        query.push_str(&strict_encode(value));
-    };
-    if !prefix.is_empty() {
-        pair("prefix", prefix);
-    }
-    if let Some((key, version_id)) = marker {
-        pair("key-marker", key);
-        pair("version-id-marker", version_id);
-    }
-    query
-}
-
-/// RFC 3986 unreserved characters as they are, every other byte as `%XX`.
-fn strict_encode(value: &str) -> String {
-    let mut encoded = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            encoded.push(byte as char);
-        } else {
-            encoded.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    encoded
+    crate::storage::s3_uploads::listing_query("versions", "version-id-marker", prefix, marker)
 }
 
 #[derive(Deserialize)]

@@ -4,7 +4,6 @@
 //! hashes are those of what was there, and nothing brings the recording back.
 
 use std::collections::BTreeSet;
-use std::process::Command;
 
 use callvault::admin::erasure::{self, ErasureRequest};
 use callvault::admin::retention;
@@ -227,28 +226,6 @@ async fn tombstone(archive: &Archive, layout: &RecordingLayout) -> Tombstone {
     serde_json::from_slice(&archive.read(&layout.tombstone()).await.unwrap()).unwrap()
 }
 
-/// Runs the binary with the app's database and `storage`; returns (exit code, output).
-fn run_cli(app: &TestApp, storage: &[(&str, String)], args: &[&str]) -> (i32, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_callvault"));
-    command
-        .args(args)
-        .env("CALLVAULT__DATABASE__URL", &app.db.url)
-        .env("CALLVAULT__STORAGE__PATH", &app.archive);
-    for (key, value) in storage {
-        let name = format!("CALLVAULT__{}", key.to_ascii_uppercase().replace('.', "__"));
-        command.env(name, value);
-    }
-    let output = command.stdin(std::process::Stdio::null()).output().unwrap();
-    (
-        output.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ),
-    )
-}
-
 async fn a_recording_with_several_chunks_is_erased_and_stays_erased(db: Db, store: Store) {
     let Some(storage) = storage(store).await else {
         return;
@@ -426,7 +403,7 @@ async fn a_recording_with_several_chunks_is_erased_and_stays_erased(db: Db, stor
     assert!(detail["erased_at"].is_string(), "{detail}");
     assert_eq!(detail["chunks"].as_array().unwrap().len(), 0, "{detail}");
 
-    let (code, output) = run_cli(&app, &storage, &["verify"]);
+    let (code, output) = app.run_callvault(&storage, &["verify"]).await;
     assert_eq!(
         code, 0,
         "an erased recording is no verification failure: {output}"
@@ -506,18 +483,19 @@ async fn a_recording_erased_before_its_chunks_ran_is_never_archived(db: Db) {
         return;
     };
     deliver(&app, &announce(&emulator, "call-early", 2)).await;
-    let (code, output) = run_cli(
-        &app,
-        &[],
-        &[
-            "erase",
-            "--recording",
-            "1",
-            "--reason",
-            "consent withdrawn",
-            "--yes",
-        ],
-    );
+    let (code, output) = app
+        .run_callvault(
+            &[],
+            &[
+                "erase",
+                "--recording",
+                "1",
+                "--reason",
+                "consent withdrawn",
+                "--yes",
+            ],
+        )
+        .await;
     assert_eq!(code, 0, "{output}");
     assert!(
         output.contains("recording 1 erased: 0 object(s)"),
@@ -575,18 +553,19 @@ async fn a_half_done_erasure_is_finished_by_a_re_run(db: Db) {
         "started"
     );
 
-    let (code, output) = run_cli(
-        &app,
-        &[],
-        &[
-            "erase",
-            "--recording",
-            "1",
-            "--reason",
-            "a later run",
-            "--yes",
-        ],
-    );
+    let (code, output) = app
+        .run_callvault(
+            &[],
+            &[
+                "erase",
+                "--recording",
+                "1",
+                "--reason",
+                "a later run",
+                "--yes",
+            ],
+        )
+        .await;
     assert_eq!(code, 0, "{output}");
     assert!(
         output.contains("recording 1 erased: 4 object(s)"),
@@ -678,11 +657,12 @@ async fn holds_and_locks_refuse_an_erasure_with_their_reason(db: Db) {
     locks::mark_locked(app.queue(), 2, now_millis(), locked_at)
         .await
         .unwrap();
-    let (code, output) = run_cli(
-        &app,
-        &storage,
-        &["erase", "--recording", "2", "--reason", "asked", "--yes"],
-    );
+    let (code, output) = app
+        .run_callvault(
+            &storage,
+            &["erase", "--recording", "2", "--reason", "asked", "--yes"],
+        )
+        .await;
     assert_eq!(code, 1, "{output}");
     let until = callvault::admin::views::rfc3339(locked_at + 86_400_000);
     assert!(
@@ -794,7 +774,9 @@ async fn a_retention_run_erases_exactly_what_the_plan_listed(db: Db) {
         .await
         .unwrap();
 
-    let (code, output) = run_cli(&app, &settings, &["retention", "plan", "--json"]);
+    let (code, output) = app
+        .run_callvault(&settings, &["retention", "plan", "--json"])
+        .await;
     assert_eq!(code, 0, "{output}");
     let plan: Value = serde_json::from_str(&output).unwrap();
     let ids = |list: &Value| -> Vec<i64> {
@@ -811,7 +793,7 @@ async fn a_retention_run_erases_exactly_what_the_plan_listed(db: Db) {
     );
     assert_eq!(ids(&plan["skipped"]), [4], "{plan}");
     assert_eq!(plan["skipped"][0]["refusal"]["cause"], "legal_hold");
-    let (code, table) = run_cli(&app, &settings, &["retention", "plan"]);
+    let (code, table) = app.run_callvault(&settings, &["retention", "plan"]).await;
     assert_eq!(code, 0, "{table}");
     assert!(
         table.contains("the next run erases 2 recording(s)"),
@@ -889,28 +871,29 @@ async fn the_command_line_refuses_an_erasure_without_a_reason_or_a_confirmation(
     };
     deliver(&app, &announce(&emulator, "call-ask", 1)).await;
     app.drain_expecting(1, JobState::Archived).await;
-    let (code, output) = run_cli(&app, &[], &["erase", "--recording", "1", "--reason", ""]);
+    let (code, output) = app
+        .run_callvault(&[], &["erase", "--recording", "1", "--reason", ""])
+        .await;
     assert_eq!(code, 2, "{output}");
     assert!(output.contains("needs a reason"), "{output}");
-    let (code, output) = run_cli(
-        &app,
-        &[],
-        &["erase", "--recording", "1", "--reason", "asked"],
-    );
+    let (code, output) = app
+        .run_callvault(&[], &["erase", "--recording", "1", "--reason", "asked"])
+        .await;
     assert_eq!(code, 1, "{output}");
     assert!(output.contains("not confirmed"), "{output}");
-    let (code, output) = run_cli(
-        &app,
-        &[],
-        &[
-            "erase",
-            "--recording",
-            "1",
-            "--reason",
-            "asked",
-            "--dry-run",
-        ],
-    );
+    let (code, output) = app
+        .run_callvault(
+            &[],
+            &[
+                "erase",
+                "--recording",
+                "1",
+                "--reason",
+                "asked",
+                "--dry-run",
+            ],
+        )
+        .await;
     assert_eq!(code, 0, "{output}");
     assert!(
         output.contains("would erase recording 1") && output.contains("3 object(s)"),
@@ -977,36 +960,38 @@ async fn a_participant_s_recordings_are_all_erased(db: Db) {
     }
     app.drain_expecting(3, JobState::Archived).await;
 
-    let (code, output) = run_cli(
-        &app,
-        &[],
-        &[
-            "erase",
-            "--participant",
-            ALICE,
-            "--reason",
-            "alice asked (ticket 9)",
-            "--dry-run",
-        ],
-    );
+    let (code, output) = app
+        .run_callvault(
+            &[],
+            &[
+                "erase",
+                "--participant",
+                ALICE,
+                "--reason",
+                "alice asked (ticket 9)",
+                "--dry-run",
+            ],
+        )
+        .await;
     assert_eq!(code, 0, "{output}");
     assert!(
         output.contains("would erase recording 1") && output.contains("would erase recording 2"),
         "{output}"
     );
     assert!(!output.contains("recording 3"), "{output}");
-    let (code, output) = run_cli(
-        &app,
-        &[],
-        &[
-            "erase",
-            "--participant",
-            ALICE,
-            "--reason",
-            "alice asked (ticket 9)",
-            "--yes",
-        ],
-    );
+    let (code, output) = app
+        .run_callvault(
+            &[],
+            &[
+                "erase",
+                "--participant",
+                ALICE,
+                "--reason",
+                "alice asked (ticket 9)",
+                "--yes",
+            ],
+        )
+        .await;
     assert_eq!(code, 0, "{output}");
     assert!(
         output.contains("recording 1 erased") && output.contains("recording 2 erased"),
@@ -1035,18 +1020,19 @@ async fn a_participant_s_recordings_are_all_erased(db: Db) {
         .map(|recording| recording.id)
         .collect();
     assert_eq!(bobs, [3], "an erased recording is found through no one");
-    let (code, output) = run_cli(
-        &app,
-        &[],
-        &[
-            "erase",
-            "--participant",
-            ALICE,
-            "--reason",
-            "again",
-            "--yes",
-        ],
-    );
+    let (code, output) = app
+        .run_callvault(
+            &[],
+            &[
+                "erase",
+                "--participant",
+                ALICE,
+                "--reason",
+                "again",
+                "--yes",
+            ],
+        )
+        .await;
     assert_eq!(code, 0, "{output}");
     assert!(output.contains("nothing to erase"), "{output}");
     app.close().await;

@@ -145,32 +145,8 @@ async fn archive_three(
 
 /// Runs `callvault export ARGS` against the app's database and `storage`: (exit code, output).
 async fn run_export(app: &TestApp, storage: &[(&str, String)], args: &[&str]) -> (i32, String) {
-    run_callvault(app, storage, &[&["export"], args].concat()).await
-}
-
-/// Runs `callvault ARGS` against the app's database and `storage`: (exit code, output). Off
-/// the runtime's thread: the app runs on it, and a frozen app would hold SQLite's write lock.
-async fn run_callvault(app: &TestApp, storage: &[(&str, String)], args: &[&str]) -> (i32, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_callvault"));
-    command
-        .args(args)
-        .env("CALLVAULT__DATABASE__URL", &app.db.url)
-        .env("CALLVAULT__STORAGE__PATH", &app.archive);
-    for (key, value) in storage {
-        let name = format!("CALLVAULT__{}", key.to_ascii_uppercase().replace('.', "__"));
-        command.env(name, value);
-    }
-    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
+    app.run_callvault(storage, &[&["export"], args].concat())
         .await
-        .unwrap();
-    (
-        output.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ),
-    )
 }
 
 /// Every file of a tar: path → bytes.
@@ -479,19 +455,19 @@ async fn the_command_line_export_matches_the_archive_and_resumes(
     // The erasure is a command of its own, as an operator runs it; the service is stopped so
     // that a SQLite database has one writer.
     app.stop().await;
-    let (code, output) = run_callvault(
-        &app,
-        &storage,
-        &[
-            "erase",
-            "--recording",
-            &ids[0],
-            "--reason",
-            "access request test",
-            "--yes",
-        ],
-    )
-    .await;
+    let (code, output) = app
+        .run_callvault(
+            &storage,
+            &[
+                "erase",
+                "--recording",
+                &ids[0],
+                "--reason",
+                "access request test",
+                "--yes",
+            ],
+        )
+        .await;
     assert_eq!(code, 0, "{output}");
     let after_erasure = out.join("after-erasure.tar");
     let (code, output) = run_export(

@@ -279,6 +279,34 @@ impl TestApp {
         .await
     }
 
+    /// Runs `callvault ARGS` against this app's database and archive folder, with `storage`
+    /// settings as `CALLVAULT__…` variables and no stdin: (exit code, stdout and stderr). Off
+    /// the runtime's thread: this app runs on it, and a frozen app would hold SQLite's write
+    /// lock while the command waits for it.
+    pub async fn run_callvault(&self, storage: &[(&str, String)], args: &[&str]) -> (i32, String) {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_callvault"));
+        command
+            .args(args)
+            .env("CALLVAULT__DATABASE__URL", &self.db.url)
+            .env("CALLVAULT__STORAGE__PATH", &self.archive)
+            .stdin(std::process::Stdio::null());
+        for (key, value) in storage {
+            let name = format!("CALLVAULT__{}", key.to_ascii_uppercase().replace('.', "__"));
+            command.env(name, value);
+        }
+        let output = tokio::task::spawn_blocking(move || command.output().unwrap())
+            .await
+            .unwrap();
+        (
+            output.status.code().unwrap_or(-1),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ),
+        )
+    }
+
     /// Waits until a manifest exists under the archive and returns it.
     pub async fn wait_for_manifest(&self, folder: &Path, timeout: Duration) -> Value {
         let path = self.archive.join(folder).join("manifest.json");

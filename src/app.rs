@@ -53,6 +53,9 @@ pub enum StartError {
     StorageQueue(#[from] crate::azure_queue::QueueError),
 }
 
+/// The longest a stop spends chaining the audit inbox's last records.
+const FINAL_CHAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A started callvault: where it listens, and how to stop it.
 pub struct RunningApp {
     /// The bound HTTP address.
@@ -71,6 +74,18 @@ impl RunningApp {
             server.stop(true).await;
         }
         while self.tasks.join_next().await.is_some() {}
+        // Nothing writes any more: the inbox's last records are chained now rather than by
+        // the next start. Bounded, so an unreachable database does not hold the stop.
+        let db = &self.state.db;
+        match tokio::time::timeout(FINAL_CHAIN_TIMEOUT, crate::audit::chain_pending(db)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(err)) => {
+                tracing::warn!(error = %err, "cannot chain the audit inbox at stop; the next start chains it")
+            }
+            Err(_) => tracing::warn!(
+                "chaining the audit inbox at stop took too long; the next start chains it"
+            ),
+        }
         self.state.db.close().await;
     }
 
@@ -211,6 +226,12 @@ pub async fn start(
                 shutdown.clone(),
             ));
         }
+        // The archives' audit records wait in the inbox until chained; chained where written.
+        tasks.spawn(crate::audit::inbox::run(
+            db.clone(),
+            crate::audit::inbox::CHAIN_INTERVAL,
+            shutdown.clone(),
+        ));
         // The audit copy goes where the archive goes: a process that writes the archive.
         tasks.spawn(crate::audit::store_copy::run(
             db.clone(),

@@ -98,6 +98,8 @@ pub async fn list(
     query: web::Query<TrailQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.parse()?;
+    // A page shows everything done so far, the archives waiting in the inbox included.
+    audit::chain_pending(&state.db).await?;
     Ok(HttpResponse::Ok().json(audit::page(&state.db, &query).await?))
 }
 

@@ -1,15 +1,18 @@
 //! Appending to the chain and reading it back.
 //!
-//! An append first bumps the head row (`UPDATE audit_head … RETURNING`), which takes its row
-//! lock on PostgreSQL until the transaction ends (SQLite has one writer anyway). A second
-//! appender, in this process or another replica, waits there and then reads the head the
-//! first one left, so records get consecutive `seq`s and each names its predecessor's hash.
-//! The primary key on `seq` and the unique `prev_hash` refuse a fork even if that ever failed.
-//! Append last in a transaction: the lock is held until it commits.
+//! An append first locks the head row (a no-op `UPDATE audit_head … RETURNING`), which holds
+//! its row lock on PostgreSQL until the transaction ends (SQLite has one writer anyway). A
+//! second appender, in this process or another replica, waits there and then reads the head
+//! the first one left, so records get consecutive `seq`s and each names its predecessor's
+//! hash. The primary key on `seq` and the unique `prev_hash` refuse a fork even if that ever
+//! failed. Append last in a transaction: the lock is held until it commits. Hot paths do not
+//! append; they enqueue into the inbox (`inbox.rs`), which a chainer appends from.
 
 use serde::Serialize;
+use serde_json::Value;
 
 use super::entry::{AuditEntry, AuditRecord, canonical};
+use super::inbox;
 use crate::queue::{Db, QueueError, Tx};
 
 /// The `prev_hash` of the first record.
@@ -25,47 +28,113 @@ pub async fn append(db: &Db, entry: AuditEntry) -> Result<AuditRecord, QueueErro
 
 /// Appends `entry` inside `tx`: the record is kept only if `tx` commits. Call it as the
 /// transaction's last statement, since other appenders wait from here until the commit.
+///
+/// An operator's action is appended at once, so the trail shows it the moment it is done.
+/// What waits in the inbox happened before it, so one bounded batch of that is chained first,
+/// under the same lock: the chain's order then stays close to the order things happened in,
+/// instead of an action overtaking the archives that preceded it by up to a chainer's round.
 pub async fn append_in(tx: &mut Tx, entry: AuditEntry) -> Result<AuditRecord, QueueError> {
-    let detail = entry.canonical_detail();
-    let (seq, prev_hash, prev_at): (i64, String, i64) =
-        sqlx::query_as("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash, at")
-            .fetch_one(&mut **tx)
-            .await?;
-    let mut record = AuditRecord {
-        seq,
-        // Never earlier than the record before, so time ranges and seq ranges agree even
-        // when replicas' clocks differ a little.
-        at: entry.at.max(prev_at),
-        actor: entry.actor,
-        action: entry.action.as_str().to_owned(),
-        recording_id: entry.recording_id,
-        recording_key: entry.recording_key,
-        detail,
-        prev_hash,
-        hash: String::new(),
-    };
-    record.hash = record.expected_hash();
-    sqlx::query(
-        "INSERT INTO audit_log (seq, at, actor, action, recording_id, recording_key, detail, prev_hash, hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(record.seq)
-    .bind(record.at)
-    .bind(&record.actor)
-    .bind(&record.action)
-    .bind(record.recording_id)
-    .bind(&record.recording_key)
-    .bind(canonical(&record.detail))
-    .bind(&record.prev_hash)
-    .bind(&record.hash)
-    .execute(&mut **tx)
-    .await?;
-    sqlx::query("UPDATE audit_head SET hash = $1, at = $2 WHERE id = 1")
-        .bind(&record.hash)
+    let mut head = Head::lock(tx).await?;
+    inbox::chain_locked(tx, &mut head, i64::MAX).await?;
+    let record = head.push(tx, Unlinked::from(entry)).await?;
+    head.save(tx).await?;
+    Ok(record)
+}
+
+/// A record's contents before it is linked into the chain: an entry, or an inbox row.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Unlinked {
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub recording_id: Option<i64>,
+    pub recording_key: Option<String>,
+    /// Already bounded ([`AuditEntry::canonical_detail`]).
+    pub detail: Value,
+}
+
+impl From<AuditEntry> for Unlinked {
+    fn from(entry: AuditEntry) -> Self {
+        Self {
+            detail: entry.canonical_detail(),
+            at: entry.at,
+            actor: entry.actor,
+            action: entry.action.as_str().to_owned(),
+            recording_id: entry.recording_id,
+            recording_key: entry.recording_key,
+        }
+    }
+}
+
+/// The chain's head as a transaction holding its lock sees it; [`Head::save`] writes it back.
+#[derive(Debug)]
+pub(super) struct Head {
+    seq: i64,
+    hash: String,
+    at: i64,
+}
+
+impl Head {
+    /// Takes the head row's lock until `tx` ends, and reads it.
+    pub(super) async fn lock(tx: &mut Tx) -> Result<Head, QueueError> {
+        let (seq, hash, at) =
+            sqlx::query_as("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash, at")
+                .fetch_one(&mut **tx)
+                .await?;
+        Ok(Head { seq, hash, at })
+    }
+
+    /// Links `unlinked` after the head, inserts it, and moves the head to it.
+    pub(super) async fn push(
+        &mut self,
+        tx: &mut Tx,
+        unlinked: Unlinked,
+    ) -> Result<AuditRecord, QueueError> {
+        let mut record = AuditRecord {
+            seq: self.seq + 1,
+            // Never earlier than the record before, so time ranges and seq ranges agree even
+            // when replicas' clocks differ a little, or a record waited in the inbox.
+            at: unlinked.at.max(self.at),
+            actor: unlinked.actor,
+            action: unlinked.action,
+            recording_id: unlinked.recording_id,
+            recording_key: unlinked.recording_key,
+            detail: unlinked.detail,
+            prev_hash: self.hash.clone(),
+            hash: String::new(),
+        };
+        record.hash = record.expected_hash();
+        sqlx::query(
+            "INSERT INTO audit_log (seq, at, actor, action, recording_id, recording_key, detail, prev_hash, hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(record.seq)
         .bind(record.at)
+        .bind(&record.actor)
+        .bind(&record.action)
+        .bind(record.recording_id)
+        .bind(&record.recording_key)
+        .bind(canonical(&record.detail))
+        .bind(&record.prev_hash)
+        .bind(&record.hash)
         .execute(&mut **tx)
         .await?;
-    Ok(record)
+        self.seq = record.seq;
+        self.hash.clone_from(&record.hash);
+        self.at = record.at;
+        Ok(record)
+    }
+
+    /// Writes the head back: the newest record's seq, hash and time.
+    pub(super) async fn save(self, tx: &mut Tx) -> Result<(), QueueError> {
+        sqlx::query("UPDATE audit_head SET seq = $1, hash = $2, at = $3 WHERE id = 1")
+            .bind(self.seq)
+            .bind(&self.hash)
+            .bind(self.at)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
 }
 
 /// The name records give the recording of row `id` (`callId/recordingKey`), None when no

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::chain::records_after;
 use super::entry::AuditRecord;
+use super::inbox::chain_pending;
 use crate::queue::{Db, QueueError};
 use crate::storage::{Archive, StorageError, layout};
 
@@ -138,8 +139,9 @@ async fn plan(db: &Db) -> Result<Option<(i64, i64)>, QueueError> {
     Ok(Some((flushed, last)))
 }
 
-/// Flushes until the copy is up to date; answers the objects written.
+/// Chains the inbox, then flushes until the copy is up to date; answers the objects written.
 pub async fn flush_all(db: &Db, archive: &Archive) -> Result<Vec<Flushed>, CopyError> {
+    chain_pending(db).await?;
     let mut written = Vec::new();
     while let Some(flushed) = flush_once(db, archive).await? {
         written.push(flushed);

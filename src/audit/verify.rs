@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::chain::{GENESIS_HASH, head, records_after};
 use super::entry::AuditRecord;
+use super::inbox::unchained;
 use super::store_copy::{BATCH, CopyError, flushed_seq, range_of};
 use crate::queue::Db;
 use crate::storage::{Archive, layout};
@@ -42,6 +43,8 @@ pub struct Verification {
     /// Records in the store that the database no longer has (a database restored from an
     /// older backup, or lost): the store's copy is then the trail.
     pub only_in_store: i64,
+    /// Records still in the inbox, written but not chained yet, hence in neither copy.
+    pub not_yet_chained: i64,
 }
 
 impl Verification {
@@ -234,15 +237,18 @@ pub async fn verify_store(db: &Db, archive: &Archive) -> Result<(ChainReport, i6
     Ok((report, only_in_store))
 }
 
-/// Both copies.
+/// Both copies, and what still waits in the inbox (chain it first with
+/// [`chain_pending`](super::chain_pending) to check everything written so far).
 pub async fn verify(db: &Db, archive: &Archive) -> Result<Verification, CopyError> {
     let database = verify_database(db).await?;
     let (store, only_in_store) = verify_store(db, archive).await?;
     let not_yet_copied = (database.last_seq - store.last_seq).max(0);
+    let not_yet_chained = unchained(db).await?;
     Ok(Verification {
         database,
         store,
         not_yet_copied,
         only_in_store,
+        not_yet_chained,
     })
 }

@@ -10,13 +10,14 @@ use super::{CliError, ConfigArgs, load_settings};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum AuditCommand {
-    /// Copy the audit records not yet in the store there now (serve does it periodically).
+    /// Chain the audit inbox and copy the records not yet in the store there now (serve does
+    /// both periodically).
     Flush {
         #[command(flatten)]
         config: ConfigArgs,
     },
-    /// Re-hash the chain in the database and in the store and compare them; exits 1 on the
-    /// first broken record, naming its seq.
+    /// Chain the audit inbox, then re-hash the chain in the database and in the store and
+    /// compare them; exits 1 on the first broken record, naming its seq.
     Verify {
         #[command(flatten)]
         config: ConfigArgs,
@@ -59,6 +60,10 @@ pub async fn run(command: AuditCommand) -> Result<(), CliError> {
         }
         AuditCommand::Verify { config, json } => {
             let (db, archive) = open(&config).await?;
+            // Everything written so far is checked: what waits in the inbox is chained first.
+            callvault::audit::chain_pending(&db)
+                .await
+                .map_err(|err| CliError::Runtime(format!("cannot chain the audit inbox: {err}")))?;
             let report = verify::verify(&db, &archive)
                 .await
                 .map_err(CliError::runtime)?;
@@ -74,6 +79,12 @@ pub async fn run(command: AuditCommand) -> Result<(), CliError> {
                     println!(
                         "{} newer record(s) are not in the store yet (copied every audit.flush_interval_secs, or by `callvault audit flush`)",
                         report.not_yet_copied
+                    );
+                }
+                if report.not_yet_chained > 0 {
+                    println!(
+                        "{} record(s) written meanwhile wait in the audit inbox, not chained yet (serve chains them within seconds)",
+                        report.not_yet_chained
                     );
                 }
                 if report.only_in_store > 0 {

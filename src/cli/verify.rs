@@ -81,6 +81,10 @@ pub async fn verify(args: VerifyArgs) -> Result<(), CliError> {
             {
                 eprintln!("callvault: the failure could not be recorded in the audit trail: {err}");
             }
+            // Chained before the command ends, so the trail shows it at once.
+            if let Err(err) = callvault::audit::chain_pending(&db).await {
+                eprintln!("callvault: the audit inbox could not be chained: {err}");
+            }
         }
         short +=
             usize::from(report_duration(&archive, recording, manifest_key, tolerance_ms).await?);

@@ -581,7 +581,6 @@ async fn record_outcome(
         .execute(&mut **tx)
         .await?;
         if let Finish::Archived(chunk) = outcome {
-            // Last: appending holds the chain head until this transaction commits.
             record_archived(tx, job_id, chunk, now).await?;
         }
     }
@@ -603,7 +602,8 @@ async fn recording_of(tx: &mut Tx, job_id: i64) -> Result<Option<(i64, String, i
     )
 }
 
-/// The audit record of an archived chunk: what was written where, with its digests.
+/// The audit record of an archived chunk: what was written where, with its digests. Into
+/// the inbox: appending to the chain here would make every archive commit wait for the last.
 async fn record_archived(
     tx: &mut Tx,
     job_id: i64,
@@ -622,7 +622,7 @@ async fn record_archived(
             "media": {"key": chunk.media_key, "bytes": chunk.media_bytes, "sha256": chunk.media_sha256},
             "metadata": {"key": chunk.metadata_key, "bytes": chunk.metadata_bytes, "sha256": chunk.metadata_sha256},
         }));
-    audit::append_in(tx, entry).await?;
+    audit::enqueue_in(tx, entry).await?;
     Ok(())
 }
 

@@ -212,7 +212,8 @@ pub fn bounded(mut text: String) -> String {
 }
 
 /// The audit record of a verification that found a missing or altered object, by the
-/// scheduled verifier or `callvault verify`.
+/// scheduled verifier or `callvault verify`. Into the inbox, like an archive: the verifier
+/// runs beside the workers and should not wait for the chain's head.
 pub async fn record_failure(
     db: &Db,
     actor: &Actor,
@@ -227,7 +228,7 @@ pub async fn record_failure(
     if let Some(name) = audit::recording_name(db, recording).await? {
         entry = entry.recording(recording, name);
     }
-    audit::append(db, entry).await?;
+    audit::enqueue(db, entry).await?;
     Ok(())
 }
 

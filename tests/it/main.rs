@@ -8,6 +8,7 @@ mod admin;
 mod admin_roles;
 mod architecture;
 mod audit;
+mod audit_inbox;
 mod config_check;
 mod control;
 mod crash;

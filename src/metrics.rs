@@ -146,4 +146,6 @@ pub struct QueueGauges {
     /// Recordings whose erasure is done, per origin (`request`, `retention`); a missing
     /// origin is rendered as 0.
     pub recordings_erased: Vec<(&'static str, i64)>,
+    /// Each configured event sink, and whether a 410 Gone disabled it.
+    pub event_sinks_disabled: Vec<(String, bool)>,
 }

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Receives callvault's webhook events: checks each Standard Webhooks signature, drops
 duplicates, and for every `archived` event reads the recording's files from a local archive
-and checks their sha256 against the event. Python 3 standard library only.
+and checks their sha256 against the event; an `erased` event lists what to forget, a
+`verify_failed` one what is damaged; a type it does not know is acknowledged and ignored.
+Python 3 standard library only.
 
     CALLVAULT_WEBHOOK_SECRET=whsec_... python3 consume_events.py --port 9000 --archive ./archive
 """
@@ -59,6 +61,27 @@ def handle_archived(archive, event):
     # Hand the files to transcription or indexing here.
 
 
+def handle_erased(archive, event):
+    """Forget the recording: delete every copy and transcript made of the objects it lists."""
+    data = event["data"]
+    print(f"{event['subject']}: erased by {data['actor']} ({data['origin']}): {data['reason']}")
+    for obj in data.get("objects", []):
+        print(f"  delete what was made of {obj['key']} (sha256 {obj['sha256']})")
+    tombstone = fetch(archive, data["tombstone"]["key"])
+    ok = hashlib.sha256(tombstone).hexdigest() == data["tombstone"]["sha256"]
+    print(f"  tombstone {data['tombstone']['key']} {'ok' if ok else 'MISMATCH'}")
+
+
+def handle_verify_failed(event):
+    """An archived object is missing or altered: alert whoever keeps the archive."""
+    data = event["data"]
+    for obj in data.get("objects", []):
+        expected = (obj.get("expected") or {}).get("sha256")
+        found = (obj.get("found") or {}).get("sha256")
+        print(f"{event['subject']}: {obj['problem']} {obj['key']} "
+              f"(expected {expected}, found {found})")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=9000)
@@ -85,6 +108,12 @@ def main():
                 elif event["type"] == "com.callvault.recording.failed":
                     print(f"{event['subject']}: chunk {event['data']['chunkIndex']} "
                           f"{event['data']['state']}: {event['data']['reason']}")
+                elif event["type"] == "com.callvault.recording.erased":
+                    handle_erased(args.archive, event)
+                elif event["type"] == "com.callvault.recording.verify_failed":
+                    handle_verify_failed(event)
+                else:  # a type added later: acknowledge it, do nothing
+                    print(f"{event['subject']}: ignoring {event['type']}")
             except OSError as err:  # not readable yet: 503 makes callvault try again later
                 print(f"cannot read the files: {err}")
                 return self.answer(503)

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use chrono::Utc;
 use serde::Serialize;
 
+use super::erased_event::erased_event;
 use super::operations::OpsError;
 use super::queries;
 use super::views::rfc3339;
@@ -321,13 +322,15 @@ async fn finish(
 ) -> Result<ErasureOutcome, OpsError> {
     let layout = archive.layout(&recording.call_id, &recording.recording_key);
     let erased = archive.erase_objects(&layout).await?;
-    archive
+    let written = archive
         .write_tombstone(&layout, Bytes::from(tombstone.to_bytes()))
         .await?;
     // Recorded before the erasure is marked done: a failure leaves it `started`, and the
     // re-run that finishes it records it then.
     audit_erasure(db, recording, &tombstone, &erased.keys).await?;
-    erasures::finish(db, recording.id, Utc::now().timestamp_millis()).await?;
+    // Announced with the mark, so only once the tombstone is readable.
+    let announce = erased_event(recording, &tombstone, &written);
+    erasures::finish(db, recording.id, &announce, Utc::now().timestamp_millis()).await?;
     Ok(outcome(
         recording,
         &layout,

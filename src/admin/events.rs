@@ -1,18 +1,24 @@
 //! `/admin/events`: the outbox of events for the next stage of a pipeline, by state and sink,
-//! and the replay of events whose delivery failed.
+//! the replay of events whose delivery failed, and the sinks with their state (a sink a 410
+//! Gone disabled is enabled here again).
 
 use actix_web::{HttpResponse, web};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::auth::Operator;
 use super::operations as ops;
+use super::views::rfc3339;
 use crate::http_error::ApiError;
+use crate::queue::now_millis;
 use crate::queue::outbox::{self, Replay, RowState};
 use crate::state::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/events", web::get().to(list_events))
-        .route("/events/replay", web::post().to(replay_events));
+        .route("/events/replay", web::post().to(replay_events))
+        .route("/events/sinks", web::get().to(list_sinks))
+        .route("/events/sinks/{name}/enable", web::post().to(enable_sink));
 }
 
 /// `?state=&sink=&limit=&cursor=`.
@@ -97,4 +103,81 @@ async fn replay_events(
     let replayed = outbox::replay(&state.db, &which).await?;
     tracing::info!(replayed, "events replayed by an operator");
     Ok(HttpResponse::Ok().json(json!({ "replayed": replayed })))
+}
+
+/// One configured sink: its kind, the types it takes, whether a 410 Gone disabled it, and
+/// its outbox depth.
+#[derive(Debug, Serialize)]
+struct SinkView {
+    name: String,
+    kind: String,
+    types: Vec<String>,
+    /// `enabled` or `disabled`.
+    state: &'static str,
+    disabled_at: Option<String>,
+    disabled_status: Option<i64>,
+    disabled_reason: Option<String>,
+    pending: i64,
+    delivering: i64,
+    failed: i64,
+    oldest_pending_age_seconds: f64,
+}
+
+#[tracing::instrument(skip_all)]
+async fn list_sinks(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let disabled = outbox::disabled_sinks(&state.db).await?;
+    let now = now_millis();
+    let mut sinks = Vec::new();
+    for sink in &state.settings.events.sinks {
+        let off = disabled.iter().find(|d| d.sink == sink.name);
+        let gauges = outbox::gauges(&state.db, &sink.name, now).await?;
+        sinks.push(SinkView {
+            name: sink.name.clone(),
+            kind: serde_json::to_value(sink.kind)
+                .ok()
+                .and_then(|kind| kind.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            types: sink.types.clone(),
+            state: if off.is_some() { "disabled" } else { "enabled" },
+            disabled_at: off.map(|d| rfc3339(d.disabled_at)),
+            disabled_status: off.map(|d| d.status),
+            disabled_reason: off.map(|d| d.reason.clone()),
+            pending: gauges.pending,
+            delivering: gauges.delivering,
+            failed: gauges.failed,
+            oldest_pending_age_seconds: gauges.oldest_pending_age_seconds,
+        });
+    }
+    Ok(HttpResponse::Ok().json(json!({ "sinks": sinks })))
+}
+
+#[tracing::instrument(skip_all, fields(sink = %path))]
+async fn enable_sink(
+    state: web::Data<AppState>,
+    Operator(actor): Operator,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let name = path.into_inner();
+    if !state
+        .settings
+        .events
+        .sinks
+        .iter()
+        .any(|sink| sink.name == name)
+    {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::NOT_FOUND,
+            "sink_not_found",
+            format!("no sink named `{}` in events.sinks", clip(&name)),
+        ));
+    }
+    let was_disabled = outbox::enable_sink(&state.db, &name).await?;
+    tracing::info!(sink = %name, actor = %actor.name, was_disabled, "event sink enabled by an operator");
+    Ok(HttpResponse::Ok()
+        .json(json!({ "sink": name, "state": "enabled", "was_disabled": was_disabled })))
+}
+
+/// A name from the path, cut short for an error message.
+fn clip(name: &str) -> String {
+    name.chars().take(64).collect()
 }

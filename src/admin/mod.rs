@@ -7,6 +7,7 @@
 mod audit_trail;
 pub mod auth;
 pub mod deadline;
+mod erased_event;
 pub mod erasure;
 mod events;
 mod export_routes;

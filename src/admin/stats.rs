@@ -34,7 +34,24 @@ pub async fn queue_gauges(
             .into_iter()
             .map(|(origin, n)| (origin.as_str(), n))
             .collect(),
+        event_sinks_disabled: sinks_disabled(db).await?,
     })
+}
+
+/// Every configured sink with whether it is disabled, from the table every replica shares.
+async fn sinks_disabled(db: &Db) -> Result<Vec<(String, bool)>, QueueError> {
+    let routes = db.events().sinks();
+    if routes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let disabled = crate::queue::outbox::disabled_sinks(db).await?;
+    Ok(routes
+        .iter()
+        .map(|route| {
+            let off = disabled.iter().any(|d| d.sink == route.name);
+            (route.name.clone(), off)
+        })
+        .collect())
 }
 
 /// The queue at a glance, for `/admin/stats`.

@@ -56,6 +56,8 @@ async fn open(config: &ConfigArgs) -> Result<(callvault::config::Settings, Db, A
         .await
         .map_err(|err| CliError::Runtime(format!("{err}; check database.url")))?;
     db.migrate().await.map_err(CliError::runtime)?;
+    // An erasure from here is announced like one through the API.
+    let db = db.with_event_routes(callvault::events::routes(&settings.events));
     let archive = Archive::open(&storage).await.map_err(CliError::runtime)?;
     Ok((settings, db, archive))
 }

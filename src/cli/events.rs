@@ -1,5 +1,6 @@
-//! `callvault events …`: the outbox of events, and the replay of events whose delivery
-//! failed, straight from the database (the same as `/admin/events`).
+//! `callvault events …`: the outbox of events, the replay of events whose delivery failed,
+//! and enabling a sink a 410 Gone disabled, straight from the database (the same as
+//! `/admin/events`).
 
 use callvault::queue::Db;
 use callvault::queue::outbox::{self, Replay, RowState};
@@ -41,15 +42,53 @@ pub enum EventsCommand {
         #[arg(long, requires = "failed")]
         sink: Option<String>,
     },
+    /// Send to a sink again after its receiver answered 410 Gone; its pending events follow.
+    EnableSink {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// The sink's name, as in `[[events.sinks]]`.
+        name: String,
+    },
 }
 
 async fn open(config: &ConfigArgs) -> Result<Db, CliError> {
+    Ok(open_with_settings(config).await?.1)
+}
+
+async fn open_with_settings(
+    config: &ConfigArgs,
+) -> Result<(callvault::config::Settings, Db), CliError> {
     let settings = load_settings(config)?;
     let db = Db::connect(settings.database.url.expose(), 2)
         .await
         .map_err(|err| CliError::Runtime(format!("{err}; check database.url")))?;
     db.migrate().await.map_err(CliError::runtime)?;
-    Ok(db)
+    Ok((settings, db))
+}
+
+/// Enables `name`: a disabled sink, or one the settings name (then there is nothing to do).
+async fn enable_sink(config: &ConfigArgs, name: &str) -> Result<(), CliError> {
+    let (settings, db) = open_with_settings(config).await?;
+    let disabled = outbox::disabled_sinks(&db)
+        .await
+        .map_err(CliError::runtime)?;
+    let known = settings.events.sinks.iter().any(|sink| sink.name == name);
+    if !known && !disabled.iter().any(|sink| sink.sink == name) {
+        let shown: String = name.chars().take(64).collect();
+        return Err(CliError::Usage(format!(
+            "no sink named `{shown}` in events.sinks, and none disabled by that name"
+        )));
+    }
+    if outbox::enable_sink(&db, name)
+        .await
+        .map_err(CliError::runtime)?
+    {
+        // The running service's dispatchers see it at their next poll.
+        println!("sink `{name}` enabled; its pending events are delivered from now on");
+    } else {
+        println!("sink `{name}` was not disabled");
+    }
+    Ok(())
 }
 
 pub async fn run(command: EventsCommand) -> Result<(), CliError> {
@@ -121,5 +160,6 @@ pub async fn run(command: EventsCommand) -> Result<(), CliError> {
             println!("replayed {replayed} failed event(s)");
             Ok(())
         }
+        EventsCommand::EnableSink { config, name } => enable_sink(&config, &name).await,
     }
 }

@@ -2,13 +2,16 @@
 //! manifests.
 
 use callvault::audit::Actor;
+use callvault::queue::integrity::record_failed_verification;
+use callvault::queue::now_millis;
+use callvault::queue::outbox::VerifyFailure;
 use callvault::queue::{Db, recordings};
 use callvault::storage::Archive;
 use callvault::storage::completeness::{Verdict, assess_archived};
 use callvault::storage::layout::object_key;
 use callvault::storage::signature::PublicKey;
 use callvault::storage::verify::{Depth, Status, Summary, verify_recording_to};
-use callvault::worker::verifier::record_failure;
+use callvault::worker::verifier::{failed_objects, record_failure};
 
 use super::verify_signatures::{self, SignatureAudit};
 use super::{CliError, ConfigArgs, load_settings};
@@ -43,6 +46,8 @@ pub async fn verify(args: VerifyArgs) -> Result<(), CliError> {
         .await
         .map_err(CliError::runtime)?;
     db.migrate().await.map_err(CliError::runtime)?;
+    // A failure found here is announced like one the scheduled verifier finds.
+    let db = db.with_event_routes(callvault::events::routes(&settings.events));
     let archive = Archive::open(&storage).await.map_err(CliError::runtime)?;
     let manifests = manifest_keys(&db, args.recording).await?;
     // With signing configured, every manifest's signature and the chain are checked too.
@@ -76,6 +81,20 @@ pub async fn verify(args: VerifyArgs) -> Result<(), CliError> {
             .collect();
         if !found.is_empty() {
             let detail = callvault::worker::verifier::bounded(found.join("; "));
+            let failed = failed_objects(&checks);
+            let failure = VerifyFailure {
+                manifest_key,
+                verified_by: "cli",
+                depth: if args.fast { "fast" } else { "full" },
+                objects: &failed,
+            };
+            // Kept with the recording and announced, as the scheduled verifier does.
+            if let Err(err) =
+                record_failed_verification(&db, *recording, Some(&detail), &failure, now_millis())
+                    .await
+            {
+                eprintln!("callvault: the failure could not be recorded with the recording: {err}");
+            }
             if let Err(err) =
                 record_failure(&db, &Actor::cli(), *recording, manifest_key, Some(&detail)).await
             {

@@ -52,7 +52,7 @@ pub struct SinkSettings {
     /// Unique, `[a-z0-9_-]`, at most 64: outbox rows, metrics and the admin API name it.
     pub name: String,
     pub kind: SinkKind,
-    /// Event types it takes (`archived`, `failed`); empty or absent takes every type.
+    /// Event types it takes (`archived`, `failed`, `erased`, `verify_failed`); empty or absent takes every type.
     #[serde(default)]
     pub types: Vec<String>,
     /// webhook: the receiver; storage_queue: the queue
@@ -167,9 +167,12 @@ impl EventsSettings {
             ));
         }
         for kind in &sink.types {
-            if !matches!(kind.as_str(), "archived" | "failed") {
+            if !matches!(
+                kind.as_str(),
+                "archived" | "failed" | "erased" | "verify_failed"
+            ) {
                 return Err(format!(
-                    "types: `{kind}` is not an event type (archived, failed)"
+                    "types: `{kind}` is not an event type (archived, failed, erased, verify_failed)"
                 ));
             }
         }

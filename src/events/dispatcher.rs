@@ -82,10 +82,16 @@ async fn run_sink(
     ));
     let mut deliveries = JoinSet::new();
     let mut gather = false;
+    // The persisted state is read at start, then on every poll, so a sink enabled by an
+    // operator (or disabled by another replica) is seen within one poll interval.
+    let mut polled = true;
     while !shutdown.is_cancelled() {
         while deliveries.try_join_next().is_some() {}
         if gather {
             tokio::time::sleep(GATHER).await;
+        }
+        if polled || sink.disabled.load(Ordering::Relaxed) {
+            refresh_disabled(&db, &sink).await;
         }
         let free = permits.available_permits();
         if free > 0 && !sink.disabled.load(Ordering::Relaxed) {
@@ -98,9 +104,10 @@ async fn run_sink(
                             .clone()
                             .try_acquire_owned()
                             .expect("claimed no more than the free permits");
-                        let (events, sink, ended) = (events.clone(), sink.clone(), ended.clone());
+                        let (events, sink, ended, db) =
+                            (events.clone(), sink.clone(), ended.clone(), db.clone());
                         deliveries.spawn(async move {
-                            let outcome = deliver(&events, &sink, &delivery).await;
+                            let outcome = deliver(&events, &sink, &db, &delivery).await;
                             let _ = ended.send((delivery, outcome, permit));
                         });
                     }
@@ -110,16 +117,33 @@ async fn run_sink(
                 }
             }
         }
-        gather = tokio::select! {
-            _ = shutdown.cancelled() => false,
-            _ = sink.wake.notified() => true,
-            _ = recorded.notified() => false,
-            _ = tokio::time::sleep(events.poll_interval) => false,
+        (gather, polled) = tokio::select! {
+            _ = shutdown.cancelled() => (false, false),
+            _ = sink.wake.notified() => (true, false),
+            _ = recorded.notified() => (false, false),
+            _ = tokio::time::sleep(events.poll_interval) => (false, true),
         };
     }
     while deliveries.join_next().await.is_some() {}
     drop(ended);
     let _ = recorder.await;
+}
+
+/// Takes the sink's disabled state from the database; on an error the state stays as it was.
+async fn refresh_disabled(db: &Db, sink: &Sink) {
+    match outbox::is_disabled(db, &sink.name).await {
+        Ok(disabled) => {
+            let was = sink.disabled.swap(disabled, Ordering::Relaxed);
+            if was && !disabled {
+                tracing::info!(sink = %sink.name, "sink enabled again; delivering its pending events");
+            } else if !was && disabled {
+                tracing::error!(sink = %sink.name, "sink is DISABLED (its receiver answered 410 Gone); enable it with `callvault events enable-sink {}`", sink.name);
+            }
+        }
+        Err(err) => {
+            tracing::warn!(sink = %sink.name, error = %err, "cannot read whether the sink is disabled")
+        }
+    }
 }
 
 /// Records outcomes as they come, every one waiting at that moment in one transaction.
@@ -158,7 +182,7 @@ async fn record_outcomes(
 }
 
 /// Sends one event and decides what becomes of its row.
-async fn deliver(events: &Events, sink: &Sink, delivery: &Delivery) -> Outcome {
+async fn deliver(events: &Events, sink: &Sink, db: &Db, delivery: &Delivery) -> Outcome {
     let sent = match &sink.target {
         Target::Webhook(webhook) => webhook.send(&delivery.event_id, &delivery.body).await,
         Target::StorageQueue(queue) => queue.send(&storage_queue::fit(&delivery.body)).await,
@@ -186,8 +210,13 @@ async fn deliver(events: &Events, sink: &Sink, delivery: &Delivery) -> Outcome {
                 sink = %sink.name,
                 event_id = %delivery.event_id,
                 error = %error,
-                "the sink's receiver answered 410 Gone: this sink is DISABLED and sends nothing until callvault restarts; its events wait in the outbox"
+                "the sink's receiver answered 410 Gone: this sink is DISABLED and sends nothing until an operator enables it (`callvault events enable-sink {}` or POST /admin/events/sinks/{}/enable); its events wait in the outbox",
+                sink.name,
+                sink.name
             );
+            if let Err(err) = outbox::disable_sink(db, &sink.name, 410, &error, now).await {
+                tracing::error!(sink = %sink.name, error = %err, "cannot record that the sink is disabled; it stays disabled in this process only");
+            }
             Outcome::Release {
                 next_attempt_at: now,
                 error,

@@ -1,6 +1,7 @@
-//! Durable "recording archived" and "failed" events for the next stage of a pipeline: the
-//! sinks configured in `[[events.sinks]]` and the dispatcher that delivers the outbox
-//! (`crate::queue::outbox`) to them, at least once and in order per recording.
+//! Durable events about recordings (archived, failed, erased, verify_failed) for the next
+//! stage of a pipeline: the sinks configured in `[[events.sinks]]` and the dispatcher that
+//! delivers the outbox (`crate::queue::outbox`) to them, at least once and in order per
+//! recording.
 
 mod dispatcher;
 mod eventgrid_topic;
@@ -40,7 +41,8 @@ pub struct Sink {
     pub concurrency: usize,
     /// Told when a commit wrote rows for this sink.
     pub wake: Arc<Notify>,
-    /// Set when the receiver answered 410 Gone: nothing more is sent until a restart.
+    /// Set when the receiver answered 410 Gone (and kept in the database, migration 0017):
+    /// nothing more is sent until an operator enables the sink.
     pub disabled: AtomicBool,
 }
 
@@ -70,11 +72,7 @@ impl Events {
                 wake: Arc::new(Notify::new()),
                 disabled: AtomicBool::new(false),
             });
-            routes.push(SinkRoute {
-                name: sink.name.clone(),
-                types: types_of(sink),
-                wake: built.wake.clone(),
-            });
+            routes.push(route(sink, built.wake.clone()));
             sinks.push(built);
         }
         Ok(Self {
@@ -89,6 +87,25 @@ impl Events {
             lease: timeout + Duration::from_secs(5),
             poll_interval: Duration::from_millis(settings.poll_interval_ms),
         })
+    }
+}
+
+/// The routes alone, for a command that writes events and leaves their delivery to `serve`
+/// (its dispatchers find the rows at their next poll).
+pub fn routes(settings: &EventsSettings) -> EventRoutes {
+    let sinks = settings
+        .sinks
+        .iter()
+        .map(|sink| route(sink, Arc::new(Notify::new())))
+        .collect();
+    EventRoutes::new(settings.source(), sinks)
+}
+
+fn route(sink: &SinkSettings, wake: Arc<Notify>) -> SinkRoute {
+    SinkRoute {
+        name: sink.name.clone(),
+        types: types_of(sink),
+        wake,
     }
 }
 

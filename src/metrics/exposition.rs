@@ -238,6 +238,17 @@ fn scrape_registry(queue: Option<&QueueGauges>) -> Registry {
         label: "by",
         series: erased,
     }));
+    let disabled = queue
+        .event_sinks_disabled
+        .iter()
+        .map(|(sink, off)| (sink.clone(), ConstGauge::new(i64::from(*off))))
+        .collect();
+    registry.register_collector(Box::new(ByLabel {
+        name: "callvault_event_sink_disabled",
+        help: "1 when a sink's receiver answered 410 Gone and the sink sends nothing until an operator enables it, else 0",
+        label: "sink",
+        series: disabled,
+    }));
     registry
 }
 
@@ -253,6 +264,7 @@ mod tests {
             deadline_slack_seconds: Some(-30.0),
             jobs_at_risk: 1,
             recordings_erased: vec![("retention", 4)],
+            event_sinks_disabled: vec![("gone".into(), true), ("fine".into(), false)],
         }
     }
 
@@ -393,7 +405,7 @@ mod tests {
     }
 
     /// Families the hand-written exposition did not have; every other one must be unchanged.
-    const FAMILIES_ADDED_SINCE: [&str; 12] = [
+    const FAMILIES_ADDED_SINCE: [&str; 13] = [
         "callvault_participant_ids_skipped_total",
         "callvault_queue_messages_deleted_total",
         "callvault_queue_messages_quarantined_total",
@@ -406,6 +418,7 @@ mod tests {
         "callvault_events_erased_total",
         "callvault_retention_skipped_total",
         "callvault_recordings_erased_total",
+        "callvault_event_sink_disabled",
     ];
 
     #[test]

@@ -7,6 +7,7 @@
 
 use sqlx::Row;
 
+use super::outbox::{self, EventType, NewEvent};
 use super::{Db, QueueError, Tx};
 
 /// Who asked for an erasure.
@@ -142,22 +143,40 @@ pub async fn begin(db: &Db, intent: &Intent<'_>, now: i64) -> Result<bool, Queue
     Ok(true)
 }
 
-/// Marks the erasure done (its tombstone is in the store) and removes the recording from the
-/// participant index (migration 0011), whose rows name the people in it. Only now: until then
-/// `callvault erase --participant` still finds a half-done erasure and finishes it.
-pub async fn finish(db: &Db, recording: i64, now: i64) -> Result<(), QueueError> {
+/// Marks the erasure done (its tombstone is in the store), writes the event that announces
+/// it (`erased`, for the sinks that take it) and removes the recording from the participant
+/// index (migration 0011), whose rows name the people in it. Only now: until then `callvault
+/// erase --participant` still finds a half-done erasure and finishes it. False when another
+/// run marked it done first: nothing changes and nothing is announced twice.
+pub async fn finish(
+    db: &Db,
+    recording: i64,
+    announce: &NewEvent,
+    now: i64,
+) -> Result<bool, QueueError> {
     let mut tx = db.begin_write().await?;
-    sqlx::query("UPDATE erasures SET state = 'done', finished_at = $1 WHERE recording_id = $2")
-        .bind(now)
-        .bind(recording)
-        .execute(&mut *tx)
-        .await?;
+    let marked = sqlx::query(
+        "UPDATE erasures SET state = 'done', finished_at = $1 WHERE recording_id = $2 AND state = 'started'",
+    )
+    .bind(now)
+    .bind(recording)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if marked == 0 {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    let announced = outbox::record(&mut tx, db.events(), announce, now).await?;
     sqlx::query("DELETE FROM participant_recordings WHERE recording_id = $1")
         .bind(recording)
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    Ok(())
+    if announced > 0 {
+        db.events().wake(EventType::Erased);
+    }
+    Ok(true)
 }
 
 /// Erasures started and not finished (a crash, a store outage), oldest first.

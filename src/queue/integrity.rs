@@ -1,6 +1,7 @@
 //! The evidence kept per recording (migration 0009): the duration check made when its manifest
 //! was written, and the last full re-read by the scheduled verifier.
 
+use super::outbox::{self, EventType, VerifyFailure};
 use super::{Db, QueueError};
 
 /// The duration check of one recording, as stored.
@@ -107,6 +108,34 @@ pub async fn record_verification(
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
+    Ok(())
+}
+
+/// Stores a verification that found objects missing or altered and, in the same transaction,
+/// the `verify_failed` event that announces it (for the sinks that take it).
+pub async fn record_failed_verification(
+    db: &Db,
+    recording: i64,
+    detail: Option<&str>,
+    failure: &VerifyFailure<'_>,
+    at: i64,
+) -> Result<(), QueueError> {
+    let mut tx = db.begin_write().await?;
+    sqlx::query(
+        "UPDATE recordings SET last_verified_at = $1, last_verify_result = 'failed', last_verify_detail = $2
+         WHERE id = $3",
+    )
+    .bind(at)
+    .bind(detail)
+    .bind(recording)
+    .execute(&mut *tx)
+    .await?;
+    let announced =
+        outbox::record_verify_failure(&mut tx, db.events(), recording, failure, at).await?;
+    tx.commit().await?;
+    if announced {
+        db.events().wake(EventType::VerifyFailed);
+    }
     Ok(())
 }
 

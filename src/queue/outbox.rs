@@ -1,12 +1,15 @@
 //! The event outbox: CloudEvents about recordings, one row per event and sink, written in the
-//! transaction that records the change they announce (a manifest, a failed chunk), so an event
-//! exists exactly when its change is committed. The dispatcher (`crate::events`) claims rows
-//! with a lease, in order per recording and sink, and records how each delivery went.
+//! transaction that records the change they announce (a manifest, a failed chunk, an erasure,
+//! a failed verification), so an event exists exactly when its change is committed. The
+//! dispatcher (`crate::events`) claims rows with a lease, in order per recording and sink, and
+//! records how each delivery went.
 
 mod claim;
 mod envelope;
 mod failure;
 mod routes;
+mod sink_state;
+mod verify_failure;
 
 use serde::Serialize;
 
@@ -14,6 +17,8 @@ pub use claim::{Delivery, Outcome, claim, finish, finish_many};
 pub use envelope::{EventType, NewEvent, UnknownEventType, cloud_event, subject};
 pub use failure::record_failure;
 pub use routes::{EventRoutes, SinkRoute};
+pub use sink_state::{DisabledSink, disable_sink, disabled_sinks, enable_sink, is_disabled};
+pub use verify_failure::{FailedObject, ObjectFacts, VerifyFailure, record_verify_failure};
 
 use super::{Db, QueueError, Tx, now_millis};
 

@@ -37,6 +37,10 @@ pub enum Depth {
 pub struct ObjectCheck {
     pub key: String,
     pub status: Status,
+    /// What the manifest recorded of it (None for the manifest itself).
+    pub expected: Option<ObjectDigest>,
+    /// What the store holds, when the object was read back in full.
+    pub found: Option<ObjectDigest>,
 }
 
 impl fmt::Display for ObjectCheck {
@@ -69,6 +73,8 @@ pub async fn verify_recording_to(
         vec![ObjectCheck {
             key: manifest_key.to_string(),
             status,
+            expected: None,
+            found: None,
         }]
     };
     let body = match archive.read(manifest_key).await {
@@ -104,37 +110,48 @@ pub async fn verify_object(
     expected: &ObjectDigest,
 ) -> Result<ObjectCheck, StorageError> {
     let key = super::layout::object_key(&expected.key);
-    let check = |status| ObjectCheck {
+    let check = |status, found: Option<&ObjectDigest>| ObjectCheck {
         key: expected.key.clone(),
         status,
+        expected: Some(expected.clone()),
+        found: found.cloned(),
     };
     let Some(found) = archive.digest_of(&key).await? else {
-        return Ok(check(Status::Missing));
+        return Ok(check(Status::Missing, None));
     };
     if found.bytes != expected.bytes {
-        return Ok(check(Status::Mismatch(format!(
-            "{} bytes, the manifest says {}",
-            found.bytes, expected.bytes
-        ))));
+        return Ok(check(
+            Status::Mismatch(format!(
+                "{} bytes, the manifest says {}",
+                found.bytes, expected.bytes
+            )),
+            Some(&found),
+        ));
     }
     if found.sha256 != expected.sha256 {
-        return Ok(check(Status::Mismatch(format!(
-            "sha256 {}, the manifest says {}",
-            found.sha256, expected.sha256
-        ))));
+        return Ok(check(
+            Status::Mismatch(format!(
+                "sha256 {}, the manifest says {}",
+                found.sha256, expected.sha256
+            )),
+            Some(&found),
+        ));
     }
     if !archive.keeps_metadata() {
-        return Ok(check(Status::Ok));
+        return Ok(check(Status::Ok, Some(&found)));
     }
     if let Some(stamped) = archive.existing_digest(&key).await?
         && stamped.sha256 != expected.sha256
     {
-        return Ok(check(Status::Mismatch(format!(
-            "its sha256 metadata says {}, the manifest and the bytes say {}",
-            stamped.sha256, expected.sha256
-        ))));
+        return Ok(check(
+            Status::Mismatch(format!(
+                "its sha256 metadata says {}, the manifest and the bytes say {}",
+                stamped.sha256, expected.sha256
+            )),
+            Some(&found),
+        ));
     }
-    Ok(check(Status::Ok))
+    Ok(check(Status::Ok, Some(&found)))
 }
 
 /// Compares one object's size and the store's own checksum with the manifest, with one HEAD.
@@ -150,6 +167,8 @@ pub async fn verify_object_fast(
     Ok(ObjectCheck {
         key: expected.key.clone(),
         status,
+        expected: Some(expected.clone()),
+        found: None,
     })
 }
 

@@ -1,7 +1,7 @@
 //! The scheduled verifier: re-reads archived recordings in full, the one verified longest ago
 //! first, at `verify.bytes_per_hour`, and keeps each recording's last verification in the
-//! database for the admin API. A failure is logged and counted
-//! (`callvault_verify_failures_total`).
+//! database for the admin API. A failure is logged, counted (`callvault_verify_failures_total`)
+//! and announced (`verify_failed`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,10 +12,11 @@ use super::verify_pacing::Pacer;
 use crate::audit::{self, Action, Actor, AuditEntry};
 use crate::metrics::Metrics;
 use crate::queue::integrity::{self, VerifyResult};
+use crate::queue::outbox::{FailedObject, ObjectFacts, VerifyFailure};
 use crate::queue::{Db, QueueError, now_millis};
-use crate::storage::Archive;
 use crate::storage::layout::object_key;
-use crate::storage::verify::{Status, Summary, verify_recording};
+use crate::storage::verify::{ObjectCheck, Status, Summary, verify_recording};
+use crate::storage::{Archive, ObjectDigest};
 
 /// At most this much of what a verification found is kept with the recording.
 pub const MAX_DETAIL_BYTES: usize = 2000;
@@ -88,6 +89,7 @@ impl Verifier {
             self.round_bytes = 0;
         }
         let bytes = u64::try_from(next.archived_bytes).unwrap_or(0);
+        let mut failed = Vec::new();
         let (result, detail) =
             match verify_recording(&self.archive, &object_key(&next.manifest_key)).await {
                 Ok(checks) => {
@@ -107,13 +109,32 @@ impl Verifier {
                             summary.missing,
                             found.join("; ")
                         );
+                        failed = failed_objects(&checks);
                         (VerifyResult::Failed, Some(bounded(detail)))
                     }
                 }
                 Err(err) => (VerifyResult::Error, Some(bounded(err.to_string()))),
             };
-        integrity::record_verification(&self.db, next.id, result, detail.as_deref(), now_millis())
+        let now = now_millis();
+        if result == VerifyResult::Failed {
+            let failure = VerifyFailure {
+                manifest_key: &next.manifest_key,
+                verified_by: "verifier",
+                depth: "full",
+                objects: &failed,
+            };
+            integrity::record_failed_verification(
+                &self.db,
+                next.id,
+                detail.as_deref(),
+                &failure,
+                now,
+            )
             .await?;
+        } else {
+            integrity::record_verification(&self.db, next.id, result, detail.as_deref(), now)
+                .await?;
+        }
         Metrics::add(&self.metrics.verified_bytes, bytes);
         self.round_recordings += 1;
         self.round_bytes = self.round_bytes.saturating_add(bytes);
@@ -209,6 +230,33 @@ pub fn bounded(mut text: String) -> String {
         text.push('…');
     }
     text
+}
+
+/// The objects of `checks` that are missing or altered, as a `verify_failed` event names them.
+pub fn failed_objects(checks: &[ObjectCheck]) -> Vec<FailedObject> {
+    let facts = |digest: &Option<ObjectDigest>| {
+        digest.as_ref().map(|digest| ObjectFacts {
+            bytes: digest.bytes,
+            sha256: digest.sha256.clone(),
+        })
+    };
+    checks
+        .iter()
+        .filter_map(|check| {
+            let (problem, detail) = match &check.status {
+                Status::Missing => ("missing", None),
+                Status::Mismatch(detail) => ("mismatch", Some(detail.clone())),
+                Status::Ok | Status::Unchecked(_) => return None,
+            };
+            Some(FailedObject {
+                key: check.key.clone(),
+                problem,
+                detail,
+                expected: facts(&check.expected),
+                found: facts(&check.found),
+            })
+        })
+        .collect()
 }
 
 /// The audit record of a verification that found a missing or altered object, by the

@@ -4,8 +4,10 @@
 //! replayed from the admin API; a sink filtered to failures gets only those; the storage-queue
 //! sink puts messages on Azurite; a process killed between commit and delivery still delivers.
 
+mod announced;
 mod azure_queue;
 mod crash;
+mod disabled_sink;
 mod receiver;
 
 use std::time::Duration;

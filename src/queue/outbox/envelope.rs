@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-/// What happened to a recording. `erased` and `verify_failed` are to join this list.
+/// What happened to a recording.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventType {
@@ -11,21 +11,32 @@ pub enum EventType {
     /// A chunk became `failed` or `expired`: the recording will not be complete without an
     /// operator.
     Failed,
+    /// The recording was erased: its objects are gone and its tombstone is in the store.
+    Erased,
+    /// A verification found an archived object missing or different from its manifest.
+    VerifyFailed,
 }
 
 /// A type name this build does not know.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}` is not an event type (archived, failed)")]
+#[error("`{0}` is not an event type (archived, failed, erased, verify_failed)")]
 pub struct UnknownEventType(pub String);
 
 impl EventType {
-    pub const ALL: [EventType; 2] = [EventType::Archived, EventType::Failed];
+    pub const ALL: [EventType; 4] = [
+        EventType::Archived,
+        EventType::Failed,
+        EventType::Erased,
+        EventType::VerifyFailed,
+    ];
 
     /// The CloudEvents `type`.
     pub fn cloud_event_type(self) -> &'static str {
         match self {
             EventType::Archived => "com.callvault.recording.archived",
             EventType::Failed => "com.callvault.recording.failed",
+            EventType::Erased => "com.callvault.recording.erased",
+            EventType::VerifyFailed => "com.callvault.recording.verify_failed",
         }
     }
 
@@ -34,6 +45,8 @@ impl EventType {
         match self {
             EventType::Archived => "archived",
             EventType::Failed => "failed",
+            EventType::Erased => "erased",
+            EventType::VerifyFailed => "verify_failed",
         }
     }
 }

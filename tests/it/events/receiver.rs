@@ -1,5 +1,6 @@
 //! A webhook receiver on loopback that records every delivery, checks its Standard Webhooks
-//! signature and, for an `archived` event, whether its manifest was readable at that moment.
+//! signature and, for an `archived` event, whether its manifest was readable at that moment
+//! (for an `erased` event, its tombstone).
 
 use std::collections::VecDeque;
 use std::net::TcpListener;
@@ -27,6 +28,9 @@ pub struct Received {
     /// For `archived`: the manifest at `data.manifest.key` existed and listed at least the
     /// event's chunks when the event arrived.
     pub manifest_readable: Option<bool>,
+    /// For `erased`: the tombstone at `data.tombstone.key` existed with the event's sha256
+    /// when the event arrived.
+    pub tombstone_readable: Option<bool>,
     /// The `aeg-sas-key` header (an Event Grid topic's key), empty when absent.
     pub aeg_sas_key: String,
 }
@@ -132,6 +136,8 @@ async fn receive(
     let event: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let manifest_readable = (event["type"] == "com.callvault.recording.archived")
         .then(|| manifest_is_readable(shared.archive.as_ref(), &event));
+    let tombstone_readable = (event["type"] == "com.callvault.recording.erased")
+        .then(|| tombstone_is_readable(shared.archive.as_ref(), &event));
     let answered = shared
         .plan
         .lock()
@@ -145,6 +151,7 @@ async fn receive(
         at: Instant::now(),
         answered,
         manifest_readable,
+        tombstone_readable,
         aeg_sas_key: header("aeg-sas-key"),
     });
     let mut response =
@@ -170,4 +177,19 @@ fn manifest_is_readable(archive: Option<&PathBuf>, event: &Value) -> bool {
     };
     let listed = manifest["chunks"].as_array().map_or(0, Vec::len) as u64;
     listed >= event["data"]["chunkCount"].as_u64().unwrap_or(u64::MAX)
+}
+
+fn tombstone_is_readable(archive: Option<&PathBuf>, event: &Value) -> bool {
+    let Some(archive) = archive else {
+        return true;
+    };
+    let Some(key) = event["data"]["tombstone"]["key"].as_str() else {
+        return false;
+    };
+    std::fs::read(archive.join(key)).is_ok_and(|bytes| {
+        crate::support::sha256_hex(&bytes)
+            == event["data"]["tombstone"]["sha256"]
+                .as_str()
+                .unwrap_or_default()
+    })
 }

@@ -513,6 +513,74 @@ async fn a_recording_erased_before_its_chunks_ran_is_never_archived(db: Db) {
 }
 on_both_databases!(a_recording_erased_before_its_chunks_ran_is_never_archived);
 
+/// A viewer token is refused an erasure with the stable code, and nothing of the recording
+/// changes: its objects, its row and its jobs are as they were, and no erasure was begun.
+async fn a_viewer_token_cannot_erase(db: Db) {
+    const VIEWER: &str = "victor-viewer-token-00001";
+    let emulator = start_emulator(EmulatorConfig::default()).await;
+    let tokens = [("admin.tokens", format!("victor:viewer:{VIEWER}"))];
+    let Some(app) = start(&emulator, db, &tokens).await else {
+        return;
+    };
+    deliver(&app, &announce(&emulator, "call-viewer", 2)).await;
+    let jobs_before = app.drain_expecting(2, JobState::Archived).await;
+    let layout = layout_of(&app, 1).await;
+    let objects_before = objects_in(archive(&app), &layout).await;
+    assert_eq!(objects_before.len(), 5, "{objects_before:?}");
+    let recording_before = callvault::queue::recordings::get(app.queue(), 1)
+        .await
+        .unwrap()
+        .unwrap();
+
+    let answer = app
+        .client
+        .post(format!("{}/admin/recordings/1/erase", app.base))
+        .bearer_auth(VIEWER)
+        .json(&json!({"reason": "data subject request"}))
+        .send()
+        .await
+        .unwrap();
+    let status = answer.status().as_u16();
+    let body: Value = answer.json().await.unwrap();
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("operator_role_required")),
+        "{body}"
+    );
+
+    assert_eq!(objects_in(archive(&app), &layout).await, objects_before);
+    assert!(
+        archive(&app).read(&layout.tombstone()).await.is_err(),
+        "no tombstone"
+    );
+    let recording_after = callvault::queue::recordings::get(app.queue(), 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        format!("{recording_after:?}"),
+        format!("{recording_before:?}")
+    );
+    let jobs_after = app.jobs().await;
+    assert_eq!(format!("{jobs_after:?}"), format!("{jobs_before:?}"));
+    let erasures: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM erasures")
+        .fetch_one(app.queue().pool())
+        .await
+        .unwrap();
+    assert_eq!(erasures, 0, "no erasure was begun");
+    let (_, trail) = admin_get(&app, "/admin/audit?recording=1").await;
+    assert!(
+        trail["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|record| record["action"] != "erased"),
+        "{trail}"
+    );
+    app.close().await;
+}
+on_both_databases!(a_viewer_token_cannot_erase);
+
 async fn a_half_done_erasure_is_finished_by_a_re_run(db: Db) {
     let emulator = start_emulator(EmulatorConfig::default()).await;
     let Some(app) = start(&emulator, db, &[]).await else {

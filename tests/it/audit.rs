@@ -19,6 +19,7 @@ use serde_json::json;
 
 use crate::admin::support::*;
 use crate::remote_storage::{azure_storage, s3_storage};
+use crate::support::command_output;
 
 /// A fresh, migrated database of `store`; None when its server is not configured.
 async fn database(store: Store) -> Option<(TestDatabase, Db)> {
@@ -68,12 +69,12 @@ async fn archives_and_replays_are_recorded_with_who_and_what(store: Store) {
     drive(db, first, Finish::Archived(archived_chunk("trail", 0))).await;
     drive(db, second, failed("gave up")).await;
     // The command line acts as cli:<user>.
-    let output = Command::new(env!("CARGO_BIN_EXE_callvault"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_callvault"));
+    command
         .args(["jobs", "replay", "--id", &second.to_string()])
         .env("CALLVAULT__DATABASE__URL", &app.db.url)
-        .env("USER", "carol")
-        .output()
-        .unwrap();
+        .env("USER", "carol");
+    let output = command_output(command).await;
     assert!(
         output.status.success(),
         "{}",
@@ -174,8 +175,9 @@ async fn two_appenders_at_once_make_one_chain(store: Store) {
 }
 on_every_store!(two_appenders_at_once_make_one_chain);
 
-/// Runs `callvault audit verify` on `db_url` and `storage`; (exit code, output).
-fn run_audit_verify(db_url: &str, storage: &[(&str, String)]) -> (i32, String) {
+/// Runs `callvault audit verify` on `db_url` and `storage`, off the runtime's thread; (exit
+/// code, output).
+async fn run_audit_verify(db_url: &str, storage: &[(&str, String)]) -> (i32, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_callvault"));
     command
         .args(["audit", "verify"])
@@ -184,7 +186,7 @@ fn run_audit_verify(db_url: &str, storage: &[(&str, String)]) -> (i32, String) {
         let name = format!("CALLVAULT__{}", key.to_ascii_uppercase().replace('.', "__"));
         command.env(name, value);
     }
-    let output = command.output().unwrap();
+    let output = command_output(command).await;
     (
         output.status.code().unwrap_or(-1),
         format!(
@@ -226,7 +228,7 @@ async fn the_store_copy_is_complete_resumable_and_checked(storage: Vec<(&'static
     assert_eq!((report.store.records, report.store.objects), (1008, 4));
     assert_eq!(report.not_yet_copied, 0);
 
-    let (code, output) = run_audit_verify(&test_db.url, &storage);
+    let (code, output) = run_audit_verify(&test_db.url, &storage).await;
     assert_eq!(code, 0, "{output}");
     assert!(
         output.contains("chain intact through record 1008"),
@@ -243,7 +245,7 @@ async fn the_store_copy_is_complete_resumable_and_checked(storage: Vec<(&'static
         .put(&key, Bytes::from(altered).into())
         .await
         .unwrap();
-    let (code, output) = run_audit_verify(&test_db.url, &storage);
+    let (code, output) = run_audit_verify(&test_db.url, &storage).await;
     assert_eq!(code, 1, "{output}");
     assert!(output.contains("broken at record 6"), "{output}");
     assert!(
@@ -288,14 +290,14 @@ async fn a_record_changed_in_the_database_is_named(store: Store) {
     let archive = Archive::open(&storage_settings(&storage)).await.unwrap();
     append_some(&db, 6, "alice").await;
     flush_all(&db, &archive).await.unwrap();
-    let (code, output) = run_audit_verify(&test_db.url, &storage);
+    let (code, output) = run_audit_verify(&test_db.url, &storage).await;
     assert_eq!(code, 0, "{output}");
 
     sqlx::query("UPDATE audit_log SET actor = 'mallory' WHERE seq = 3")
         .execute(db.pool())
         .await
         .unwrap();
-    let (code, output) = run_audit_verify(&test_db.url, &storage);
+    let (code, output) = run_audit_verify(&test_db.url, &storage).await;
     assert_eq!(code, 1, "{output}");
     assert!(output.contains("database: BROKEN at record 3"), "{output}");
 

@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 
 use crate::pipeline::start_time;
 use crate::remote_storage::{azure_storage, s3_storage};
-use crate::support::{TestApp, TestDatabase, eventually, start_emulator};
+use crate::support::{TestApp, TestDatabase, command_output, eventually, start_emulator};
 
 const WAIT: Duration = Duration::from_secs(60);
 const SUBJECT: &str = "8:acs:subject_0001";
@@ -172,11 +172,11 @@ async fn check_export(tar: &Path, archive: &Archive, expected: &[i64]) -> Value 
     tar::Archive::new(bytes.as_slice())
         .unpack(unpacked.path())
         .unwrap();
-    let checked = Command::new("sha256sum")
+    let mut sha256sum = Command::new("sha256sum");
+    sha256sum
         .args(["--strict", "-c", "SHA256SUMS"])
-        .current_dir(unpacked.path())
-        .output()
-        .unwrap();
+        .current_dir(unpacked.path());
+    let checked = command_output(sha256sum).await;
     let report = String::from_utf8_lossy(&checked.stdout).into_owned();
     assert!(checked.status.success(), "{report}{checked:?}");
     assert_eq!(report.matches(": OK").count(), files.len() - 1, "{report}");

@@ -18,7 +18,7 @@ use crate::admin::support::{
     DEAD_ACS, Store, TOKEN, TestApp, TestDatabase, announce, archived_chunk, drive, ingest, job_id,
     on_every_store,
 };
-use crate::support::{eventually, start_emulator};
+use crate::support::{command_output, eventually, start_emulator};
 
 const AGENT: &str =
     "8:acs:631fa8d8-1b2c-4d3e-8f90-a1b2c3d4e5f6_0000000c-0d1e-2f3a-4b5c-6d7e8f9a0b1c";
@@ -53,13 +53,12 @@ fn json_recording_ids(page: &Value) -> Vec<String> {
         .collect()
 }
 
-/// Runs `callvault ARGS` against the database at `url`: (exit code, stdout, stderr).
-fn cli(url: &str, args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_callvault"))
-        .args(args)
-        .env("CALLVAULT__DATABASE__URL", url)
-        .output()
-        .unwrap();
+/// Runs `callvault ARGS` against the database at `url`, off the runtime's thread: (exit
+/// code, stdout, stderr).
+async fn cli(url: &str, args: &[&str]) -> (i32, String, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_callvault"));
+    command.args(args).env("CALLVAULT__DATABASE__URL", url);
+    let output = command_output(command).await;
     (
         output.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -229,11 +228,12 @@ async fn a_participant_in_several_recordings_and_chunks_is_found_everywhere(stor
     let (code, out, err) = cli(
         &app.db.url,
         &["participants", "show", "+1 425-555-0123", "--json"],
-    );
+    )
+    .await;
     assert_eq!(code, 0, "{err}");
     let printed: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(json_recording_ids(&printed), ["second", "first"]);
-    let (code, out, err) = cli(&app.db.url, &["participants", "show", AGENT]);
+    let (code, out, err) = cli(&app.db.url, &["participants", "show", AGENT]).await;
     assert_eq!(code, 0, "{err}");
     assert!(
         out.starts_with(&format!("1 recording(s) of {AGENT}\n")),
@@ -244,7 +244,7 @@ async fn a_participant_in_several_recordings_and_chunks_is_found_everywhere(stor
         "{out}"
     );
     assert!(!out.contains("second"), "{out}");
-    let (code, _, err) = cli(&app.db.url, &["participants", "show", "8:acs:a b"]);
+    let (code, _, err) = cli(&app.db.url, &["participants", "show", "8:acs:a b"]).await;
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("whitespace"), "{err}");
     app.close().await;
@@ -465,7 +465,7 @@ async fn the_backfill_indexes_earlier_chunks_resumably_and_a_second_run_changes_
     assert_eq!(progress.next_job_id, 501);
     assert!(!progress.is_finished());
 
-    let (code, out, err) = cli(&url, &["participants", "backfill", "--json"]);
+    let (code, out, err) = cli(&url, &["participants", "backfill", "--json"]).await;
     assert_eq!(code, 0, "{err}");
     let report: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(report["jobs_read"], 700, "{report}");
@@ -474,7 +474,7 @@ async fn the_backfill_indexes_earlier_chunks_resumably_and_a_second_run_changes_
     // One row per participant and recording: the agent and one customer in each of 120.
     assert_eq!(index_rows(&db).await, 240);
 
-    let (code, out, err) = cli(&url, &["participants", "backfill"]);
+    let (code, out, err) = cli(&url, &["participants", "backfill"]).await;
     assert_eq!(code, 0, "{err}");
     assert!(
         out.starts_with("read 0 archived job(s) in 0 batch(es), added 0 index row(s)"),
@@ -482,7 +482,7 @@ async fn the_backfill_indexes_earlier_chunks_resumably_and_a_second_run_changes_
     );
     assert!(out.contains("the backfill is complete"), "{out}");
     // Walking everything again finds everything already there.
-    let (code, out, err) = cli(&url, &["participants", "backfill", "--restart", "--json"]);
+    let (code, out, err) = cli(&url, &["participants", "backfill", "--restart", "--json"]).await;
     assert_eq!(code, 0, "{err}");
     let again: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(

@@ -24,6 +24,16 @@ pub use services::{AZURITE_KEY, Suite, free_port, service, unique_name};
 
 pub const SECRET: &str = "test-secret";
 
+/// Runs `command` to its end off the runtime's thread, with no stdin, and answers its
+/// output: a blocking wait on the runtime would stall the test's other tasks, the app under
+/// test among them, which may hold the very lock the command waits for.
+pub async fn command_output(mut command: std::process::Command) -> std::process::Output {
+    command.stdin(std::process::Stdio::null());
+    tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap()
+}
+
 /// Waits until `check` yields a value, polling every 25 ms; panics naming `what` after `timeout`.
 pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
 where
@@ -288,15 +298,12 @@ impl TestApp {
         command
             .args(args)
             .env("CALLVAULT__DATABASE__URL", &self.db.url)
-            .env("CALLVAULT__STORAGE__PATH", &self.archive)
-            .stdin(std::process::Stdio::null());
+            .env("CALLVAULT__STORAGE__PATH", &self.archive);
         for (key, value) in storage {
             let name = format!("CALLVAULT__{}", key.to_ascii_uppercase().replace('.', "__"));
             command.env(name, value);
         }
-        let output = tokio::task::spawn_blocking(move || command.output().unwrap())
-            .await
-            .unwrap();
+        let output = command_output(command).await;
         (
             output.status.code().unwrap_or(-1),
             format!(

@@ -13,6 +13,8 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::views::rfc3339;
+use crate::audit::{Action, Actor, AuditEntry, Role};
+use crate::export::index::RecordingStatus;
 use crate::export::{self, Counters, Order, Selection};
 use crate::queue::exports::{self, ExportProgress, ExportRow};
 use crate::queue::{Db, QueueError, now_millis};
@@ -90,8 +92,9 @@ impl ExportJobs {
         let counters = Arc::new(Counters::default());
         let outcome = match serde_json::from_str::<Selection>(&row.selection) {
             Err(err) => Some(Err(format!("the stored request is not readable: {err}"))),
-            // Finished before a crash kept its end from being recorded.
-            Ok(_) if out.exists() => Some(Ok(())),
+            // Finished before a crash kept its end from being recorded: which recordings it
+            // holds is in the file, no longer at hand.
+            Ok(_) if out.exists() => Some(Ok(None)),
             Ok(selection) => {
                 tracing::info!(export_id = %id, asked_for = %selection.describe(), "export started");
                 let order = Order {
@@ -110,7 +113,10 @@ impl ExportJobs {
             return;
         };
         let progress = progress_of(&counters);
-        let error = outcome.err();
+        let (record, error) = match outcome {
+            Ok(recordings) => (Some(audit_record(&row, &out, recordings)), None),
+            Err(error) => (None, Some(error)),
+        };
         match exports::finish(
             &self.db,
             &id,
@@ -118,13 +124,13 @@ impl ExportJobs {
             progress,
             error.as_deref(),
             now_millis(),
+            record,
         )
         .await
         {
             Ok(true) => match &error {
                 None => {
-                    tracing::info!(export_id = %id, files = progress.files_total, bytes = progress.bytes_total, "export done");
-                    audit_export(&row, &out);
+                    tracing::info!(export_id = %id, files = progress.files_total, bytes = progress.bytes_total, requested_by = %row.requested_by, file = %out.display(), "export done");
                 }
                 Some(error) => tracing::warn!(export_id = %id, %error, "export failed"),
             },
@@ -137,8 +143,8 @@ impl ExportJobs {
         }
     }
 
-    /// Runs the export, reporting progress and renewing the lease; None when stopped or when
-    /// the lease was lost.
+    /// Runs the export, reporting progress and renewing the lease; the ids of the recordings
+    /// exported, or None when stopped or when the lease was lost.
     async fn drive(
         &self,
         order: &Order,
@@ -146,13 +152,13 @@ impl ExportJobs {
         lease: &str,
         counters: Arc<Counters>,
         shutdown: &CancellationToken,
-    ) -> Option<Result<(), String>> {
+    ) -> Option<Result<Option<Vec<i64>>, String>> {
         let export = export::run(&self.db, &self.archive, order, out, counters.clone());
         tokio::pin!(export);
         let mut ticks = tokio::time::interval(REPORT_EVERY);
         loop {
             tokio::select! {
-                result = &mut export => return Some(result.map(|_| ()).map_err(|err| err.to_string())),
+                result = &mut export => return Some(result.map(|done| Some(exported_ids(&done))).map_err(|err| err.to_string())),
                 _ = shutdown.cancelled() => {
                     // The writer stops at its next read; once it has, the lease is let go so
                     // the next replica (or this one restarted) continues at once.
@@ -212,15 +218,33 @@ fn progress_of(counters: &Counters) -> ExportProgress {
     }
 }
 
-/// Records that an export was handed over; the audit trail's one place for it.
-fn audit_export(row: &ExportRow, out: &Path) {
-    tracing::info!(
-        export_id = %row.id,
-        requested_by = %row.requested_by,
-        selection = %row.selection,
-        file = %out.display(),
-        "audit: export written"
-    );
+/// The recordings an export holds (those listed but erased or missing aside).
+fn exported_ids(done: &export::Exported) -> Vec<i64> {
+    done.index
+        .recordings
+        .iter()
+        .filter(|recording| recording.status == RecordingStatus::Exported)
+        .map(|recording| recording.id)
+        .collect()
+}
+
+/// The audit record of a finished export, naming the token that asked for it; `recordings`
+/// is None when the export had finished before a crash and only its file is left.
+fn audit_record(row: &ExportRow, out: &Path, recordings: Option<Vec<i64>>) -> AuditEntry {
+    let asked_for: serde_json::Value =
+        serde_json::from_str(&row.selection).unwrap_or(serde_json::Value::Null);
+    AuditEntry::new(
+        &Actor::token(&row.requested_by, Role::Operator),
+        Action::Exported,
+    )
+    .detail(serde_json::json!({
+        "export_id": row.id,
+        "requested_by": row.requested_by,
+        "asked_for": asked_for,
+        "recordings": recordings,
+        "file": out.display().to_string(),
+        "via": "admin API",
+    }))
 }
 
 /// An export as the API shows it.

@@ -141,6 +141,9 @@ pub async fn report(
 }
 
 /// Ends a claimed export: `done`, or `failed` with `error`.
+///
+/// `record` is the audit record of the end, appended in the same transaction, so the trail
+/// names the export exactly when it is marked done.
 pub async fn finish(
     db: &Db,
     id: &str,
@@ -148,6 +151,7 @@ pub async fn finish(
     progress: ExportProgress,
     error: Option<&str>,
     now: i64,
+    record: Option<crate::audit::AuditEntry>,
 ) -> Result<bool, QueueError> {
     let mut tx = db.begin_write().await?;
     let updated = sqlx::query(
@@ -167,6 +171,9 @@ pub async fn finish(
     .execute(&mut *tx)
     .await?
     .rows_affected();
+    if let (1, Some(record)) = (updated, record) {
+        crate::audit::append_in(&mut tx, record).await?;
+    }
     tx.commit().await?;
     Ok(updated == 1)
 }

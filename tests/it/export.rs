@@ -548,6 +548,19 @@ async fn admin(
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
+/// The trail's `exported` records, oldest first.
+async fn exported_records(app: &TestApp) -> Vec<Value> {
+    let (status, page) = admin(app, reqwest::Method::GET, "/admin/audit", None).await;
+    assert_eq!(status, 200, "{page}");
+    page["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|record| record["action"] == "exported")
+        .cloned()
+        .collect()
+}
+
 /// The admin API's export job on one database and store: queued, followed to `done`,
 /// downloaded, checked against the archive; bad requests are refused with their codes; a
 /// tampered object fails the job naming the object.
@@ -660,6 +673,24 @@ async fn the_api_export_job_runs_and_serves_the_tar(
     std::fs::write(&saved, &downloaded).unwrap();
     let index = check_export(&saved, &archive, &subject).await;
     assert_eq!(index["export_id"], id.as_str());
+    // The audit trail names the token that asked, and what it was handed.
+    let exported = exported_records(&app).await;
+    assert_eq!(exported.len(), 1, "{exported:?}");
+    assert_eq!(exported[0]["actor"], "admin", "{:?}", exported[0]);
+    assert_eq!(exported[0]["detail"]["export_id"], id.as_str());
+    assert_eq!(exported[0]["detail"]["requested_by"], "admin");
+    assert_eq!(exported[0]["detail"]["via"], "admin API");
+    assert_eq!(exported[0]["detail"]["asked_for"]["participant"], SUBJECT);
+    let mut recordings: Vec<i64> = exported[0]["detail"]["recordings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| id.as_i64().unwrap())
+        .collect();
+    recordings.sort();
+    let mut expected = subject.clone();
+    expected.sort();
+    assert_eq!(recordings, expected);
 
     // A tampered object fails the job, and its error names the object.
     let second = recordings::get(app.queue(), subject[1])
@@ -717,6 +748,11 @@ async fn the_api_export_job_runs_and_serves_the_tar(
         (status, body["code"].as_str()),
         (409, Some("export_failed")),
         "{body}"
+    );
+    assert_eq!(
+        exported_records(&app).await.len(),
+        1,
+        "a failed export hands nothing over"
     );
 
     // Files are deleted once kept long enough.

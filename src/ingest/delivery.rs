@@ -12,7 +12,7 @@ use crate::acs::UrlGuard;
 use crate::http_error::ApiError;
 use crate::metrics::Metrics;
 use crate::queue::intake::{self, Enqueued, EventOutcome, Quarantined, StateChange};
-use crate::queue::{Db, QueueError, Tx};
+use crate::queue::{Db, QueueError, Tx, call_legs};
 use crate::recording::Announcement;
 
 /// What ingest needs to turn events into work.
@@ -29,6 +29,10 @@ pub struct Intake {
     /// Shares transactions between concurrent deliveries; without it each delivery
     /// commits alone.
     pub group_commit: Option<GroupCommit>,
+    /// Recording on policy: an established call leg owes a recording start.
+    pub auto_start: bool,
+    /// Wakes this process's recording starter when a start becomes owed.
+    pub start_wake: Arc<tokio::sync::Notify>,
 }
 
 /// Why a delivery was not stored.
@@ -79,6 +83,7 @@ impl From<StoreError> for ApiError {
 pub(super) struct Stored {
     summary: DeliverySummary,
     first_quarantined: Option<FirstQuarantined>,
+    starts_owed: usize,
 }
 
 /// Counts of one delivery, returned to the sender.
@@ -119,6 +124,8 @@ struct FirstQuarantined {
 struct Written {
     outcome: EventOutcome,
     quarantined: Option<FirstQuarantined>,
+    /// Recording starts that became owed (a call leg established with auto_start on).
+    starts_owed: usize,
 }
 
 impl Written {
@@ -126,6 +133,7 @@ impl Written {
         Self {
             outcome,
             quarantined: None,
+            starts_owed: 0,
         }
     }
 }
@@ -147,6 +155,8 @@ impl Intake {
             metrics,
             wake,
             group_commit: None,
+            auto_start: settings.recording.auto_start,
+            start_wake: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
@@ -190,6 +200,9 @@ impl Intake {
         if summary.accepted > 0 {
             self.wake.notify_one();
         }
+        if stored.starts_owed > 0 {
+            self.start_wake.notify_one();
+        }
         Ok(summary)
     }
 
@@ -202,14 +215,17 @@ impl Intake {
     ) -> Result<Stored, QueueError> {
         let mut summary = DeliverySummary::default();
         let mut first_quarantined = None;
+        let mut starts_owed = 0;
         for event in planned {
             let written = self.write(tx, event, now).await?;
             summary.count(written.outcome);
             first_quarantined = first_quarantined.or(written.quarantined);
+            starts_owed += written.starts_owed;
         }
         Ok(Stored {
             summary,
             first_quarantined,
+            starts_owed,
         })
     }
 
@@ -249,6 +265,14 @@ impl Intake {
             Action::StateChange(fields) => {
                 record_state_change(tx, &event.id, fields, now).await?;
                 Ok(Written::plain(EventOutcome::Accepted))
+            }
+            Action::CallLeg(change) => {
+                let recorded = call_legs::record(tx, change, self.auto_start, now).await?;
+                tracing::debug!(event_id = %event.id, call_leg_id = %change.call_leg_id, state = %change.state, newest = recorded.newest, start_owed = recorded.start_owed, "call leg state changed");
+                Ok(Written {
+                    starts_owed: usize::from(recorded.start_owed),
+                    ..Written::plain(EventOutcome::Accepted)
+                })
             }
         }
     }
@@ -360,6 +384,7 @@ async fn quarantine(
             id,
             reason: reason.to_owned(),
         }),
+        starts_owed: 0,
     })
 }
 

@@ -8,7 +8,8 @@ use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 pub use callvault_acs_protocol::events::{
-    RECORDING_FILE_STATUS_UPDATED, RECORDING_STATE_CHANGED, SUBSCRIPTION_VALIDATION,
+    CALL_LEG_STATE_CHANGED, RECORDING_FILE_STATUS_UPDATED, RECORDING_STATE_CHANGED,
+    SUBSCRIPTION_VALIDATION,
 };
 pub const SUBSCRIPTION_DELETION: &str = "Microsoft.EventGrid.SubscriptionDeletedEvent";
 

@@ -54,6 +54,8 @@ impl Fixture {
             metrics: Arc::new(Metrics::default()),
             wake: Arc::new(tokio::sync::Notify::new()),
             group_commit: None,
+            auto_start: false,
+            start_wake: Arc::new(tokio::sync::Notify::new()),
         }
         .with_group_commit(Limits::default());
         Self {

@@ -3,6 +3,7 @@
 
 pub mod auth;
 mod body;
+pub mod call_leg_event;
 pub mod dead_letters;
 pub mod delivery;
 pub mod entra;

@@ -7,9 +7,11 @@ use std::borrow::Cow;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use super::call_leg_event::{dedup_id, leg_change};
 use super::delivery::Intake;
 use super::envelope::{self, Envelope};
 use super::recording_event::announcement;
+use crate::call_leg::LegChange;
 use crate::queue::intake::{EventOutcome, StoredPayload};
 use crate::recording::Announcement;
 
@@ -33,6 +35,8 @@ pub enum Action {
     Files(Box<Announcement>),
     /// A valid RecordingStateChanged.
     StateChange(StateChangeFields),
+    /// A valid CallLegStateChanged.
+    CallLeg(LegChange),
 }
 
 impl Action {
@@ -41,7 +45,9 @@ impl Action {
         match self {
             Action::Ignored => EventOutcome::Ignored,
             Action::Invalid(_) => EventOutcome::Quarantined,
-            Action::Files(_) | Action::StateChange(_) => EventOutcome::Accepted,
+            Action::Files(_) | Action::StateChange(_) | Action::CallLeg(_) => {
+                EventOutcome::Accepted
+            }
         }
     }
 }
@@ -65,7 +71,10 @@ pub struct Planned {
 }
 
 impl Planned {
-    pub fn new(event: Envelope, intake: &Intake, now: DateTime<Utc>) -> Self {
+    pub fn new(mut event: Envelope, intake: &Intake, now: DateTime<Utc>) -> Self {
+        if event.event_type == envelope::CALL_LEG_STATE_CHANGED {
+            event.id = dedup_id(&event);
+        }
         let plan = plan(&event, intake, now);
         let payload = matches!(
             plan,
@@ -100,6 +109,10 @@ fn plan(event: &Envelope, intake: &Intake, now: DateTime<Utc>) -> Plan {
     Plan::Identified(match event.event_type.as_str() {
         envelope::RECORDING_FILE_STATUS_UPDATED => recording_files(event, intake, now),
         envelope::RECORDING_STATE_CHANGED => state_change(event),
+        envelope::CALL_LEG_STATE_CHANGED => match leg_change(event) {
+            Ok(change) => Action::CallLeg(change),
+            Err(invalid) => Action::Invalid(invalid.to_string()),
+        },
         _ => Action::Ignored,
     })
 }

@@ -80,7 +80,7 @@ impl Intake {
                 }
             }
             Action::Invalid(reason) => Replay::StillInvalid(reason.clone()),
-            Action::Ignored | Action::StateChange(_) => {
+            Action::Ignored | Action::StateChange(_) | Action::CallLeg(_) => {
                 Replay::StillInvalid("the stored payload is not a recording event".into())
             }
         };

@@ -34,6 +34,8 @@ pub(super) fn intake_on(db: Db) -> Intake {
         metrics: Arc::new(Metrics::default()),
         wake: Arc::new(tokio::sync::Notify::new()),
         group_commit: None,
+        auto_start: false,
+        start_wake: Arc::new(tokio::sync::Notify::new()),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The job store: one job per chunk, claimed with a lease, retried with backoff,
 //! never archived twice and never lost.
 
+pub mod call_legs;
 mod db;
 pub mod erasures;
 pub mod exports;

@@ -39,6 +39,16 @@ const RULES: &[Rule] = &[
         from: "recording",
         forbidden: Targets::AllBut(&["recording", "quote"]),
     },
+    // The call-leg shape and its derived ids are shared by ingest, queue and the starter.
+    Rule {
+        from: "call_leg",
+        forbidden: Targets::AllBut(&["call_leg"]),
+    },
+    // The starter calls ACS and records outcomes; it never reaches into delivery or the archive.
+    Rule {
+        from: "autostart",
+        forbidden: Targets::These(&["ingest", "worker", "storage", "admin"]),
+    },
     // Participant ids are normalised alike by the queue, the worker and lookups: a leaf.
     Rule {
         from: "participant_id",

@@ -239,6 +239,15 @@ pub async fn start(
             Duration::from_secs(settings.audit.flush_interval_secs),
             shutdown.clone(),
         ));
+        if settings.recording.auto_start {
+            let starter = crate::autostart::Starter::new(
+                &settings,
+                db.clone(),
+                metrics.clone(),
+                intake.start_wake.clone(),
+            )?;
+            tasks.spawn(starter.run(shutdown.clone()));
+        }
         tasks.spawn(crate::admin::deadline::watch(
             db.clone(),
             settings.admin.deadline_warning_hours,

@@ -13,6 +13,7 @@ mod file;
 mod hosts;
 mod pull;
 mod queue_delivery;
+mod recording;
 mod render;
 mod schema;
 mod webhook_secret;
@@ -43,6 +44,7 @@ pub use error::{ConfigError, WrongType};
 pub use events::{EventsSettings, SinkKind, SinkSettings};
 pub use pull::{IngestMode, PullSettings};
 pub use queue_delivery::QueueDeliverySettings;
+pub use recording::RecordingSettings;
 pub use render::effective_toml;
 pub use schema::UnknownKey;
 
@@ -61,6 +63,7 @@ pub struct Settings {
     pub audit: AuditSettings,
     pub verify: VerifySettings,
     pub events: EventsSettings,
+    pub recording: RecordingSettings,
     pub log: LogSettings,
 }
 
@@ -335,6 +338,7 @@ impl Settings {
         bounds::check(self)?;
         self.storage.validate()?;
         self.events.validate()?;
+        self.recording.validate(self.acs.allow_http)?;
         match self.log.format.as_str() {
             "" | "pretty" | "json" => {}
             other => {

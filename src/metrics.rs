@@ -69,6 +69,10 @@ pub struct Metrics {
     /// Participant ids of archived chunks the participant index left out (too long,
     /// malformed, beyond the per-chunk limit).
     pub participant_ids_skipped: Counter,
+    /// Recording starts of established call legs, by how the attempt ended.
+    pub recording_starts_started: Counter,
+    pub recording_starts_retried: Counter,
+    pub recording_starts_failed: Counter,
     /// Seconds from claim to archived, per archived chunk.
     transfer: Histogram,
     /// The families above, registered once; the counters in it share their values with the fields.
@@ -105,6 +109,9 @@ impl Default for Metrics {
             queue_deleted: Counter::default(),
             queue_poison: Counter::default(),
             queue_failures: Counter::default(),
+            recording_starts_started: Counter::default(),
+            recording_starts_retried: Counter::default(),
+            recording_starts_failed: Counter::default(),
             transfer: Histogram::new(TRANSFER_BUCKETS),
             registry: Registry::default(),
         };

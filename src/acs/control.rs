@@ -44,9 +44,12 @@ pub struct StartOptions {
     /// Preview only: echoed back in events.
     #[serde(skip)]
     pub operation_context: Option<String>,
-    /// Makes a GA start idempotent: the same id answers the same recording.
+    /// Makes a start idempotent: the same id answers the same recording.
     #[serde(skip)]
     pub repeatability_request_id: Option<String>,
+    /// When the request with that id was first sent: the same on every retry (now when unset).
+    #[serde(skip)]
+    pub repeatability_first_sent: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// A recording as the API reports it.
@@ -94,6 +97,16 @@ impl RecordingControl {
             credentials,
             api_version: GA_API_VERSION.to_owned(),
         })
+    }
+
+    /// Gives up on a request after `timeout` (30 s unless set).
+    pub fn with_timeout(mut self, timeout: Duration) -> Result<Self, ControlError> {
+        self.http = reqwest::Client::builder()
+            .timeout(timeout)
+            .user_agent(concat!("callvault/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|err| ControlError::Transport(err.to_string()))?;
+        Ok(self)
     }
 
     /// Uses another GA api-version (ACS accepts 2023-03-06 … 2026-03-12).
@@ -218,10 +231,21 @@ impl RecordingControl {
                 (self.url("/calling/recordings", &self.api_version), body)
             }
             CallLocator::Conversation(conversation) => {
-                let body = json!({
+                let mut body = json!({
                     "operationContext": options.operation_context,
                     "recordingStateCallbackUri": options.recording_state_callback_uri,
                 });
+                // The seed's preview takes only the two above; the types go along when chosen,
+                // for a service that knows them.
+                for (key, value) in [
+                    ("recordingContentType", &options.recording_content_type),
+                    ("recordingChannelType", &options.recording_channel_type),
+                    ("recordingFormatType", &options.recording_format_type),
+                ] {
+                    if let Some(value) = value {
+                        body[key] = json!(value);
+                    }
+                }
                 (
                     self.url(
                         &format!("/conversations/{}/Recordings", encode_segment(conversation)),
@@ -234,7 +258,10 @@ impl RecordingControl {
         let mut extra = Vec::new();
         if let Some(id) = &options.repeatability_request_id {
             extra.push(("Repeatability-Request-ID", id.clone()));
-            extra.push(("Repeatability-First-Sent", httpdate_now()));
+            let first_sent = options
+                .repeatability_first_sent
+                .unwrap_or_else(chrono::Utc::now);
+            extra.push(("Repeatability-First-Sent", signing::rfc1123(first_sent)));
         }
         let (_, value) = self.send(Method::POST, url, Some(body), &extra).await?;
         status_of(value)
@@ -327,10 +354,6 @@ fn encode_segment(segment: &str) -> String {
     url::form_urlencoded::byte_serialize(segment.as_bytes())
         .collect::<String>()
         .replace('+', "%20")
-}
-
-fn httpdate_now() -> String {
-    signing::rfc1123(chrono::Utc::now())
 }
 
 #[cfg(test)]

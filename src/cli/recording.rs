@@ -112,6 +112,7 @@ pub async fn run(args: RecordingArgs) -> Result<(), CliError> {
                 pause_on_start,
                 operation_context: None,
                 repeatability_request_id: request_id,
+                repeatability_first_sent: None,
             };
             let status = client
                 .start(&locator(server_call_id.as_ref()), &options)

@@ -163,6 +163,20 @@ pub(super) fn process_registry(metrics: &Metrics) -> Registry {
         "Recordings old enough for retention that a legal hold or store lock kept, counted per run",
         metrics.retention_skipped.clone(),
     );
+    let starts: Vec<(String, Counter)> = [
+        ("started", &metrics.recording_starts_started),
+        ("retried", &metrics.recording_starts_retried),
+        ("failed", &metrics.recording_starts_failed),
+    ]
+    .into_iter()
+    .map(|(outcome, counter)| (outcome.to_owned(), counter.clone()))
+    .collect();
+    registry.register_collector(Box::new(ByLabel {
+        name: "callvault_recording_starts",
+        help: "Recording starts of established call legs (recording.auto_start) by how the attempt ended; failed ones gave up",
+        label: "outcome",
+        series: starts,
+    }));
     registry.register(
         "callvault_transfer_duration_seconds",
         "Seconds from claim to archived, per archived chunk",
@@ -405,7 +419,7 @@ mod tests {
     }
 
     /// Families the hand-written exposition did not have; every other one must be unchanged.
-    const FAMILIES_ADDED_SINCE: [&str; 13] = [
+    const FAMILIES_ADDED_SINCE: [&str; 14] = [
         "callvault_participant_ids_skipped_total",
         "callvault_queue_messages_deleted_total",
         "callvault_queue_messages_quarantined_total",
@@ -419,6 +433,7 @@ mod tests {
         "callvault_retention_skipped_total",
         "callvault_recordings_erased_total",
         "callvault_event_sink_disabled",
+        "callvault_recording_starts_total",
     ];
 
     #[test]

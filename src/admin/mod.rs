@@ -6,6 +6,7 @@
 
 mod audit_trail;
 pub mod auth;
+pub mod call_legs;
 pub mod deadline;
 mod erased_event;
 pub mod erasure;

@@ -60,6 +60,7 @@ pub fn data_routes(cfg: &mut web::ServiceConfig) {
         .route("/stats", web::get().to(stats))
         .route("/participants/{id}", web::get().to(show_participant))
         .configure(super::events::routes)
+        .configure(super::call_legs::routes)
         .configure(super::export_routes::routes)
         .route("/audit", web::get().to(super::audit_trail::list));
 }

@@ -2,6 +2,7 @@
 //! 0 ok, 1 runtime failure, 2 usage or configuration error.
 
 mod audit;
+mod call_legs;
 mod completions;
 mod config;
 mod dead_letters;
@@ -55,6 +56,9 @@ enum Command {
     /// Operator view of recordings: chunks, states, object keys, deadline.
     #[command(subcommand)]
     Recordings(ops::RecordingsCommand),
+    /// Call legs announced by CallLegStateChanged and their recording starts
+    /// (`call-legs show ID` for one).
+    CallLegs(call_legs::CallLegsArgs),
     /// The recordings a participant is in, and the participant index's backfill.
     #[command(subcommand)]
     Participants(participants::ParticipantsCommand),
@@ -184,6 +188,7 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
         Command::Jobs(command) => ops::jobs(command).await,
         Command::Events(command) => events::run(command).await,
         Command::Recordings(command) => ops::recordings(command).await,
+        Command::CallLegs(args) => call_legs::run(args).await,
         Command::Participants(command) => participants::run(command).await,
         Command::Storage(command) => storage::run(command).await,
         Command::Erase(args) => erase::erase(args).await,

@@ -16,9 +16,12 @@
 //!   subscriber and answers `{"reports": [{"subscriber", "attempts", "delivered", "failed",
 //!   "validated"}]}` once done. Without `retryDelaysMs` Event Grid's real schedule applies,
 //!   and a failing subscriber keeps the call waiting for hours: tests pass short delays.
-//! - `POST /emulator/calls` with `{"serverCallId", "participants": ["8:acs:…", …]}` sets
-//!   the participants of a call (for the preview API, `serverCallId` is the
-//!   `conversationId`); answers 201 with `{"serverCallId", "callId", "participants"}`.
+//! - `POST /emulator/calls` with `{"serverCallId", "participants": ["8:acs:…", …],
+//!   "established"?: true}` sets the participants of a call (for the preview API,
+//!   `serverCallId` is the `conversationId`); answers 201 with `{"serverCallId", "callId",
+//!   "participants"}`. With `established`, a server-initiated call's leg is established: a
+//!   CallLegStateChanged `Established` with a new leg id and the `conversationId` is
+//!   delivered to every subscriber in the background, and the answer adds `"callLegId"`.
 //! - `GET /emulator/recordings/{recordingId}` answers what the emulator knows of a recording
 //!   started through the control API: state, types, times, participants, document ids and
 //!   its RecordingFileStatusUpdated event once stopped.
@@ -213,6 +216,9 @@ async fn deliver(
 struct NewCall {
     server_call_id: String,
     participants: Vec<String>,
+    /// Establish a leg of the call and announce it (CallLegStateChanged).
+    #[serde(default)]
+    established: bool,
 }
 
 async fn register_call(
@@ -222,6 +228,7 @@ async fn register_call(
     let NewCall {
         server_call_id,
         participants,
+        established,
     } = body.into_inner();
     if server_call_id.trim().is_empty() || participants.iter().any(|id| id.trim().is_empty()) {
         return Err(ControlError::bad_request(
@@ -230,11 +237,32 @@ async fn register_call(
         ));
     }
     let call_id = shared.register_call(&server_call_id, participants.clone());
-    Ok(HttpResponse::Created().json(json!({
+    let mut answer = json!({
         "serverCallId": server_call_id,
         "callId": call_id,
         "participants": participants,
-    })))
+    });
+    if established {
+        answer["callLegId"] = json!(shared.clone().into_inner().establish_leg(&server_call_id));
+    }
+    Ok(HttpResponse::Created().json(answer))
+}
+
+impl Shared {
+    /// Establishes a new leg of the call `conversation_id` names: CallLegStateChanged
+    /// `Established` goes to every subscriber in the background, as Event Grid sends it for a
+    /// server-initiated call. Answers the leg's id.
+    pub(crate) fn establish_leg(self: &std::sync::Arc<Self>, conversation_id: &str) -> String {
+        let call_leg_id = uuid::Uuid::new_v4().to_string();
+        let event = crate::events::call_leg_state_changed(
+            &call_leg_id,
+            conversation_id,
+            "Established",
+            Utc::now(),
+        );
+        crate::recording::deliver_after(self.clone(), event, Duration::ZERO);
+        call_leg_id
+    }
 }
 
 async fn recording(

@@ -1,12 +1,14 @@
 //! Event payloads as Event Grid delivers them for ACS: RecordingFileStatusUpdated in the
 //! Event Grid schema (shaped like samples/recording-file-status-updated.*.json), its
-//! CloudEvents 1.0 form, and the subscription validation event.
+//! CloudEvents 1.0 form, CallLegStateChanged, and the subscription validation event.
 
 use chrono::{DateTime, Timelike, Utc};
 use serde_json::{Value, json};
 
 use crate::documents::DocumentUrls;
-use callvault_acs_protocol::events::{RECORDING_FILE_STATUS_UPDATED, SUBSCRIPTION_VALIDATION};
+use callvault_acs_protocol::events::{
+    CALL_LEG_STATE_CHANGED, RECORDING_FILE_STATUS_UPDATED, SUBSCRIPTION_VALIDATION,
+};
 
 /// The `topic` (Event Grid) / `source` (CloudEvents) of every emulated event.
 pub const TOPIC: &str = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.Communication/CommunicationServices/contoso-acs";
@@ -147,6 +149,31 @@ pub fn to_cloud_event(event: &Value) -> Value {
     })
 }
 
+/// A `Microsoft.Communication.CallLegStateChanged` event in the shape of the 2021 document:
+/// Event Grid schema with `id`, `topic`, `metadataVersion` and `dataVersion` null, and
+/// PascalCase data keys.
+pub fn call_leg_state_changed(
+    call_leg_id: &str,
+    conversation_id: &str,
+    state: &str,
+    event_time: DateTime<Utc>,
+) -> Value {
+    json!({
+        "id": null,
+        "topic": null,
+        "subject": format!("callLeg/{call_leg_id}/callState"),
+        "data": {
+            "ConversationId": conversation_id,
+            "CallLegId": call_leg_id,
+            "CallState": state,
+        },
+        "eventType": CALL_LEG_STATE_CHANGED,
+        "eventTime": azure_time(event_time),
+        "metadataVersion": null,
+        "dataVersion": null,
+    })
+}
+
 /// The `Microsoft.EventGrid.SubscriptionValidationEvent` Event Grid posts before the first
 /// delivery; `validation_url` is the manual alternative to answering the code.
 pub fn subscription_validation(code: &str, validation_url: &str) -> Value {
@@ -274,6 +301,33 @@ mod tests {
         assert_eq!(cloud["source"], TOPIC);
         assert_eq!(cloud["data"], event["data"]);
         assert_eq!(to_cloud_event(&cloud), cloud);
+    }
+
+    #[test]
+    fn the_call_leg_event_has_the_2021_shape() {
+        let event = call_leg_state_changed("leg-1", "Y29udg", "Established", start());
+        assert_eq!(
+            keys(&event),
+            [
+                "data",
+                "dataVersion",
+                "eventTime",
+                "eventType",
+                "id",
+                "metadataVersion",
+                "subject",
+                "topic"
+            ]
+        );
+        assert!(event["id"].is_null());
+        assert_eq!(event["subject"], "callLeg/leg-1/callState");
+        assert_eq!(event["data"]["CallLegId"], "leg-1");
+        assert_eq!(event["data"]["ConversationId"], "Y29udg");
+        assert_eq!(event["data"]["CallState"], "Established");
+        assert_eq!(event["eventTime"], "2026-11-27T09:20:23.6089755Z");
+        let cloud = to_cloud_event(&event);
+        assert_eq!(cloud["type"], CALL_LEG_STATE_CHANGED);
+        assert_eq!(cloud["data"], event["data"]);
     }
 
     #[test]

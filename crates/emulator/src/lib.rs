@@ -57,7 +57,9 @@ pub use auth::AuthError;
 pub use config::{EmulatorConfig, event_grid_retry_schedule};
 pub use delivery::{DeliveryOptions, DeliveryReport, SUBSCRIPTION_NAME, Schema};
 pub use documents::{DocumentSpec, DocumentUrls, generated_metadata};
-pub use events::{ChunkEvent, recording_file_status_updated, to_cloud_event};
+pub use events::{
+    ChunkEvent, call_leg_state_changed, recording_file_status_updated, to_cloud_event,
+};
 pub use faults::Fault;
 pub use media::{Audio, MediaSpec, Mp3, Mp4, Wav, fill_synthetic, tone_hz};
 pub use namespace::{DeadLettered, NamespaceOptions, SubscriptionCounts};
@@ -323,6 +325,24 @@ impl Emulator {
             &server_call_id.into(),
             participants.into_iter().map(Into::into).collect(),
         )
+    }
+
+    /// Establishes a new leg of the call `conversation_id` names: CallLegStateChanged
+    /// `Established` is delivered to every subscriber (see [`Emulator::set_subscribers`]) in
+    /// the background. Answers the leg's id.
+    pub fn establish_call_leg(&self, conversation_id: &str) -> String {
+        self.shared.establish_leg(conversation_id)
+    }
+
+    /// Makes the next `times` recording start requests (GA or preview) answer `status`
+    /// without starting anything.
+    pub fn fail_recording_starts(&self, status: u16, times: u32) {
+        self.shared.fail_starts(status, times)
+    }
+
+    /// The ids of the recordings started for a serverCallId or conversationId, oldest first.
+    pub fn recordings_of_call(&self, call_key: &str) -> Vec<String> {
+        self.shared.recordings_of(call_key)
     }
 
     /// The emulator's view of a recording started through the control API.

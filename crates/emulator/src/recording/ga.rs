@@ -75,6 +75,9 @@ async fn start(request: HttpRequest, body: web::Bytes, shared: web::Data<Shared>
         Ok(start) => start,
         Err(failure) => return failed(failure, None),
     };
+    if let Some(fault) = shared.start_fault() {
+        return failed(fault, None);
+    }
     let (recording_id, state) = shared.start_recording(start);
     HttpResponse::Ok().json(json!({
         "recordingId": recording_id,
@@ -122,7 +125,7 @@ fn parse_start(request: &HttpRequest, body: &[u8]) -> Result<Start, Failure> {
 
 /// `Repeatability-Request-ID`, when sent; a `Repeatability-First-Sent` beside it must be
 /// an RFC 1123 date.
-fn repeatability(request: &HttpRequest) -> Result<Option<String>, Failure> {
+pub(super) fn repeatability(request: &HttpRequest) -> Result<Option<String>, Failure> {
     let header = |name: &str| {
         request
             .headers()

@@ -24,6 +24,7 @@ mod stop;
 pub use config::RecordingConfig;
 pub use registry::RecordingSnapshot;
 
+pub(crate) use publish::deliver_after;
 pub(crate) use registry::Registry;
 
 /// Mounts the GA and preview control routes.

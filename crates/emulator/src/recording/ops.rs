@@ -8,6 +8,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
 use chrono::Utc;
 
+type DateTimeUtc = chrono::DateTime<Utc>;
+
 use super::callbacks::{self, StateChange};
 use super::calls::Call;
 use super::machine::{Conflict, RecordingState, Timeline};
@@ -107,6 +109,37 @@ impl Shared {
             .or_insert_with(|| Call::new(None));
         call.participants = participants;
         call.call_id.clone()
+    }
+
+    /// Makes the next `times` start requests (of either API) answer `status` and start nothing.
+    pub(crate) fn fail_starts(&self, status: u16, times: u32) {
+        let mut registry = lock(&self.recordings);
+        registry.failing_starts.clear();
+        registry
+            .failing_starts
+            .extend(std::iter::repeat_n(status, times as usize));
+    }
+
+    /// The fault a start request meets, if any is left.
+    pub(crate) fn start_fault(&self) -> Option<Failure> {
+        let status = lock(&self.recordings).failing_starts.pop_front()?;
+        Some(Failure {
+            status,
+            message: format!("the emulator answers {status} to this start (a fault)"),
+        })
+    }
+
+    /// The ids of the recordings started for `call_key` (serverCallId or conversationId).
+    pub(crate) fn recordings_of(&self, call_key: &str) -> Vec<String> {
+        let registry = lock(&self.recordings);
+        let mut ids: Vec<(DateTimeUtc, String)> = registry
+            .recordings
+            .values()
+            .filter(|recording| recording.call_key == call_key)
+            .map(|recording| (recording.started_at, recording.id.clone()))
+            .collect();
+        ids.sort();
+        ids.into_iter().map(|(_, id)| id).collect()
     }
 
     /// Starts a recording, or answers the one an earlier request with the same

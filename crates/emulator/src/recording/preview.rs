@@ -4,6 +4,11 @@
 //! | request | answer |
 //! |---|---|
 //! | `POST /conversations/{conversationId}/Recordings` `{operationContext, recordingStateCallbackUri}` | 200 `{recordingId}` |
+//!
+//! A start may also name `recordingContentType`, `recordingChannelType` and
+//! `recordingFormatType` (checked as the GA API checks them; without them the preview records
+//! mixed audio + video in MP4), and carry `Repeatability-Request-ID` /
+//! `Repeatability-First-Sent`: a repeated request id answers the recording it started.
 //! | `GET /conversations/{cid}/recordings/{rid}` | 200 `{recordingState}` |
 //! | `DELETE /conversations/{cid}/recordings/{rid}` | 200 `{}` |
 //! | `POST /conversations/{cid}/recordings/{rid}/Pause` / `Resume` | 200 `{}` |
@@ -11,7 +16,7 @@
 //! Errors have the seed's flat shape `{code, message, target, details}`: 401 unsigned; 400
 //! when `conversationId` is not Base64Url of an http(s) URL or the body is bad; 404 for an
 //! unknown recording (or one of another conversation); 409 when the recording's state does
-//! not allow the operation. A preview recording is mixed audio + video in MP4.
+//! not allow the operation.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
@@ -43,6 +48,28 @@ pub(crate) fn configure(config: &mut web::ServiceConfig) {
 #[serde(rename_all = "camelCase")]
 struct StartBody {
     recording_state_callback_uri: Option<String>,
+    recording_content_type: Option<String>,
+    recording_channel_type: Option<String>,
+    recording_format_type: Option<String>,
+}
+
+impl StartBody {
+    /// The types asked for; none asked records the preview's own (mixed audio + video MP4).
+    fn types(&self) -> Result<RecordingTypes, String> {
+        let asked = [
+            &self.recording_content_type,
+            &self.recording_channel_type,
+            &self.recording_format_type,
+        ];
+        if asked.iter().all(|value| value.is_none()) {
+            return Ok(RecordingTypes::PREVIEW);
+        }
+        RecordingTypes::parse(
+            self.recording_content_type.as_deref(),
+            self.recording_channel_type.as_deref(),
+            self.recording_format_type.as_deref(),
+        )
+    }
 }
 
 fn failed(failure: Failure, target: Option<&str>) -> HttpResponse {
@@ -83,23 +110,28 @@ async fn start(
     } else {
         serde_json::from_slice(&body)
     };
-    let callback = parsed
+    let checked = parsed
         .map_err(|err| Failure::bad_request(format!("the request body is not valid: {err}")))
         .and_then(|body| {
-            request::callback_uri(body.recording_state_callback_uri.as_deref())
-                .map_err(Failure::bad_request)
+            let callback = request::callback_uri(body.recording_state_callback_uri.as_deref())
+                .map_err(Failure::bad_request)?;
+            let types = body.types().map_err(Failure::bad_request)?;
+            Ok((callback, types, super::ga::repeatability(&request)?))
         });
-    let callback = match callback {
-        Ok(callback) => callback,
+    let (callback, types, repeatability_id) = match checked {
+        Ok(checked) => checked,
         Err(failure) => return failed(failure, None),
     };
+    if let Some(fault) = shared.start_fault() {
+        return failed(fault, None);
+    }
     let (recording_id, _) = shared.start_recording(Start {
         generation: Generation::Preview,
         call_key: conversation,
-        types: RecordingTypes::PREVIEW,
+        types,
         callback,
         pause_on_start: false,
-        repeatability_id: None,
+        repeatability_id,
     });
     HttpResponse::Ok().json(json!({ "recordingId": recording_id }))
 }

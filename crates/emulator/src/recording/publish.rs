@@ -8,11 +8,18 @@ use serde_json::Value;
 use crate::delivery::{self, DeliveryOptions};
 use crate::state::{Shared, lock};
 
-/// Delivers `event` to the subscribers set at delivery time, in the background.
+/// Delivers `event` to the subscribers set at delivery time, once the files are ready, in
+/// the background.
 pub(crate) fn schedule(shared: Arc<Shared>, event: Value) {
+    let delay = shared.recording.file_ready_delay;
+    deliver_after(shared, event, delay);
+}
+
+/// Delivers `event` to the subscribers set at delivery time, after `delay`, in the background.
+pub(crate) fn deliver_after(shared: Arc<Shared>, event: Value, delay: std::time::Duration) {
     let runtime = shared.runtime.clone();
     runtime.spawn(async move {
-        tokio::time::sleep(shared.recording.file_ready_delay).await;
+        tokio::time::sleep(delay).await;
         let subscribers = lock(&shared.subscribers).clone();
         if subscribers.is_empty() {
             tracing::info!("recording files are ready but the emulator has no subscribers");
@@ -28,7 +35,8 @@ pub(crate) fn schedule(shared: Arc<Shared>, event: Value) {
         });
         for report in futures_util::future::join_all(deliveries).await {
             if report.failed > 0 {
-                tracing::warn!(?report, "RecordingFileStatusUpdated was not delivered");
+                let event_type = event["eventType"].as_str().unwrap_or_default();
+                tracing::warn!(?report, event_type, "emulated event was not delivered");
             }
         }
     });

@@ -56,6 +56,8 @@ pub struct Registry {
     pub calls: HashMap<String, Call>,
     /// `Repeatability-Request-ID` → the recording that request started.
     pub repeatability: HashMap<String, String>,
+    /// Statuses the next start requests answer instead of starting (a fault, in order).
+    pub failing_starts: std::collections::VecDeque<u16>,
 }
 
 /// A recording as the emulator sees it, for tests and `GET /emulator/recordings/{id}`.

@@ -76,3 +76,36 @@ fn a_demo_that_cannot_finish_exits_non_zero_with_the_reason() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_demo_with_auto_start_records_a_call_on_policy_and_archives_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_callvault"))
+        .args(["demo", "--calls", "1", "--auto-start", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "demo failed: {stderr}");
+    for step in [
+        "policy-call: leg ",
+        "policy-call: callvault started recording it on policy",
+        "policy-call: stopped",
+    ] {
+        assert!(stderr.contains(step), "{step} in {stderr}");
+    }
+    let policy = stdout
+        .lines()
+        .find(|line| line.starts_with("policy-call"))
+        .unwrap_or_else(|| panic!("a row for the policy call: {stdout}"));
+    assert!(
+        policy.split_whitespace().any(|cell| cell == "yes"),
+        "{policy}"
+    );
+    let manifests = files_under(&dir.path().join("archive"))
+        .into_iter()
+        .filter(|f| f.ends_with("manifest.json"))
+        .count();
+    assert_eq!(manifests, 2, "the control-API call and the policy call");
+}

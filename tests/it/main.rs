@@ -9,6 +9,7 @@ mod admin_roles;
 mod architecture;
 mod audit;
 mod audit_inbox;
+mod call_legs;
 mod config_check;
 mod control;
 mod crash;

@@ -20,6 +20,11 @@ pub struct DemoArgs {
     /// Seconds to wait for the archive before giving up.
     #[arg(long, default_value_t = 120)]
     timeout: u64,
+    /// Also record one call on policy: the emulator establishes its leg (CallLegStateChanged),
+    /// callvault starts the recording itself (recording.auto_start), the call ends, and the
+    /// recording is archived like the others.
+    #[arg(long)]
+    auto_start: bool,
 }
 
 pub async fn run(args: DemoArgs) -> Result<(), CliError> {
@@ -31,6 +36,7 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
         calls: usize::from(args.calls),
         dir: args.dir.clone(),
         timeout: Duration::from_secs(args.timeout),
+        auto_start: args.auto_start,
         ..DemoOptions::default()
     };
     let rows = scenario::run(&options).await.map_err(CliError::runtime)?;

@@ -1,7 +1,9 @@
 //! `callvault demo`: the whole system on one machine with nothing to install. The built-in ACS
 //! emulator records calls driven through the recording control API (with a pause and a resume
 //! in each); Event Grid-style deliveries reach the archiver, which stores every chunk under a
-//! local folder; the demo then re-reads every archived object against its manifest.
+//! local folder; the demo then re-reads every archived object against its manifest. With
+//! `auto_start`, one more call is recorded on policy: the emulator announces its established
+//! leg and callvault starts the recording itself.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -26,6 +28,8 @@ pub struct DemoOptions {
     pub timeout: Duration,
     /// Wall-clock seconds each call records (the first records three times as long).
     pub call_seconds: f64,
+    /// Also record one call on policy (recording.auto_start).
+    pub auto_start: bool,
 }
 
 impl Default for DemoOptions {
@@ -35,6 +39,7 @@ impl Default for DemoOptions {
             dir: PathBuf::from("callvault-demo"),
             timeout: Duration::from_secs(120),
             call_seconds: 1.5,
+            auto_start: false,
         }
     }
 }
@@ -74,7 +79,12 @@ pub enum DemoError {
     Storage(#[from] callvault::storage::StorageError),
     #[error("{0} recording(s) failed verification")]
     Unverified(usize),
+    #[error("callvault did not start the policy call's recording within {seconds} s: {detail}")]
+    NotStarted { seconds: u64, detail: String },
 }
+
+/// The row name of the call recorded on policy.
+const POLICY_CALL: &str = "policy-call";
 
 /// One media minute per wall-clock second, so a few seconds of demo are minutes of call.
 const TIME_SCALE: f64 = 60.0;
@@ -105,8 +115,17 @@ pub async fn run(options: &DemoOptions) -> Result<Vec<DemoRow>, DemoError> {
         .await
         .map_err(DemoError::Emulator)?;
     let secret = uuid::Uuid::new_v4().simple().to_string();
-    let settings = demo_settings(&dir, &emulator.connection_string(), &secret);
-    let archiver = app::start(settings, Role::All, Some(loopback()?)).await?;
+    // Bound first: the recording callback of the policy call names the archiver's address.
+    let listener = loopback()?;
+    let address = listener.local_addr().map_err(DemoError::Emulator)?;
+    let callback = format!("http://{address}/api/recording-state?code={secret}");
+    let settings = demo_settings(
+        &dir,
+        &emulator.connection_string(),
+        &secret,
+        options.auto_start.then_some(callback.as_str()),
+    );
+    let archiver = app::start(settings, Role::All, Some(listener)).await?;
     let events = url::Url::parse(&format!("{}/api/events?code={secret}", archiver.base_url()))
         .expect("a valid URL");
     emulator.set_subscribers(vec![events]);
@@ -141,8 +160,13 @@ fn prepare_dir(dir: &Path) -> Result<PathBuf, DemoError> {
     dir.canonicalize().map_err(io)
 }
 
-fn demo_settings(dir: &Path, connection_string: &str, secret: &str) -> Settings {
-    let overrides = [
+fn demo_settings(
+    dir: &Path,
+    connection_string: &str,
+    secret: &str,
+    auto_start_callback: Option<&str>,
+) -> Settings {
+    let mut overrides = vec![
         ("server.bind", "127.0.0.1:0".to_owned()),
         (
             "database.url",
@@ -157,6 +181,10 @@ fn demo_settings(dir: &Path, connection_string: &str, secret: &str) -> Settings 
         ("worker.backoff_max_ms", "2000".to_owned()),
         ("log.level", "warn".to_owned()),
     ];
+    if let Some(callback) = auto_start_callback {
+        overrides.push(("recording.auto_start", "true".to_owned()));
+        overrides.push(("recording.callback_uri", callback.to_owned()));
+    }
     Settings::defaults_with(&overrides).expect("the demo's settings are valid")
 }
 
@@ -193,17 +221,91 @@ async fn record_and_archive(
         )
     });
     let started = Instant::now();
-    for result in futures_util::future::join_all(calls).await {
+    let db = &archiver.state.db;
+    let policy = async {
+        match options.auto_start {
+            true => record_on_policy(emulator, db, &control, options)
+                .await
+                .map(Some),
+            false => Ok(None),
+        }
+    };
+    let (recorded, policy) = tokio::join!(futures_util::future::join_all(calls), policy);
+    for result in recorded {
         result?;
     }
+    let policy_call = policy?;
+    let expected = options.calls + usize::from(policy_call.is_some());
     progress(&format!(
-        "{} calls recorded in {:.1} s; waiting for the archive",
-        options.calls,
+        "{expected} calls recorded in {:.1} s; waiting for the archive",
         started.elapsed().as_secs_f64()
     ));
-    let db = &archiver.state.db;
-    wait_until_archived(db, options.calls, options.timeout).await?;
-    summarise(db, &archiver.state.archive).await
+    wait_until_archived(db, expected, options.timeout).await?;
+    let labels: Vec<(String, &str)> = policy_call
+        .into_iter()
+        .map(|call_id| (call_id, POLICY_CALL))
+        .collect();
+    summarise(db, &archiver.state.archive, &labels).await
+}
+
+/// A server-initiated call recorded on policy: the emulator establishes its leg and announces
+/// it (CallLegStateChanged), callvault starts the recording through the preview API, and the
+/// call ends. Answers the call's `callId`.
+async fn record_on_policy(
+    emulator: &Emulator,
+    db: &Db,
+    control: &RecordingControl,
+    options: &DemoOptions,
+) -> Result<String, DemoError> {
+    let conversation = callvault::acs::control::conversation_id(
+        "https://conv-demo-01.conv.skype.com/conv/policy-call?i=1",
+    );
+    let participants = [
+        "8:acs:demo-policy_participant-1",
+        "8:acs:demo-policy_participant-2",
+    ];
+    let call_id = emulator.register_call(&conversation, participants);
+    let leg_id = emulator.establish_call_leg(&conversation);
+    progress(&format!(
+        "{POLICY_CALL}: leg {leg_id} established; ACS announces it (CallLegStateChanged)"
+    ));
+    let started = Instant::now();
+    let recording_id = loop {
+        let leg = callvault::admin::call_legs::find(db, &leg_id).await?;
+        let detail = match &leg {
+            Some(leg) => match &leg.recording.recording_id {
+                Some(id) => break id.clone(),
+                None => format!(
+                    "recording start {} after {} attempt(s) {}",
+                    leg.recording.state,
+                    leg.recording.attempts,
+                    leg.recording.last_error.as_deref().unwrap_or("")
+                ),
+            },
+            None => "the leg has not arrived".to_owned(),
+        };
+        if started.elapsed() > options.timeout {
+            return Err(DemoError::NotStarted {
+                seconds: options.timeout.as_secs(),
+                detail,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    progress(&format!(
+        "{POLICY_CALL}: callvault started recording it on policy (recording.auto_start)"
+    ));
+    tokio::time::sleep(Duration::from_secs_f64(options.call_seconds)).await;
+    let locator = CallLocator::Conversation(conversation);
+    control
+        .stop(&locator, &recording_id)
+        .await
+        .map_err(|source| DemoError::Control {
+            call: POLICY_CALL.into(),
+            source,
+        })?;
+    progress(&format!("{POLICY_CALL}: stopped; ACS prepares the files"));
+    Ok(call_id)
 }
 
 /// Start, pause, resume, stop: one call's recording through the control API.
@@ -283,7 +385,12 @@ async fn wait_until_archived(db: &Db, calls: usize, timeout: Duration) -> Result
     }
 }
 
-async fn summarise(db: &Db, archive: &Archive) -> Result<Vec<DemoRow>, DemoError> {
+/// `labels` names rows by callId where a recording has no serverCallId (the preview API's).
+async fn summarise(
+    db: &Db,
+    archive: &Archive,
+    labels: &[(String, &str)],
+) -> Result<Vec<DemoRow>, DemoError> {
     let mut rows = Vec::new();
     for recording in recordings::list(db, 1000, None).await?.into_iter().rev() {
         let Some(key) = &recording.manifest_key else {
@@ -293,13 +400,13 @@ async fn summarise(db: &Db, archive: &Archive) -> Result<Vec<DemoRow>, DemoError
             match serde_json::from_slice(&archive.read(&key.as_str().into()).await?) {
                 Ok(manifest) => manifest,
                 Err(_) => {
-                    rows.push(row(&recording, &[], false, 0.0));
+                    rows.push(row(&recording, &[], false, 0.0, labels));
                     continue;
                 }
             };
         let verified = verify(archive, &manifest).await?;
         let seconds = event_to_archive_seconds(db, recording.id).await?;
-        rows.push(row(&recording, &manifest.chunks, verified, seconds));
+        rows.push(row(&recording, &manifest.chunks, verified, seconds, labels));
     }
     rows.sort_by(|a, b| a.server_call_id.cmp(&b.server_call_id));
     Ok(rows)
@@ -310,11 +417,17 @@ fn row(
     chunks: &[callvault::storage::manifest::ManifestChunk],
     verified: bool,
     seconds: f64,
+    labels: &[(String, &str)],
 ) -> DemoRow {
+    let label = labels
+        .iter()
+        .find(|(call_id, _)| *call_id == recording.call_id)
+        .map(|(_, label)| (*label).to_owned());
     DemoRow {
         server_call_id: recording
             .server_call_id
             .clone()
+            .or(label)
             .unwrap_or_else(|| recording.call_id.clone()),
         format: recording.format_type.clone().unwrap_or_default(),
         folder: callvault::storage::layout::recording_folder(

@@ -20,6 +20,7 @@ use crate::support::{TestApp, TestDatabase, eventually, start_emulator};
 
 const WAIT: Duration = Duration::from_secs(30);
 const ADMIN: &str = "call-legs-admin-token";
+const VIEWER: &str = "call-legs-viewer-token-01";
 
 /// An emulator whose files are ready at once and whose deliveries retry quickly.
 async fn emulator() -> Emulator {
@@ -180,7 +181,7 @@ async fn an_established_leg_is_recorded_once_and_archived(db: TestDatabase) {
     let recording_id = started.recording_id.clone().unwrap();
     assert_eq!(
         emulator.recordings_of_call(&conversation),
-        [recording_id.clone()]
+        [recording_id.as_str()]
     );
     assert_eq!(start_requests(&emulator, &conversation), [200]);
 
@@ -498,7 +499,9 @@ async fn the_emulator_establishes_a_call_and_callvault_records_and_archives_it()
 #[tokio::test]
 async fn the_views_show_a_leg_with_its_conversation() {
     let emulator = emulator().await;
-    let app = TestApp::spawn(&emulator, &auto_start()).await;
+    let mut extra = auto_start();
+    extra.push(("admin.tokens", format!("vera:viewer:{VIEWER}")));
+    let app = TestApp::spawn(&emulator, &extra).await;
     let mine = conversation("views");
     let other = conversation("views-other");
     for (leg, conversation) in [
@@ -541,6 +544,14 @@ async fn the_views_show_a_leg_with_its_conversation() {
     assert_eq!(status, 200);
     assert_eq!(shown["recording"]["state"], "started");
     assert!(shown["recording"]["recording_id"].is_string());
+    let as_viewer = app
+        .client
+        .get(format!("{}/admin/call-legs/leg-view-3", app.base))
+        .bearer_auth(VIEWER)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(as_viewer.status(), 200, "a viewer reads the views");
     let (status, missing) = get(&app, "/admin/call-legs/nope").await;
     assert_eq!(status, 404);
     assert_eq!(missing["code"], "call_leg_not_found");

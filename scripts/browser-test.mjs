@@ -1,6 +1,7 @@
 // Drives the operator page of a running callvault in Chromium: signs in with the admin
 // token, finds the one failed job, clicks Replay, and waits until the page shows the job
-// pending or running and then archived, and the recording's duration check complete.
+// pending or running and then archived, and the recording's duration check complete; opens
+// the recording's audit trail (its archived record), erases it, and sees the erasure there.
 //
 //   node scripts/browser-test.mjs BASE_URL ADMIN_TOKEN
 //
@@ -124,6 +125,18 @@ try {
     .waitFor({ timeout: ARCHIVE_TIMEOUT_MS });
   log("the recording shows its duration check");
 
+  // The recording's audit trail: the worker's archive record of the replayed chunk.
+  const firstRecording = page.locator("#recordings tr[data-recording-id]").first();
+  await firstRecording.locator("button.trail").click();
+  const archivedRecord = page.locator('#trail tr[data-action="archived"]');
+  await archivedRecord.first().waitFor({ timeout: ARCHIVE_TIMEOUT_MS });
+  const archivedText = await archivedRecord.first().innerText();
+  if (!archivedText.includes("system:worker")) throw new Error(`the archived record does not name the worker: ${archivedText}`);
+  if (!archivedText.includes("chunk 0")) throw new Error(`the archived record does not name its chunk: ${archivedText}`);
+  const trailActions = await page.locator("#trail tr[data-action]").evaluateAll((rows) => rows.map((row) => row.dataset.action));
+  if (trailActions.indexOf("replayed") > trailActions.indexOf("archived")) throw new Error(`the trail is not in order: ${trailActions.join(", ")}`);
+  log(`the recording's audit trail shows ${trailActions.join(" → ")}`);
+
   // Erase it from the page: a reason in the prompt, then the confirmation; the row then says
   // erased and offers no Erase button.
   const dialogs = [];
@@ -141,6 +154,12 @@ try {
   if (dialogs.join(",") !== "prompt,confirm") throw new Error(`Erase asked ${dialogs.join(",")}, not a reason then a confirmation`);
   if (await recordingRow.locator("button.erase").count()) throw new Error("an erased recording still offers Erase");
   log("the recording was erased from the page after a reason and a confirmation");
+  // The trail outlives the recording's objects and ends with the erasure, naming its reason.
+  await recordingRow.locator("button.trail").click();
+  const erasedRecord = page.locator('#trail tr[data-action="erased"]');
+  await erasedRecord.first().waitFor({ timeout: ARCHIVE_TIMEOUT_MS });
+  if (!(await erasedRecord.first().innerText()).includes("browser test: erase after replay")) throw new Error("the erasure record does not show its reason");
+  log("the trail shows the erasure with its reason");
   if (consoleErrors.length) throw new Error(`the page logged errors: ${consoleErrors.join("; ")}`);
   log(`passed: ${seen.join(" → ")}`);
 } catch (error) {

@@ -1,5 +1,7 @@
 //! Delivering the outbox: per sink, claim due rows up to its concurrency, send each, record
 //! the outcome; woken by a commit that wrote rows for the sink, a delivery ending, or a poll.
+//! Each poll (and the start) also reads whether the sink is disabled and releases rows whose
+//! lease lapsed, so a claim is one statement.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -93,6 +95,9 @@ async fn run_sink(
         if polled || sink.disabled.load(Ordering::Relaxed) {
             refresh_disabled(&db, &sink).await;
         }
+        if polled {
+            release_lapsed(&db, &sink).await;
+        }
         let free = permits.available_permits();
         if free > 0 && !sink.disabled.load(Ordering::Relaxed) {
             let now = now_millis();
@@ -127,6 +132,19 @@ async fn run_sink(
     while deliveries.join_next().await.is_some() {}
     drop(ended);
     let _ = recorder.await;
+}
+
+/// Puts the sink's rows whose dispatcher died back to pending.
+async fn release_lapsed(db: &Db, sink: &Sink) {
+    match outbox::release_lapsed(db, &sink.name, now_millis()).await {
+        Ok(0) => {}
+        Ok(released) => {
+            tracing::warn!(sink = %sink.name, released, "events whose delivery lease lapsed are due again")
+        }
+        Err(err) => {
+            tracing::warn!(sink = %sink.name, error = %err, "cannot release events whose lease lapsed")
+        }
+    }
 }
 
 /// Takes the sink's disabled state from the database; on an error the state stays as it was.

@@ -13,7 +13,7 @@ mod verify_failure;
 
 use serde::Serialize;
 
-pub use claim::{Delivery, Outcome, claim, finish, finish_many};
+pub use claim::{Delivery, Outcome, claim, finish, finish_many, release_lapsed};
 pub use envelope::{EventType, NewEvent, UnknownEventType, cloud_event, subject};
 pub use failure::record_failure;
 pub use routes::{EventRoutes, SinkRoute};

@@ -4,7 +4,7 @@
 //! recording and sink is still pending or being delivered: deliveries of one recording go out
 //! in the order their changes were committed. A `failed` row does not hold the ones after it
 //! back (it waits for an operator; consumers order by `data.chunkCount` or `time`). A lapsed
-//! lease (its dispatcher died) puts the row back to pending first.
+//! lease (its dispatcher died) puts the row back to pending ([`release_lapsed`]).
 
 use super::super::{Backend, Db, QueueError};
 
@@ -63,6 +63,24 @@ fn due_sql(backend: Backend) -> String {
     )
 }
 
+/// Puts `sink`'s rows whose lease lapsed (their dispatcher died) back to pending; answers
+/// how many. Apart from [`claim`]: a lease lasts `events.request_timeout_secs` + 5 s, so the
+/// dispatcher looks for lapsed ones at start and on each poll, not in every claim.
+pub async fn release_lapsed(db: &Db, sink: &str, now: i64) -> Result<u64, QueueError> {
+    let mut tx = db.begin_write_unsynced().await?;
+    let released = sqlx::query(
+        "UPDATE event_outbox SET state = 'pending', lease_owner = NULL, lease_until = NULL, updated_at = $2
+         WHERE sink = $1 AND state = 'delivering' AND lease_until < $2",
+    )
+    .bind(sink.to_owned())
+    .bind(now)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    Ok(released)
+}
+
 /// Claims up to `limit` due rows of `sink` for `owner` until `lease_until`, oldest first.
 /// Unsynced like a job's claim: a claim lost in a crash leaves the row pending.
 pub async fn claim(
@@ -77,14 +95,6 @@ pub async fn claim(
         return Ok(Vec::new());
     }
     let mut tx = db.begin_write_unsynced().await?;
-    sqlx::query(
-        "UPDATE event_outbox SET state = 'pending', lease_owner = NULL, lease_until = NULL, updated_at = $2
-         WHERE sink = $1 AND state = 'delivering' AND lease_until < $2",
-    )
-    .bind(sink.to_owned())
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
     let mut claimed: Vec<Delivery> = sqlx::query_as(sqlx::AssertSqlSafe(due_sql(db.backend())))
         .bind(owner.to_owned())
         .bind(lease_until)
@@ -112,19 +122,65 @@ pub async fn finish(
 }
 
 /// Records several outcomes in one transaction (one commit for a burst of deliveries);
-/// answers, for each, whether its lease was still held.
+/// answers, for each, whether its lease was still held. The deliveries of a burst, the usual
+/// outcome, are one statement.
 pub async fn finish_many(
     db: &Db,
     outcomes: &[(Delivery, Outcome)],
     now: i64,
 ) -> Result<Vec<bool>, QueueError> {
     let mut tx = db.begin_write_unsynced().await?;
+    let delivered: Vec<&Delivery> = outcomes
+        .iter()
+        .filter(|(_, outcome)| *outcome == Outcome::Delivered)
+        .map(|(delivery, _)| delivery)
+        .collect();
+    let held = record_delivered(&mut tx, &delivered, now).await?;
     let mut done = Vec::with_capacity(outcomes.len());
     for (delivery, outcome) in outcomes {
-        done.push(record(&mut tx, delivery, outcome, now).await?);
+        done.push(match outcome {
+            Outcome::Delivered => held.contains(&delivery.id),
+            _ => record(&mut tx, delivery, outcome, now).await?,
+        });
     }
     tx.commit().await?;
     Ok(done)
+}
+
+/// Marks `deliveries` delivered in one statement per owner (a burst has one); answers the ids
+/// whose lease was still held.
+async fn record_delivered(
+    tx: &mut super::super::Tx,
+    deliveries: &[&Delivery],
+    now: i64,
+) -> Result<Vec<i64>, QueueError> {
+    let mut held = Vec::with_capacity(deliveries.len());
+    let mut owners: Vec<&str> = deliveries.iter().map(|d| d.lease_owner.as_str()).collect();
+    owners.sort_unstable();
+    owners.dedup();
+    for owner in owners {
+        let ids: Vec<i64> = deliveries
+            .iter()
+            .filter(|d| d.lease_owner == owner)
+            .map(|d| d.id)
+            .collect();
+        let placeholders: Vec<String> = (0..ids.len()).map(|n| format!("${}", n + 3)).collect();
+        let sql = format!(
+            "UPDATE event_outbox SET state = 'delivered', delivered_at = $2, updated_at = $2,
+                 lease_owner = NULL, lease_until = NULL, last_error = NULL
+             WHERE lease_owner = $1 AND state = 'delivering' AND id IN ({})
+             RETURNING id",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
+            .bind(owner.to_owned())
+            .bind(now);
+        for id in ids {
+            query = query.bind(id);
+        }
+        held.extend(query.fetch_all(&mut **tx).await?);
+    }
+    Ok(held)
 }
 
 async fn record(

@@ -155,6 +155,8 @@ async fn a_lapsed_lease_is_taken_over_and_a_failed_row_is_replayed(backend: Back
         ids(&db, "failures", "me", 1, 5_000).await.is_empty(),
         "the lease holds"
     );
+    assert_eq!(release_lapsed(&db, "failures", 5_000).await.unwrap(), 0);
+    assert_eq!(release_lapsed(&db, "failures", 20_000).await.unwrap(), 1);
     let again = claim(&db, "failures", "me", 1, 80_000, 20_000)
         .await
         .unwrap();
@@ -237,4 +239,58 @@ async fn owners_racing_never_take_a_row_twice_on_sqlite() {
 #[tokio::test]
 async fn owners_racing_never_take_a_row_twice_on_postgresql() {
     owners_racing_never_take_a_row_twice(Backend::Postgres).await;
+}
+
+async fn a_burst_of_outcomes_is_recorded_together(backend: Backend) {
+    let Some((db, _dir)) = database(backend).await else {
+        return;
+    };
+    for n in 0..4 {
+        write(&db, &event(&format!("b{n}"), EventType::Archived, n)).await;
+    }
+    let claimed = claim(&db, "all", "me", 4, 61_000, 1_000).await.unwrap();
+    assert_eq!(claimed.len(), 4);
+    let mut stolen = claimed[3].clone();
+    stolen.lease_owner = "someone else".into();
+    let retry = Outcome::Retry {
+        next_attempt_at: 9_000,
+        error: "answered 503".into(),
+    };
+    let outcomes = vec![
+        (claimed[0].clone(), Outcome::Delivered),
+        (claimed[1].clone(), retry),
+        (claimed[2].clone(), Outcome::Delivered),
+        (stolen, Outcome::Delivered),
+    ];
+    let held = finish_many(&db, &outcomes, 2_000).await.unwrap();
+    assert_eq!(held, [true, true, true, false]);
+    let states: Vec<(String, String)> =
+        sqlx::query_as("SELECT event_id, state FROM event_outbox WHERE sink = 'all' ORDER BY id")
+            .fetch_all(db.pool())
+            .await
+            .unwrap();
+    let states: Vec<(&str, &str)> = states
+        .iter()
+        .map(|(id, state)| (id.as_str(), state.as_str()))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("b0", "delivered"),
+            ("b1", "pending"),
+            ("b2", "delivered"),
+            ("b3", "delivering")
+        ]
+    );
+    db.close().await;
+}
+
+#[tokio::test]
+async fn a_burst_of_outcomes_is_recorded_together_on_sqlite() {
+    a_burst_of_outcomes_is_recorded_together(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_burst_of_outcomes_is_recorded_together_on_postgresql() {
+    a_burst_of_outcomes_is_recorded_together(Backend::Postgres).await;
 }

@@ -5,17 +5,15 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use hmac::{Hmac, Mac};
+use callvault_acs_protocol::storage_shared_key::{self, StorageRequest};
 use serde::Deserialize;
-use sha2::Sha256;
 
 use crate::secret::Secret;
 
 pub const VERSION: &str = "2021-08-06";
 /// Azurite's account, whose published key is used when no credential is given.
-pub const EMULATOR_ACCOUNT: &str = "devstoreaccount1";
-const EMULATOR_KEY: &str =
-    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+pub const EMULATOR_ACCOUNT: &str = storage_shared_key::AZURITE_ACCOUNT;
+const EMULATOR_KEY: &str = storage_shared_key::AZURITE_KEY;
 /// Get Messages returns at most 32 messages of 64 KiB text each.
 const MAX_RECEIVE_BYTES: usize = 32 * 70 * 1024 + 64 * 1024;
 const MAX_ERROR_BYTES: usize = 4 * 1024;
@@ -50,23 +48,7 @@ impl QueueAuth {
 
 /// The account a queue URL names: its first host label, or for a path-style URL (an IP
 /// address or localhost, as Azurite serves) its first path segment.
-pub fn account_of(url: &url::Url) -> String {
-    let path_style = match url.host() {
-        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
-        _ => true,
-    };
-    if path_style {
-        url.path_segments()
-            .and_then(|mut segments| segments.next())
-            .unwrap_or_default()
-            .to_owned()
-    } else {
-        url.host_str()
-            .and_then(|host| host.split('.').next())
-            .unwrap_or_default()
-            .to_owned()
-    }
-}
+pub use callvault_acs_protocol::storage_shared_key::account_of;
 
 /// Why a queue operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -321,8 +303,8 @@ async fn read_bounded(
     Ok(body)
 }
 
-/// The Shared Key signature of a queue request (the Blob, Queue and File services' scheme):
-/// the standard headers callvault sends, the `x-ms-` headers, and the canonical resource.
+/// The Shared Key signature of a queue request (the canonicalisation the emulator's queue
+/// delivery shares, in `callvault_acs_protocol::storage_shared_key`).
 pub fn shared_key_signature(
     method: &str,
     account: &str,
@@ -332,42 +314,24 @@ pub fn shared_key_signature(
     content_type: &str,
     date: &str,
 ) -> String {
-    let mut query: Vec<(String, String)> = url
-        .query_pairs()
-        .map(|(name, value)| (name.to_lowercase(), value.into_owned()))
-        .collect();
-    query.sort();
-    let mut resource = format!("/{account}{}", url.path());
-    for (name, value) in query {
-        resource.push_str(&format!("\n{name}:{value}"));
-    }
-    // Since version 2015-02-21 a zero Content-Length is signed as empty.
-    let length = if content_length == 0 {
-        String::new()
-    } else {
-        content_length.to_string()
-    };
-    let to_sign = format!(
-        "{method}\n\n\n{length}\n\n{content_type}\n\n\n\n\n\n\nx-ms-date:{date}\nx-ms-version:{VERSION}\n{resource}"
-    );
     let secret = STANDARD.decode(key.expose().trim()).unwrap_or_default();
-    let mut mac = Hmac::<Sha256>::new_from_slice(&secret).expect("HMAC takes any key size");
-    mac.update(to_sign.as_bytes());
-    STANDARD.encode(mac.finalize().into_bytes())
+    storage_shared_key::signature(
+        &secret,
+        account,
+        &StorageRequest {
+            method,
+            url,
+            content_length,
+            content_type,
+            date,
+            version: VERSION,
+        },
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_account_comes_from_the_host_or_from_a_path_style_url() {
-        let azure = url::Url::parse("https://acme.queue.core.windows.net/recordings").unwrap();
-        assert_eq!(account_of(&azure), "acme");
-        let azurite =
-            url::Url::parse("http://127.0.0.1:47203/devstoreaccount1/recordings").unwrap();
-        assert_eq!(account_of(&azurite), "devstoreaccount1");
-    }
 
     #[test]
     fn a_messages_list_is_read_from_its_xml() {

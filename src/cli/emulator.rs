@@ -2,6 +2,8 @@
 //! line on stdout is its connection string, so a script can read it and hand it to callvault
 //! or an ACS SDK; the unsigned `/emulator/…` control routes (documented on
 //! `callvault_emulator`'s control module) add documents, set faults and deliver events.
+//! Recording events go to the `--subscribe` webhooks (with Entra ID bearer tokens when
+//! `--entra-tenant` is given) and into the `--deliver-to-queue` storage queues.
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -9,7 +11,9 @@ use std::path::PathBuf;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use callvault_emulator::{Emulator, EmulatorConfig, SelfSignedTls};
+use callvault_emulator::{
+    Emulator, EmulatorConfig, EntraOptions, QueueDestination, SelfSignedTls, TokenVersion,
+};
 
 use super::CliError;
 
@@ -31,6 +35,45 @@ pub struct EmulatorArgs {
     /// (e.g. http://127.0.0.1:8080/api/events?code=SECRET).
     #[arg(long = "subscribe", value_name = "URL")]
     subscribe: Vec<url::Url>,
+    /// Azure Storage Queue that every recording event is also put into, one message each, as
+    /// an Event Grid storage queue destination does (e.g.
+    /// http://127.0.0.1:10001/devstoreaccount1/recordings on Azurite; a SAS may be its query
+    /// string); repeat for several.
+    #[arg(long = "deliver-to-queue", value_name = "URL")]
+    deliver_to_queue: Vec<String>,
+    /// Account key (base64) the --deliver-to-queue queues are signed with (Shared Key);
+    /// Azurite's devstoreaccount1 needs none.
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "CALLVAULT_EMULATOR_QUEUE_ACCOUNT_KEY",
+        hide_env_values = true
+    )]
+    queue_account_key: Option<String>,
+    /// SAS token (with the `a`dd permission) for the --deliver-to-queue queues, instead of
+    /// an account key.
+    #[arg(
+        long,
+        value_name = "SAS",
+        env = "CALLVAULT_EMULATOR_QUEUE_SAS",
+        hide_env_values = true
+    )]
+    queue_sas: Option<String>,
+    /// Entra ID tenant (GUID or domain) whose bearer tokens every webhook delivery, the
+    /// handshake included, carries; the keys that verify them are served at
+    /// /TENANT/discovery/v2.0/keys (for ingest.entra.keys_url). Needs --entra-audience.
+    #[arg(long, value_name = "TENANT", requires = "entra_audience")]
+    entra_tenant: Option<String>,
+    /// The tokens' audience: the webhook app's application id URI or client id.
+    #[arg(long, value_name = "AUDIENCE", requires = "entra_tenant")]
+    entra_audience: Option<String>,
+    /// Give the tokens the AzureEventGridSecureWebhookSubscriber role (ingest.entra.require_role).
+    #[arg(long, requires = "entra_tenant")]
+    entra_role: bool,
+    /// Access token version: 2 (issuer login.microsoftonline.com/TENANT/v2.0) or 1
+    /// (sts.windows.net/TENANT/).
+    #[arg(long, value_name = "VERSION", default_value = "2", value_parser = ["1", "2"], requires = "entra_tenant")]
+    entra_token_version: String,
     /// Longest media of one recording chunk, in seconds (ACS: 4 hours).
     #[arg(long, value_name = "SECONDS", default_value_t = 4 * 60 * 60)]
     chunk_max_seconds: u64,
@@ -72,6 +115,8 @@ pub async fn run(args: EmulatorArgs) -> Result<(), CliError> {
                 )
             })?;
     }
+    config.entra = entra_options(&args)?;
+    let queues = queue_destinations(&args)?;
     callvault::telemetry::init(&callvault::config::LogSettings {
         format: String::new(),
         level: "info".into(),
@@ -104,6 +149,13 @@ pub async fn run(args: EmulatorArgs) -> Result<(), CliError> {
     }
     .map_err(CliError::runtime)?;
     emulator.set_subscribers(args.subscribe);
+    for queue in &queues {
+        eprintln!("Recording events are also put into the storage queue {queue}");
+    }
+    emulator.set_queue_destinations(queues);
+    if let Some(keys_url) = emulator.entra_keys_url() {
+        eprintln!("Entra ID signing keys (for ingest.entra.keys_url): {keys_url}");
+    }
     // The connection string is this command's output, read by scripts: first line, flushed.
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "{}", emulator.connection_string())
@@ -113,6 +165,46 @@ pub async fn run(args: EmulatorArgs) -> Result<(), CliError> {
     wait_for_signal().await;
     emulator.stop().await;
     Ok(())
+}
+
+/// The Entra tokens asked for, checked before anything starts.
+fn entra_options(args: &EmulatorArgs) -> Result<Option<EntraOptions>, CliError> {
+    let (Some(tenant), Some(audience)) = (&args.entra_tenant, &args.entra_audience) else {
+        return Ok(None);
+    };
+    let options = EntraOptions {
+        event_grid_role: args.entra_role,
+        token_version: if args.entra_token_version == "1" {
+            TokenVersion::V1
+        } else {
+            TokenVersion::V2
+        },
+        ..EntraOptions::new(tenant.trim(), audience.trim())
+    };
+    options
+        .validate()
+        .map_err(|err| CliError::Usage(format!("--entra-tenant/--entra-audience: {err}")))?;
+    Ok(Some(options))
+}
+
+/// The queues of --deliver-to-queue with their credential, checked before anything starts.
+fn queue_destinations(args: &EmulatorArgs) -> Result<Vec<QueueDestination>, CliError> {
+    if args.queue_account_key.is_some() && args.queue_sas.is_some() {
+        return Err(CliError::Usage(
+            "give --queue-account-key or --queue-sas, not both".into(),
+        ));
+    }
+    args.deliver_to_queue
+        .iter()
+        .map(|url| {
+            QueueDestination::new(
+                url,
+                args.queue_account_key.as_deref(),
+                args.queue_sas.as_deref(),
+            )
+            .map_err(|err| CliError::Usage(format!("--deliver-to-queue: {err}")))
+        })
+        .collect()
 }
 
 /// A certificate for loopback and for the host part of `bind`, when it names one.

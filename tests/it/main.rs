@@ -15,6 +15,8 @@ mod control;
 mod crash;
 mod dead_letters;
 mod demo;
+mod emulator_entra;
+mod emulator_queue_delivery;
 mod entra_webhook;
 mod erasure;
 mod eventgrid_pull;

@@ -1,10 +1,12 @@
 //! How an emulator behaves: its key, how long it keeps documents, its clock, how patiently
-//! it redelivers events, and how it cuts recordings into chunks.
+//! it redelivers events, how it cuts recordings into chunks, and whether its webhook
+//! deliveries carry Entra ID tokens.
 
 use std::time::Duration;
 
 use rand::RngCore;
 
+use crate::entra::EntraOptions;
 use crate::recording::RecordingConfig;
 
 /// Settings of one emulator. `Default` gives a random key and ACS's and Event Grid's real
@@ -23,6 +25,8 @@ pub struct EmulatorConfig {
     pub delivery_retry_delays: Vec<Duration>,
     /// How recordings started through the control API are chunked and timed.
     pub recording: RecordingConfig,
+    /// Entra ID bearer tokens on every webhook delivery; `None` sends none.
+    pub entra: Option<EntraOptions>,
 }
 
 /// Event Grid's published retry schedule: 10 s, 30 s, 1 min, 5 min, 10 min, 30 min, 1 h,
@@ -53,6 +57,7 @@ impl Default for EmulatorConfig {
             clock_offset: chrono::Duration::zero(),
             delivery_retry_delays: event_grid_retry_schedule(),
             recording: RecordingConfig::default(),
+            entra: None,
         }
     }
 }
@@ -65,6 +70,7 @@ impl std::fmt::Debug for EmulatorConfig {
             .field("clock_offset", &self.clock_offset)
             .field("delivery_retry_delays", &self.delivery_retry_delays)
             .field("recording", &self.recording)
+            .field("entra", &self.entra)
             .finish()
     }
 }

@@ -14,7 +14,9 @@
 //! - `POST /emulator/deliver` with `{"events": [...], "schema"?: "eventGrid"|"cloudEvents",
 //!   "duplicate"?, "batchSize"?, "handshake"?, "retryDelaysMs"?: [N, ...]}` delivers to every
 //!   subscriber and answers `{"reports": [{"subscriber", "attempts", "delivered", "failed",
-//!   "validated"}]}` once done. Without `retryDelaysMs` Event Grid's real schedule applies,
+//!   "validated"}]}` once done; every queue destination (`/emulator/queues`, in
+//!   `queue_control`) gets the events too, one message each, reported as `{"queue",
+//!   "attempts", "delivered", "failed"}`. Without `retryDelaysMs` Event Grid's real schedule applies,
 //!   and a failing subscriber keeps the call waiting for hours: tests pass short delays.
 //! - `POST /emulator/calls` with `{"serverCallId", "participants": ["8:acs:…", …],
 //!   "established"?: true}` sets the participants of a call (for the preview API,
@@ -28,6 +30,8 @@
 //! - `GET /emulator/requests` answers every request seen on the ACS routes, in order.
 //! - `GET /emulator/validate?id=CODE` is the `validationUrl` of validation events (the
 //!   manual handshake).
+//! - `/emulator/queues` (storage queue destinations) and `/emulator/entra` (bearer tokens on
+//!   webhook deliveries) are described in `queue_control` and `entra/control.rs`.
 
 use std::time::Duration;
 
@@ -61,7 +65,9 @@ pub(crate) fn configure(config: &mut web::ServiceConfig) {
             .route("/calls", web::post().to(register_call))
             .route("/recordings/{id}", web::get().to(recording))
             .route("/requests", web::get().to(requests))
-            .route("/validate", web::get().to(validate)),
+            .route("/validate", web::get().to(validate))
+            .configure(crate::queue_control::configure)
+            .configure(crate::entra::configure_control),
     );
 }
 
@@ -185,11 +191,11 @@ async fn deliver(
         |delays| delays.into_iter().map(Duration::from_millis).collect(),
     );
     let subscribers = lock(&shared.subscribers).clone();
-    if subscribers.is_empty() {
+    if subscribers.is_empty() && lock(&shared.queues).is_empty() {
         return Err(ControlError::new(
             actix_web::http::StatusCode::CONFLICT,
             "no_subscribers",
-            "the emulator has no subscribers; start it with --subscribe URL",
+            "the emulator has no subscribers; start it with --subscribe URL or --deliver-to-queue URL",
         ));
     }
     let mut reports = Vec::with_capacity(subscribers.len());
@@ -207,6 +213,9 @@ async fn deliver(
         shown.set_query(None);
         entry["subscriber"] = json!(shown.as_str());
         reports.push(entry);
+    }
+    for report in crate::queue_delivery::deliver_to_all(&shared, &events, &retry_delays).await {
+        reports.push(serde_json::to_value(&report).unwrap_or_default());
     }
     Ok(HttpResponse::Ok().json(json!({ "reports": reports })))
 }

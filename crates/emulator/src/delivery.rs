@@ -180,8 +180,8 @@ async fn post(shared: &Shared, subscriber: &url::Url, batch: &Batch, delivery_co
         Err(_) => return 0,
     };
     let sent = shared
-        .http
-        .post(subscriber.clone())
+        .entra
+        .authorize(shared.http.post(subscriber.clone()))
         .header(reqwest::header::CONTENT_TYPE, batch.content_type)
         .header("aeg-event-type", "Notification")
         .header("aeg-subscription-name", SUBSCRIPTION_NAME)

@@ -31,8 +31,8 @@ async fn validation_event(shared: &Shared, subscriber: &url::Url) -> bool {
         validation_url.as_str(),
     )]);
     let response = shared
-        .http
-        .post(subscriber.clone())
+        .entra
+        .authorize(shared.http.post(subscriber.clone()))
         .header("aeg-event-type", "SubscriptionValidation")
         .header("aeg-subscription-name", SUBSCRIPTION_NAME)
         .header("aeg-delivery-count", "0")
@@ -62,8 +62,8 @@ async fn validation_event(shared: &Shared, subscriber: &url::Url) -> bool {
 /// naming that origin or `*`.
 async fn abuse_protection(shared: &Shared, subscriber: &url::Url) -> bool {
     let response = shared
-        .http
-        .request(Method::OPTIONS, subscriber.clone())
+        .entra
+        .authorize(shared.http.request(Method::OPTIONS, subscriber.clone()))
         .header("WebHook-Request-Origin", ORIGIN)
         .send()
         .await;

@@ -3,7 +3,9 @@
 //! both generations (start, state, pause, resume, stop, RecordingStateChanged callbacks;
 //! a stopped recording becomes chunks of WAV, MP3 or MP4 media with metadata), the download
 //! side (HMAC-verified GA and preview download routes, ranges, deletion, 24 h retention,
-//! faults) and Event Grid's webhook delivery (handshakes, batches, retries, duplicates).
+//! faults) and Event Grid's delivery: to webhooks (handshakes, batches, retries, duplicates,
+//! optionally with Entra ID bearer tokens whose keys it serves), into Azure Storage Queues,
+//! and through a namespace's pull API.
 //!
 //! ```no_run
 //! # async fn example() -> std::io::Result<()> {
@@ -29,12 +31,16 @@ mod control;
 mod control_error;
 mod delivery;
 mod documents;
+mod entra;
 mod errors;
 pub mod events;
 mod faults;
 mod handshake;
 mod media;
 mod namespace;
+mod queue_control;
+mod queue_delivery;
+mod queue_destination;
 mod range;
 mod recording;
 mod routes;
@@ -57,12 +63,15 @@ pub use auth::AuthError;
 pub use config::{EmulatorConfig, event_grid_retry_schedule};
 pub use delivery::{DeliveryOptions, DeliveryReport, SUBSCRIPTION_NAME, Schema};
 pub use documents::{DocumentSpec, DocumentUrls, generated_metadata};
+pub use entra::{EVENT_GRID_APP_ID, EVENT_GRID_ROLE, EntraError, EntraOptions, TokenVersion};
 pub use events::{
     ChunkEvent, call_leg_state_changed, recording_file_status_updated, to_cloud_event,
 };
 pub use faults::Fault;
 pub use media::{Audio, MediaSpec, Mp3, Mp4, Wav, fill_synthetic, tone_hz};
 pub use namespace::{DeadLettered, NamespaceOptions, SubscriptionCounts};
+pub use queue_delivery::QueueReport;
+pub use queue_destination::{QueueDestination, QueueDestinationError};
 pub use recording::{RecordingConfig, RecordingSnapshot};
 pub use state::RequestRecord;
 pub use tls::{SelfSignedTls, TlsError};
@@ -134,14 +143,26 @@ impl Emulator {
             recordings: Mutex::default(),
             runtime: tokio::runtime::Handle::current(),
             namespace: namespace::Namespace::default(),
+            queues: Mutex::default(),
+            entra: entra::Entra::default(),
         });
+        if let Some(options) = config.entra {
+            shared
+                .entra
+                .configure(Some(options))
+                .map_err(|err| std::io::Error::new(std::io::ErrorKind::InvalidInput, err))?;
+        }
         let data = web::Data::from(shared.clone());
         let server = HttpServer::new(move || {
             let recorder = data.clone();
             App::new()
                 .app_data(data.clone())
                 .wrap_fn(move |request, service| {
-                    let recorded = (!request.path().starts_with("/emulator/")).then(|| {
+                    // Control and identity requests are not ACS's: tests see only the latter.
+                    let path = request.path();
+                    let recorded = (!path.starts_with("/emulator/")
+                        && !entra::routes::is_identity_path(path))
+                    .then(|| {
                         let range = request
                             .headers()
                             .get(actix_web::http::header::RANGE)
@@ -178,6 +199,7 @@ impl Emulator {
                 .configure(recording::configure)
                 .configure(control::configure)
                 .configure(namespace::configure)
+                .configure(entra::routes::configure)
                 .default_service(web::to(routes::not_found))
         })
         .workers(2)
@@ -309,6 +331,38 @@ impl Emulator {
     /// The webhooks `POST /emulator/deliver` delivers to.
     pub fn set_subscribers(&self, subscribers: Vec<url::Url>) {
         *lock(&self.shared.subscribers) = subscribers;
+    }
+
+    /// The storage queues every recording event is also put into, as an Event Grid
+    /// subscription with a storage queue destination does (replacing earlier ones).
+    pub fn set_queue_destinations(&self, queues: Vec<QueueDestination>) {
+        *lock(&self.shared.queues) = queues;
+    }
+
+    /// Puts `events` into `queue` as Event Grid does (one message each, base64 JSON),
+    /// retrying on the emulator's schedule.
+    pub async fn deliver_to_queue(
+        &self,
+        queue: &QueueDestination,
+        events: &[serde_json::Value],
+    ) -> QueueReport {
+        queue_delivery::deliver(&self.shared, queue, events, &self.shared.retry_delays).await
+    }
+
+    /// Turns Entra ID bearer tokens on webhook deliveries on (or changes what they say; the
+    /// signing key stays, so a webhook's cached key set still verifies them), or off.
+    pub fn set_entra(&self, options: Option<EntraOptions>) -> Result<(), EntraError> {
+        self.shared.entra.configure(options)
+    }
+
+    /// Where the tenant's signing keys are served (for `ingest.entra.keys_url`), while
+    /// Entra tokens are on: `http://127.0.0.1:PORT/{tenant}/discovery/v2.0/keys`.
+    pub fn entra_keys_url(&self) -> Option<url::Url> {
+        let options = self.shared.entra.options()?;
+        Some(entra::routes::keys_url(
+            &self.shared.endpoint,
+            &options.tenant_id,
+        ))
     }
 
     /// Registers the participants (ACS user ids such as `8:acs:…`, in the order they

@@ -72,6 +72,10 @@ pub(crate) struct Shared {
     pub(crate) runtime: tokio::runtime::Handle,
     /// Event Grid namespace topics with pull delivery.
     pub(crate) namespace: crate::namespace::Namespace,
+    /// Storage queues recording events are also put into.
+    pub(crate) queues: Mutex<Vec<crate::queue_destination::QueueDestination>>,
+    /// Entra ID tokens on webhook deliveries, and the keys that verify them.
+    pub(crate) entra: crate::entra::Entra,
 }
 
 impl Shared {

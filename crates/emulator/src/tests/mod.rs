@@ -4,8 +4,10 @@
 mod control;
 mod delivery;
 mod downloads;
+mod entra;
 mod faults;
 mod lifecycle;
+mod queue;
 mod recordings;
 mod signatures;
 mod subscriber;

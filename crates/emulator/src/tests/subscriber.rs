@@ -26,6 +26,8 @@ pub(super) struct Received {
     pub path_and_query: String,
     pub headers: HashMap<String, String>,
     pub body: Value,
+    /// The body as sent, for the ones that are not JSON.
+    pub raw: String,
 }
 
 impl Received {
@@ -116,6 +118,7 @@ async fn answer(request: HttpRequest, body: web::Bytes, script: web::Data<Script
             })
             .collect(),
         body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+        raw: String::from_utf8_lossy(&body).into_owned(),
     };
     script.received.lock().unwrap().push(received.clone());
     if received.method == "OPTIONS" {

@@ -47,9 +47,11 @@ pub(crate) fn deliver_after(shared: Arc<Shared>, event: Value, delay: std::time:
         }
         for report in queue_reports {
             if report.failed > 0 {
+                let event_type = event["eventType"].as_str().unwrap_or_default();
                 tracing::warn!(
                     ?report,
-                    "RecordingFileStatusUpdated was not put into the queue"
+                    event_type,
+                    "emulated event was not put into the queue"
                 );
             }
         }

@@ -104,3 +104,21 @@ async fn callvault_accepts_the_emulators_tokens_and_refuses_another_audiences() 
     assert_eq!(app.jobs().await.len(), jobs_before, "nothing archived");
     assert!(!app.archive.join("entra-refused").exists());
 }
+
+#[tokio::test]
+async fn the_emulator_command_refuses_a_tenant_that_cannot_be_a_url_path_before_starting() {
+    let emulator = start_emulator(EmulatorConfig::default()).await;
+    let app = TestApp::spawn(&emulator, &[]).await;
+    let args = [
+        "emulator",
+        "--bind",
+        "127.0.0.1:0",
+        "--entra-tenant",
+        "../keys",
+        "--entra-audience",
+        AUDIENCE,
+    ];
+    let (code, output) = app.run_callvault(&[], &args).await;
+    assert_eq!(code, 2, "{output}");
+    assert!(output.contains("tenant id"), "{output}");
+}

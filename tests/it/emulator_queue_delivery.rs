@@ -9,7 +9,7 @@ use std::time::Duration;
 use callvault::azure_queue::{QueueAuth, QueueClient};
 use callvault::recording::start_time_key;
 use callvault::secret::Secret;
-use callvault_emulator::{QueueDestination, RecordingConfig};
+use callvault_emulator::{EmulatorConfig, QueueDestination, RecordingConfig};
 
 use crate::control::{client, config, ga, options, stopped};
 use crate::support::{
@@ -111,4 +111,29 @@ async fn a_recording_delivered_into_a_queue_is_archived_and_the_queue_emptied() 
         queue.receive(32, 1).await.unwrap().is_empty().then_some(())
     })
     .await;
+}
+
+#[tokio::test]
+async fn the_emulator_command_refuses_a_queue_it_cannot_sign_for_before_starting() {
+    let emulator = start_emulator(EmulatorConfig::default()).await;
+    let app = TestApp::spawn(&emulator, &[]).await;
+    let queue = "https://acme.queue.core.windows.net/recordings";
+    let args = [
+        "emulator",
+        "--bind",
+        "127.0.0.1:0",
+        "--deliver-to-queue",
+        queue,
+    ];
+    let (code, output) = app.run_callvault(&[], &args).await;
+    assert_eq!(code, 2, "{output}");
+    assert!(output.contains("account `acme`"), "{output}");
+    let both = [
+        &args[..],
+        &["--queue-account-key", "a2V5", "--queue-sas", "sig=x"],
+    ]
+    .concat();
+    let (code, output) = app.run_callvault(&[], &both).await;
+    assert_eq!(code, 2, "{output}");
+    assert!(output.contains("not both"), "{output}");
 }

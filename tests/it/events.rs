@@ -2,7 +2,9 @@
 //! archived recording yields one `archived` event per manifest version, never before its
 //! manifest is readable; a refused delivery comes again after backoff; a failed one is
 //! replayed from the admin API; a sink filtered to failures gets only those; the storage-queue
-//! sink puts messages on Azurite; a process killed between commit and delivery still delivers.
+//! sink puts messages on Azurite; a process killed between commit and delivery still delivers;
+//! erasures and failed verifications are announced (`announced`); a sink a 410 disabled stays
+//! disabled across a restart until it is enabled (`disabled_sink`).
 
 mod announced;
 mod azure_queue;
@@ -390,7 +392,7 @@ async fn a_sink_filtered_to_failures_receives_only_failures_on_postgresql() {
 }
 
 #[tokio::test]
-async fn the_documented_consumer_checks_the_signature_and_every_archived_file() {
+async fn the_documented_consumer_checks_the_signature_every_archived_file_and_an_erasure() {
     let emulator = start_emulator(EmulatorConfig::default()).await;
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("archive");
@@ -435,6 +437,21 @@ async fn the_documented_consumer_checks_the_signature_and_every_archived_file() 
         (rows.first()?.2 == "delivered").then_some(())
     })
     .await;
+    // An erasure: the consumer says what to forget and checks the tombstone.
+    let erased = app
+        .client
+        .post(format!("{}/admin/recordings/1/erase", app.base))
+        .bearer_auth(TOKEN)
+        .json(&json!({"reason": "asked by the caller"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(erased.status(), 200);
+    eventually("the consumer to accept the erasure", WAIT, || async {
+        let rows = outbox_rows(app.queue()).await;
+        (rows.len() == 2 && rows.iter().all(|row| row.2 == "delivered")).then_some(())
+    })
+    .await;
     consumer.kill().unwrap();
     let output = consumer.wait_with_output().unwrap();
     let printed = String::from_utf8_lossy(&output.stdout);
@@ -446,7 +463,12 @@ async fn the_documented_consumer_checks_the_signature_and_every_archived_file() 
         printed.contains("chunk 0 metadata: call-consumer/"),
         "{printed}"
     );
-    assert_eq!(printed.matches(" ok\n").count(), 2, "{printed}");
+    assert!(
+        printed.contains("erased by admin (request): asked by the caller"),
+        "{printed}"
+    );
+    assert!(printed.contains("tombstone call-consumer/"), "{printed}");
+    assert_eq!(printed.matches(" ok\n").count(), 3, "{printed}");
     assert!(!printed.contains("MISMATCH"), "{printed}");
     app.close().await;
 }

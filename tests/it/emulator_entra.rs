@@ -6,35 +6,14 @@
 use std::path::Path;
 use std::time::Duration;
 
-use callvault_emulator::events::recording_file_status_updated;
 use callvault_emulator::{DeliveryOptions, EmulatorConfig, EntraOptions};
-use serde_json::Value;
 
-use crate::pipeline::{add_chunk, start_time};
+use crate::storage_queue_delivery::recording_event;
 use crate::support::{TestApp, start_emulator};
 
 const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 const AUDIENCE: &str = "api://callvault-webhook";
 const WAIT: Duration = Duration::from_secs(30);
-
-/// A one-chunk recording of `call` on the emulator, and its event.
-fn recording_event(emulator: &callvault_emulator::Emulator, call: &str) -> Value {
-    let chunk = add_chunk(
-        emulator,
-        call,
-        &format!("doc-{call}"),
-        0,
-        "SessionEnded",
-        20_000,
-    );
-    recording_file_status_updated(
-        &format!("evt-{call}"),
-        &format!("/recording/call/{call}/recordingId/rec-{call}"),
-        start_time(),
-        &[chunk],
-        "Mp4",
-    )
-}
 
 #[tokio::test]
 async fn callvault_accepts_the_emulators_tokens_and_refuses_another_audiences() {

@@ -6,28 +6,14 @@
 use std::path::Path;
 use std::time::Duration;
 
-use callvault::azure_queue::{QueueAuth, QueueClient};
 use callvault::recording::start_time_key;
-use callvault::secret::Secret;
 use callvault_emulator::{EmulatorConfig, QueueDestination, RecordingConfig};
 
 use crate::control::{client, config, ga, options, stopped};
-use crate::support::{
-    Suite, TestApp, eventually, service, sha256_hex, start_emulator, unique_name,
-};
+use crate::storage_queue_delivery::new_queue;
+use crate::support::{TestApp, eventually, sha256_hex, start_emulator};
 
 const WAIT: Duration = Duration::from_secs(30);
-
-/// A new queue on Azurite and callvault's client of it; `None` when Azurite is not configured.
-async fn new_queue() -> Option<(String, QueueClient)> {
-    let endpoint = service("CALLVAULT_TEST_AZURE_QUEUE_ENDPOINT", Suite::Azure)?;
-    let url = format!("{endpoint}/{}", unique_name());
-    let parsed = url::Url::parse(&url).unwrap();
-    let auth = QueueAuth::new(&parsed, &Secret::default(), &Secret::default());
-    let client = QueueClient::new(reqwest::Client::new(), parsed, auth);
-    client.create().await.unwrap();
-    Some((url, client))
-}
 
 async fn metric(app: &TestApp, line: &str) -> bool {
     let text = app

@@ -24,7 +24,7 @@ use crate::support::{
 const WAIT: Duration = Duration::from_secs(30);
 
 /// A new queue on Azurite; `None` when no Azurite queue service is configured.
-async fn new_queue() -> Option<(String, QueueClient)> {
+pub(crate) async fn new_queue() -> Option<(String, QueueClient)> {
     let endpoint = service("CALLVAULT_TEST_AZURE_QUEUE_ENDPOINT", Suite::Azure)?;
     let url = format!("{endpoint}/{}", unique_name());
     let parsed = url::Url::parse(&url).unwrap();
@@ -46,7 +46,7 @@ fn queue_settings(url: &str, extra: &[(&'static str, &str)]) -> Vec<(&'static st
 
 /// A one-chunk recording in the emulator and its event, in the Event Grid schema that Event
 /// Grid writes into a queue (one event per message).
-fn recording_event(emulator: &Emulator, call: &str) -> Value {
+pub(crate) fn recording_event(emulator: &Emulator, call: &str) -> Value {
     let chunk = add_chunk(
         emulator,
         call,
